@@ -1,0 +1,1 @@
+//! Benchmarks of kvcore against its peers; see `benches/benches/`.

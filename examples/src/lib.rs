@@ -1,0 +1,1 @@
+//! Runnable examples of kvcore; see `examples/README.md`.

@@ -1,0 +1,132 @@
+//! [`StoreBuilder`]: configure a store with noun methods, then `build()`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::memory::{Config, MAX_TTL};
+use crate::{Clock, Error, MemoryStore, ReadOnlyStore, Result, SystemClock, Value};
+
+/// Configures and builds a store.
+///
+/// Modes combine: a default TTL (fixed, or sliding so that reads restart it) with a
+/// capacity bound (exact LRU eviction). A read-only store takes none of them.
+///
+/// ```
+/// use kvcore::{Store, StoreBuilder};
+/// use std::time::Duration;
+///
+/// // A 5-minute sliding session store holding at most 10 000 sessions.
+/// let sessions = StoreBuilder::new()
+///     .default_ttl(Duration::from_secs(300))
+///     .sliding(true)
+///     .capacity(10_000)
+///     .build::<String>()?;
+/// assert!(sessions.mode().sliding);
+/// # Ok::<(), kvcore::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct StoreBuilder {
+    default_ttl: Option<Duration>,
+    sliding: bool,
+    capacity: Option<usize>,
+    clock: Arc<dyn Clock>,
+    shards: Option<usize>,
+}
+
+impl Default for StoreBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StoreBuilder {
+    /// A builder for an unbounded store without TTLs, on the system clock.
+    pub fn new() -> Self {
+        StoreBuilder {
+            default_ttl: None,
+            sliding: false,
+            capacity: None,
+            clock: Arc::new(SystemClock),
+            shards: None,
+        }
+    }
+
+    /// The TTL given to keys written without one (at most [`MAX_TTL`](crate::MAX_TTL)).
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
+    /// Whether reads restart a key's TTL at the length it was last written with.
+    pub fn sliding(mut self, sliding: bool) -> Self {
+        self.sliding = sliding;
+        self
+    }
+
+    /// The most live keys the store holds; writes beyond it evict the least recently
+    /// used key of the whole store.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// The clock expiry decisions use (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// How many shards the keys are spread over, rounded up to a power of two
+    /// (default: 16 per available core, at least 64).
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// Builds a writable in-memory store.
+    ///
+    /// Fails with [`Error::Config`] on a zero capacity or shard count, and with
+    /// [`Error::InvalidTtl`] on a zero or over-long default TTL.
+    pub fn build<V: Value>(self) -> Result<MemoryStore<V>> {
+        if let Some(ttl) = self.default_ttl
+            && (ttl.is_zero() || ttl > MAX_TTL)
+        {
+            return Err(Error::InvalidTtl { ttl });
+        }
+        if self.capacity == Some(0) {
+            return Err(Error::Config("capacity must be at least 1".into()));
+        }
+        let shards = match self.shards {
+            Some(0) => return Err(Error::Config("shards must be at least 1".into())),
+            Some(n) if n > 1 << 16 => {
+                return Err(Error::Config("shards must be at most 65536".into()));
+            }
+            Some(n) => n.next_power_of_two(),
+            None => {
+                let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+                (cores * 16).next_power_of_two().max(64)
+            }
+        };
+        Ok(MemoryStore::new(Config {
+            shards,
+            clock: self.clock,
+            default_ttl: self.default_ttl,
+            sliding: self.sliding,
+            capacity: self.capacity,
+        }))
+    }
+
+    /// Builds an immutable store over `pairs`. TTLs and capacity do not apply to a
+    /// read-only store; setting them is an [`Error::Config`].
+    pub fn build_read_only<V: Value>(
+        self,
+        pairs: impl IntoIterator<Item = (String, V)>,
+    ) -> Result<ReadOnlyStore<V>> {
+        if self.default_ttl.is_some() || self.sliding || self.capacity.is_some() {
+            return Err(Error::Config(
+                "a read-only store takes no TTL, sliding or capacity settings".into(),
+            ));
+        }
+        Ok(ReadOnlyStore::new(pairs))
+    }
+}

@@ -1,0 +1,123 @@
+//! The one error type of kvcore.
+//!
+//! Every fallible operation returns [`Result<T>`](crate::Result). The enum is
+//! `#[non_exhaustive]` so new failure kinds can be added without breaking callers;
+//! match the variants you handle and keep a catch-all arm.
+
+use std::path::PathBuf;
+
+/// What went wrong, with a message that says what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A write was sent to a store built read-only.
+    #[error("the store is read-only: build it without `read_only` to accept writes")]
+    ReadOnly,
+
+    /// `incr` met a value that does not hold an integer.
+    #[error("the value of key {key:?} is not an integer: only integer values can be incremented")]
+    NotAnInteger {
+        /// The key whose value is not an integer.
+        key: String,
+    },
+
+    /// `incr` would have carried the value outside the range of `i64`.
+    #[error("incrementing key {key:?} by {by} would overflow a 64-bit signed integer")]
+    Overflow {
+        /// The key being incremented.
+        key: String,
+        /// The increment that was asked for.
+        by: i64,
+    },
+
+    /// The value type cannot represent an integer, so `incr` cannot create one.
+    #[error("this store's value type cannot hold integers, so `incr` is not available")]
+    IncrUnsupported,
+
+    /// A glob pattern could not be parsed.
+    #[error("invalid pattern {pattern:?}: {reason}")]
+    InvalidPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// A scan cursor was not one this store issued.
+    #[error("invalid cursor {cursor:?}: pass back exactly the cursor a previous scan returned")]
+    InvalidCursor {
+        /// The cursor as given.
+        cursor: String,
+    },
+
+    /// A time-to-live was zero or too long to represent.
+    #[error("invalid time-to-live {ttl:?}: it must be longer than zero and at most ten years")]
+    InvalidTtl {
+        /// The duration that was refused.
+        ttl: std::time::Duration,
+    },
+
+    /// An all-or-nothing batch asked for more keys than the store can ever hold.
+    #[error(
+        "a batch of {requested} new keys cannot fit in a store with capacity {capacity}: split the batch or raise the capacity"
+    )]
+    BatchTooLarge {
+        /// Keys in the batch.
+        requested: usize,
+        /// The store's capacity.
+        capacity: usize,
+    },
+
+    /// The store was configured inconsistently.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A data directory is already open in another process.
+    #[error(
+        "data directory {path} is in use{}; stop that process or choose another directory",
+        match pid { Some(pid) => format!(" by process {pid}"), None => String::new() }
+    )]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+        /// The process holding it, when known.
+        pid: Option<u32>,
+    },
+
+    /// A persisted file failed its integrity checks.
+    #[error("{path}: corrupt at byte offset {offset}: {reason}; {hint}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Where the bad data starts.
+        offset: u64,
+        /// What is wrong there.
+        reason: String,
+        /// What to do about it.
+        hint: String,
+    },
+
+    /// A dataset record could not be read.
+    #[error("{source_name}: line {line}: {reason}")]
+    Dataset {
+        /// The file or stream being read.
+        source_name: String,
+        /// The 1-based line where the bad record starts.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The result type of kvcore operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

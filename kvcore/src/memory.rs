@@ -1,0 +1,988 @@
+//! The writable, in-memory store: sharded maps, lazy expiry indexes, exact LRU.
+//!
+//! # Layout
+//!
+//! Keys hash to one of a power-of-two number of shards. Each shard is a
+//! `hashbrown::HashTable` of slots under a `parking_lot::RwLock` (reads share it;
+//! writes are short and never call user code), plus a min-heap of expiry deadlines.
+//!
+//! # Reads take only the shard's read lock
+//!
+//! Everything a read changes lives in atomics inside the slot: a sliding read stores a
+//! new deadline in `expires_at`, an LRU read stores a fresh stamp from a global counter
+//! in `used`. Neither touches an index, so a read costs O(1) whatever the mode.
+//!
+//! # Indexes are lazy lower bounds
+//!
+//! The expiry heap of a shard holds, for every slot with a deadline, an item whose
+//! deadline is no later than the slot's real one (`filed_deadline` says which item is
+//! current). When an item comes due, the slot's real deadline decides: expired slots
+//! are removed, slid ones are filed again at their real deadline. A sliding read
+//! therefore pays nothing; the re-filing happens at most once per deadline passed.
+//!
+//! The LRU index works the same way across the whole store: one min-heap of
+//! `(stamp, key)` under a mutex, one item per slot, filed when the key is created. To
+//! evict, pop the smallest stamp; if the slot has been used since, file it again at its
+//! current stamp and pop again; otherwise it is the least recently used key of the
+//! whole store, because every other slot's real stamp is at least its filed one. This
+//! is exact LRU with reads that never take the LRU lock.
+//!
+//! # Capacity is never exceeded
+//!
+//! Only writers holding the LRU mutex may create keys in a bounded store. They make
+//! room (expired keys first, then the least recently used) before inserting, so the
+//! number of keys never passes the capacity, not even between two steps. Updates of
+//! existing keys and all reads go without the mutex.
+//!
+//! # Lock order
+//!
+//! LRU mutex, then shard locks in ascending index order. Single-key paths hold one
+//! shard lock at a time; multi-key writes lock their shards in ascending order.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
+
+use crate::clock::to_nanos;
+use crate::cursor::Cursor;
+use crate::store::{Condition, Expiry, Mode, ScanPage, SetOptions, SetOutcome, Stats, Store};
+use crate::{Clock, Error, Pattern, Result, Value};
+
+type Hasher = hashbrown::DefaultHashBuilder;
+type DeadlineHeap = BinaryHeap<Reverse<(u64, Arc<str>)>>;
+
+/// The longest time-to-live a store accepts: ten years.
+pub const MAX_TTL: Duration = Duration::from_secs(315_360_000);
+
+/// How much expiry work a write does on its own shard before returning.
+const PURGE_ON_WRITE: usize = 2;
+
+/// A writable in-memory store. Build one with [`StoreBuilder`](crate::StoreBuilder).
+///
+/// Cloning is cheap and every clone is a handle to the same data.
+///
+/// ```
+/// use kvcore::{ManualClock, SetOptions, Store, StoreBuilder};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let store = StoreBuilder::new().capacity(2).clock(clock.clone()).build::<u64>()?;
+/// store.set("a", 1, SetOptions::new())?;
+/// store.set("b", 2, SetOptions::new().ttl(Duration::from_secs(1)))?;
+/// assert_eq!(store.get("a"), Some(1)); // a is now the most recently used
+/// store.set("c", 3, SetOptions::new())?; // full: b, the least recently used, goes
+/// assert!(!store.contains("b"));
+/// assert_eq!(store.stats().evictions, 1);
+/// # Ok::<(), kvcore::Error>(())
+/// ```
+pub struct MemoryStore<V> {
+    shared: Arc<Shared<V>>,
+}
+
+impl<V> Clone for MemoryStore<V> {
+    fn clone(&self) -> Self {
+        MemoryStore {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<V> fmt::Debug for MemoryStore<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("shards", &self.shared.shards.len())
+            .field("len", &self.shared.len.load(Relaxed))
+            .field("capacity", &self.shared.capacity)
+            .field("sliding", &self.shared.sliding)
+            .finish()
+    }
+}
+
+/// What the builder hands to [`MemoryStore::new`].
+pub(crate) struct Config {
+    pub shards: usize,
+    pub clock: Arc<dyn Clock>,
+    pub default_ttl: Option<Duration>,
+    pub sliding: bool,
+    pub capacity: Option<usize>,
+}
+
+struct Shared<V> {
+    shards: Box<[Shard<V>]>,
+    hasher: Hasher,
+    clock: Arc<dyn Clock>,
+    /// Default TTL in nanoseconds; 0 for none.
+    default_ttl: u64,
+    sliding: bool,
+    capacity: Option<usize>,
+    /// Slots in all shards, expired-but-unpurged ones included.
+    len: AtomicUsize,
+    /// Source of LRU stamps; only advanced in bounded stores.
+    tick: AtomicU64,
+    /// The LRU index; its mutex is also the licence to create keys in a bounded store.
+    lru: Mutex<LruIndex>,
+    /// No deadline in any expiry heap is earlier than this (u64::MAX: none filed).
+    next_deadline: AtomicU64,
+    expirations: AtomicU64,
+    evictions: AtomicU64,
+    /// The shard `purge_expired` starts at next, so successive calls go round.
+    purge_next: AtomicUsize,
+}
+
+/// One shard, aligned so that two shards' hot words never share a cache line.
+#[repr(align(128))]
+struct Shard<V> {
+    table: RwLock<Table<V>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+struct Table<V> {
+    slots: HashTable<Slot<V>>,
+    expiry: DeadlineHeap,
+}
+
+struct Slot<V> {
+    key: Arc<str>,
+    value: V,
+    /// Deadline in nanoseconds since the Unix epoch; 0 for none. Sliding reads move it
+    /// forward under the shard's read lock.
+    expires_at: AtomicU64,
+    /// The TTL the key was last written with, in nanoseconds (0: none); a sliding read
+    /// restarts the deadline at this length.
+    ttl: u64,
+    /// The deadline of this slot's current item in the expiry heap (0: none filed).
+    filed_deadline: u64,
+    /// LRU stamp of the last use.
+    used: AtomicU64,
+}
+
+impl<V> Slot<V> {
+    fn deadline(&self) -> u64 {
+        self.expires_at.load(Relaxed)
+    }
+
+    fn is_live(&self, now: u64) -> bool {
+        let d = self.deadline();
+        d == 0 || d > now
+    }
+
+    fn remaining(&self, now: u64) -> Option<Duration> {
+        match self.deadline() {
+            0 => None,
+            d => Some(Duration::from_nanos(d.saturating_sub(now))),
+        }
+    }
+}
+
+#[derive(Default)]
+struct LruIndex {
+    heap: BinaryHeap<Reverse<(u64, Arc<str>)>>,
+}
+
+/// A single-key write.
+enum Op<V> {
+    Set(V, SetOptions),
+    Incr(i64),
+}
+
+enum Done {
+    Set(SetOutcome),
+    Incr(i64),
+}
+
+/// A batch entry with its hash and shard worked out once.
+struct Item<V> {
+    hash: u64,
+    shard: usize,
+    key: String,
+    value: V,
+}
+
+impl<V: Value> MemoryStore<V> {
+    pub(crate) fn new(config: Config) -> Self {
+        let shards = (0..config.shards)
+            .map(|_| Shard {
+                table: RwLock::new(Table {
+                    slots: HashTable::new(),
+                    expiry: BinaryHeap::new(),
+                }),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
+            })
+            .collect();
+        MemoryStore {
+            shared: Arc::new(Shared {
+                shards,
+                hasher: Hasher::default(),
+                clock: config.clock,
+                default_ttl: config.default_ttl.map_or(0, nanos),
+                sliding: config.sliding,
+                capacity: config.capacity,
+                len: AtomicUsize::new(0),
+                tick: AtomicU64::new(1),
+                lru: Mutex::new(LruIndex::default()),
+                next_deadline: AtomicU64::new(u64::MAX),
+                expirations: AtomicU64::new(0),
+                evictions: AtomicU64::new(0),
+                purge_next: AtomicUsize::new(0),
+            }),
+        }
+    }
+}
+
+impl<V: Value> Shared<V> {
+    fn hash(&self, key: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard for a hash. Uses bits 32.. so that the low bits hashbrown uses to pick
+    /// a bucket stay evenly spread within each shard.
+    fn shard_index(&self, hash: u64) -> usize {
+        (hash >> 32) as usize & (self.shards.len() - 1)
+    }
+
+    fn shard(&self, hash: u64) -> &Shard<V> {
+        &self.shards[self.shard_index(hash)]
+    }
+
+    fn now(&self) -> u64 {
+        to_nanos(self.clock.now())
+    }
+
+    fn mode(&self) -> Mode {
+        Mode {
+            read_only: false,
+            capacity: self.capacity,
+            default_ttl: (self.default_ttl != 0).then(|| Duration::from_nanos(self.default_ttl)),
+            sliding: self.sliding,
+        }
+    }
+
+    fn rehasher(&self) -> impl Fn(&Slot<V>) -> u64 + '_ {
+        move |slot| self.hash(&slot.key)
+    }
+
+    /// The (deadline, ttl) a write gives a key, from its options and what it had.
+    fn resolve(&self, expiry: Expiry, old: Option<(u64, u64)>, now: u64) -> (u64, u64) {
+        let after = |ttl: u64| (now.saturating_add(ttl), ttl);
+        match expiry {
+            Expiry::After(ttl) => after(nanos(ttl)),
+            Expiry::Never => (0, 0),
+            Expiry::Keep if old.is_some() => old.unwrap_or_default(),
+            Expiry::Default | Expiry::Keep => match self.default_ttl {
+                0 => (0, 0),
+                ttl => after(ttl),
+            },
+        }
+    }
+
+    /// Records a use of `slot` by a read: restarts a sliding TTL, refreshes LRU order.
+    fn touch_read(&self, slot: &Slot<V>, now: impl FnOnce() -> u64) {
+        if self.sliding && slot.ttl != 0 {
+            slot.expires_at
+                .fetch_max(now().saturating_add(slot.ttl), Relaxed);
+        }
+        self.touch_lru(slot);
+    }
+
+    fn touch_lru(&self, slot: &Slot<V>) {
+        if self.capacity.is_some() {
+            slot.used.store(self.tick.fetch_add(1, Relaxed), Relaxed);
+        }
+    }
+
+    /// Files `slot`'s deadline `d` in the shard's expiry heap unless an item no later
+    /// than `d` is already there.
+    fn file_deadline(&self, heap: &mut DeadlineHeap, slot: &mut Slot<V>) {
+        let d = slot.deadline();
+        if d != 0 && (slot.filed_deadline == 0 || d < slot.filed_deadline) {
+            heap.push(Reverse((d, Arc::clone(&slot.key))));
+            slot.filed_deadline = d;
+            self.next_deadline.fetch_min(d, Relaxed);
+        }
+    }
+
+    /// Replaces the value and TTL of a live slot.
+    fn overwrite(
+        &self,
+        heap: &mut DeadlineHeap,
+        slot: &mut Slot<V>,
+        value: V,
+        (d, ttl): (u64, u64),
+    ) {
+        slot.value = value;
+        slot.expires_at.store(d, Relaxed);
+        slot.ttl = ttl;
+        self.file_deadline(heap, slot);
+        self.touch_lru(slot);
+    }
+
+    /// Inserts a key known to have no live slot, removing an expired one in the way.
+    fn insert(
+        &self,
+        table: &mut Table<V>,
+        lru: Option<&mut LruIndex>,
+        hash: u64,
+        key: &str,
+        value: V,
+        (d, ttl): (u64, u64),
+    ) {
+        if let Ok(old) = table.slots.find_entry(hash, |s| &*s.key == key) {
+            old.remove();
+            self.len.fetch_sub(1, Relaxed);
+            self.expirations.fetch_add(1, Relaxed);
+        }
+        let stamp = if self.capacity.is_some() {
+            self.tick.fetch_add(1, Relaxed)
+        } else {
+            0
+        };
+        let mut slot = Slot {
+            key: Arc::from(key),
+            value,
+            expires_at: AtomicU64::new(d),
+            ttl,
+            filed_deadline: 0,
+            used: AtomicU64::new(stamp),
+        };
+        self.file_deadline(&mut table.expiry, &mut slot);
+        if let Some(lru) = lru {
+            lru.heap.push(Reverse((stamp, Arc::clone(&slot.key))));
+        }
+        table.slots.insert_unique(hash, slot, self.rehasher());
+        self.len.fetch_add(1, Relaxed);
+    }
+
+    /// Works through due items of one shard's expiry heap, at most `budget` of them.
+    /// Returns how many keys it removed.
+    fn purge_table(&self, table: &mut Table<V>, now: u64, budget: usize) -> usize {
+        let mut removed = 0;
+        for _ in 0..budget {
+            match table.expiry.peek() {
+                Some(Reverse((d, _))) if *d <= now => {}
+                _ => break,
+            }
+            let Some(Reverse((d, key))) = table.expiry.pop() else {
+                break;
+            };
+            let hash = self.hash(&key);
+            let Ok(mut entry) = table.slots.find_entry(hash, |s| Arc::ptr_eq(&s.key, &key)) else {
+                continue; // the key was deleted or re-created since it was filed
+            };
+            let slot = entry.get_mut();
+            if slot.filed_deadline != d {
+                continue; // superseded by an earlier item
+            }
+            match slot.deadline() {
+                0 => slot.filed_deadline = 0,
+                real if real > now => {
+                    // Slid or extended since filing: file it at its real deadline.
+                    slot.filed_deadline = real;
+                    table.expiry.push(Reverse((real, key)));
+                }
+                _ => {
+                    entry.remove();
+                    self.len.fetch_sub(1, Relaxed);
+                    self.expirations.fetch_add(1, Relaxed);
+                    removed += 1;
+                }
+            }
+        }
+        // Deleted keys leave their items behind; rebuild when they dominate.
+        if table.expiry.len() > 2 * table.slots.len() + 64 {
+            table.expiry = table
+                .slots
+                .iter()
+                .filter(|s| s.filed_deadline != 0)
+                .map(|s| Reverse((s.filed_deadline, Arc::clone(&s.key))))
+                .collect();
+        }
+        removed
+    }
+
+    /// Purges every due key in every shard and recomputes `next_deadline`.
+    fn purge_all(&self, now: u64) -> usize {
+        // Reset first: deadlines filed while the pass runs lower it again themselves.
+        self.next_deadline.store(u64::MAX, Relaxed);
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            let mut table = shard.table.write();
+            removed += self.purge_table(&mut table, now, usize::MAX);
+            if let Some(Reverse((d, _))) = table.expiry.peek() {
+                self.next_deadline.fetch_min(*d, Relaxed);
+            }
+        }
+        removed
+    }
+
+    /// Purges due keys everywhere if any might exist.
+    fn purge_if_due(&self, now: u64) {
+        if self.next_deadline.load(Relaxed) <= now {
+            self.purge_all(now);
+        }
+    }
+
+    /// Makes room for `needed` new keys in a bounded store: expired keys go first,
+    /// then the least recently used. The caller holds the LRU mutex and no shard lock.
+    fn make_room(&self, lru: &mut LruIndex, needed: usize, now: u64) -> Result<()> {
+        let Some(capacity) = self.capacity else {
+            return Ok(());
+        };
+        if needed > capacity {
+            return Err(Error::BatchTooLarge {
+                requested: needed,
+                capacity,
+            });
+        }
+        if self.len.load(Relaxed) + needed > capacity {
+            self.purge_if_due(now);
+        }
+        while self.len.load(Relaxed) + needed > capacity {
+            if !self.evict_one(lru, now) {
+                self.rebuild_lru(lru);
+                if !self.evict_one(lru, now) {
+                    break; // nothing left to evict; the count is settling elsewhere
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the least recently used key. Returns false if the index is empty.
+    fn evict_one(&self, lru: &mut LruIndex, now: u64) -> bool {
+        while let Some(Reverse((stamp, key))) = lru.heap.pop() {
+            let hash = self.hash(&key);
+            let mut table = self.shard(hash).table.write();
+            let Ok(entry) = table.slots.find_entry(hash, |s| Arc::ptr_eq(&s.key, &key)) else {
+                continue; // deleted or re-created since it was filed
+            };
+            let used = entry.get().used.load(Relaxed);
+            if used != stamp {
+                lru.heap.push(Reverse((used, key)));
+                continue;
+            }
+            let live = entry.get().is_live(now);
+            entry.remove();
+            self.len.fetch_sub(1, Relaxed);
+            if live {
+                self.evictions.fetch_add(1, Relaxed);
+            } else {
+                self.expirations.fetch_add(1, Relaxed);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Refiles every slot at its current stamp, dropping stale items.
+    fn rebuild_lru(&self, lru: &mut LruIndex) {
+        lru.heap.clear();
+        for shard in self.shards.iter() {
+            let table = shard.table.read();
+            lru.heap.extend(
+                table
+                    .slots
+                    .iter()
+                    .map(|s| Reverse((s.used.load(Relaxed), Arc::clone(&s.key)))),
+            );
+        }
+    }
+
+    /// Drops stale LRU items once they outnumber the keys.
+    fn maybe_compact_lru(&self, lru: &mut LruIndex) {
+        if lru.heap.len() > 2 * self.len.load(Relaxed) + 1024 {
+            self.rebuild_lru(lru);
+        }
+    }
+
+    /// One single-key write: a set or an incr.
+    fn write(&self, key: &str, op: Op<V>) -> Result<Done> {
+        if let Op::Set(_, opts) = &op {
+            check_expiry(opts.expiry)?;
+        }
+        let hash = self.hash(key);
+        let shard = self.shard(hash);
+        // In a bounded store, creating a key needs the LRU mutex (taken before the
+        // shard lock, per the lock order), so a create goes round the loop once more.
+        let mut licence: Option<MutexGuard<'_, LruIndex>> = None;
+        loop {
+            let now = self.now();
+            let mut guard = shard.table.write();
+            let table = &mut *guard;
+            if let Some(slot) = table.slots.find_mut(hash, |s| &*s.key == key)
+                && slot.is_live(now)
+            {
+                return match op {
+                    Op::Set(_, opts) if opts.condition == Condition::IfAbsent => {
+                        Ok(Done::Set(SetOutcome::NotSet))
+                    }
+                    Op::Set(value, opts) => {
+                        let ttl = self.resolve(opts.expiry, Some((slot.deadline(), slot.ttl)), now);
+                        self.overwrite(&mut table.expiry, slot, value, ttl);
+                        Ok(Done::Set(SetOutcome::Replaced))
+                    }
+                    Op::Incr(by) => {
+                        let n = incremented(key, slot.value.to_i64(), by)?;
+                        slot.value = V::from_i64(n).ok_or(Error::IncrUnsupported)?;
+                        self.touch_lru(slot);
+                        Ok(Done::Incr(n))
+                    }
+                };
+            }
+            // The key is absent (or only expired).
+            match &op {
+                Op::Set(_, opts) if opts.condition == Condition::IfPresent => {
+                    return Ok(Done::Set(SetOutcome::NotSet));
+                }
+                Op::Incr(by) if V::from_i64(*by).is_none() => return Err(Error::IncrUnsupported),
+                _ => {}
+            }
+            if self.capacity.is_some() && licence.is_none() {
+                drop(guard);
+                let mut lru = self.lru.lock();
+                self.make_room(&mut lru, 1, now)?;
+                licence = Some(lru);
+                continue;
+            }
+            let (value, expiry, done) = match op {
+                Op::Set(value, opts) => (value, opts.expiry, Done::Set(SetOutcome::Created)),
+                Op::Incr(by) => {
+                    let value = V::from_i64(by).ok_or(Error::IncrUnsupported)?;
+                    (value, Expiry::Default, Done::Incr(by))
+                }
+            };
+            let ttl = self.resolve(expiry, None, now);
+            self.insert(table, licence.as_deref_mut(), hash, key, value, ttl);
+            self.purge_table(table, now, PURGE_ON_WRITE);
+            if let Some(lru) = licence.as_deref_mut() {
+                drop(guard);
+                self.maybe_compact_lru(lru);
+            }
+            return Ok(done);
+        }
+    }
+
+    /// Hashes, shards and de-duplicates a batch (the last pair for a key wins).
+    fn items(&self, pairs: Vec<(String, V)>) -> Vec<Item<V>> {
+        let mut items: Vec<Item<V>> = Vec::with_capacity(pairs.len());
+        let mut seen = HashTable::<usize>::with_capacity(pairs.len());
+        for (key, value) in pairs {
+            let hash = self.hash(&key);
+            match seen.entry(hash, |&i| items[i].key == key, |&i| items[i].hash) {
+                Entry::Occupied(e) => items[*e.get()].value = value,
+                Entry::Vacant(e) => {
+                    e.insert(items.len());
+                    items.push(Item {
+                        hash,
+                        shard: self.shard_index(hash),
+                        key,
+                        value,
+                    });
+                }
+            }
+        }
+        items
+    }
+
+    /// Write-locks the shards `items` live in, in ascending order.
+    fn lock_shards(&self, items: &[Item<V>]) -> Vec<(usize, RwLockWriteGuard<'_, Table<V>>)> {
+        let mut order: Vec<usize> = items.iter().map(|i| i.shard).collect();
+        order.sort_unstable();
+        order.dedup();
+        order
+            .into_iter()
+            .map(|i| (i, self.shards[i].table.write()))
+            .collect()
+    }
+
+    fn insert_all_absent(&self, pairs: Vec<(String, V)>, expiry: Expiry) -> Result<bool> {
+        check_expiry(expiry)?;
+        let items = self.items(pairs);
+        if let Some(capacity) = self.capacity
+            && items.len() > capacity
+        {
+            return Err(Error::BatchTooLarge {
+                requested: items.len(),
+                capacity,
+            });
+        }
+        let mut licence = self.capacity.map(|_| self.lru.lock());
+        let now = self.now();
+        let mut guards = self.lock_shards(&items);
+        let any_live = items.iter().any(|item| {
+            let table = guard_for(&mut guards, item.shard);
+            table
+                .slots
+                .find(item.hash, |s| *s.key == *item.key)
+                .is_some_and(|s| s.is_live(now))
+        });
+        if any_live {
+            return Ok(false);
+        }
+        if let Some(lru) = licence.as_deref_mut() {
+            // Eviction locks other shards, so let go of ours first. While we hold the
+            // LRU mutex nobody else can create keys, so ours stay absent meanwhile.
+            drop(guards);
+            self.make_room(lru, items.len(), now)?;
+            guards = self.lock_shards(&items);
+        }
+        for item in items {
+            let ttl = self.resolve(expiry, None, now);
+            let table = guard_for(&mut guards, item.shard);
+            self.insert(
+                table,
+                licence.as_deref_mut(),
+                item.hash,
+                &item.key,
+                item.value,
+                ttl,
+            );
+        }
+        Ok(true)
+    }
+
+    fn update_all_present(&self, pairs: Vec<(String, V)>, expiry: Expiry) -> Result<bool> {
+        check_expiry(expiry)?;
+        let items = self.items(pairs);
+        let now = self.now();
+        let mut guards = self.lock_shards(&items);
+        let all_live = items.iter().all(|item| {
+            let table = guard_for(&mut guards, item.shard);
+            table
+                .slots
+                .find(item.hash, |s| *s.key == *item.key)
+                .is_some_and(|s| s.is_live(now))
+        });
+        if !all_live {
+            return Ok(false);
+        }
+        for item in items {
+            let table = guard_for(&mut guards, item.shard);
+            let Table {
+                slots,
+                expiry: heap,
+            } = table;
+            if let Some(slot) = slots.find_mut(item.hash, |s| *s.key == *item.key) {
+                let ttl = self.resolve(expiry, Some((slot.deadline(), slot.ttl)), now);
+                self.overwrite(heap, slot, item.value, ttl);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs `f` on the live slot of `key` under the shard's write lock.
+    fn with_live_slot<R>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&Self, &mut DeadlineHeap, &mut Slot<V>, u64) -> R,
+    ) -> Option<R> {
+        let hash = self.hash(key);
+        let mut guard = self.shard(hash).table.write();
+        let now = self.now();
+        let Table { slots, expiry } = &mut *guard;
+        let slot = slots.find_mut(hash, |s| &*s.key == key)?;
+        slot.is_live(now).then(|| f(self, expiry, slot, now))
+    }
+
+    /// Runs `f` on the live slot of `key` under the shard's read lock, counting a hit
+    /// or a miss when `count` is set.
+    fn read<R>(&self, key: &str, count: bool, f: impl FnOnce(&Slot<V>, u64) -> R) -> Option<R> {
+        let hash = self.hash(key);
+        let shard = self.shard(hash);
+        let table = shard.table.read();
+        let found = table.slots.find(hash, |s| &*s.key == key).and_then(|slot| {
+            // Only keys with a deadline need the time.
+            let now = if slot.deadline() == 0 { 0 } else { self.now() };
+            slot.is_live(now).then(|| f(slot, now))
+        });
+        if count {
+            let counter = if found.is_some() {
+                &shard.hits
+            } else {
+                &shard.misses
+            };
+            counter.fetch_add(1, Relaxed);
+        }
+        found
+    }
+
+    fn scan(
+        &self,
+        pattern: Option<&Pattern>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ScanPage<V>> {
+        let mut at = match cursor {
+            Some(text) => Cursor::decode(text, self.shards.len())?,
+            None => Cursor {
+                shard: 0,
+                after: None,
+            },
+        };
+        let pattern = pattern.filter(|p| !p.matches_all());
+        let mut items = Vec::new();
+        let now = self.now();
+        while at.shard < self.shards.len() && items.len() < limit {
+            let want = limit - items.len();
+            let table = self.shards[at.shard].table.read();
+            let mut found: Vec<&Slot<V>> = table
+                .slots
+                .iter()
+                .filter(|s| at.after.as_deref().is_none_or(|after| &*s.key > after))
+                .filter(|s| s.is_live(now))
+                .filter(|s| pattern.is_none_or(|p| p.matches(&s.key)))
+                .collect();
+            let complete = found.len() <= want;
+            if !complete {
+                found.select_nth_unstable_by(want - 1, |a, b| a.key.cmp(&b.key));
+                found.truncate(want);
+            }
+            found.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            for slot in &found {
+                self.touch_read(slot, || now);
+                items.push((slot.key.to_string(), slot.value.clone()));
+            }
+            at = if complete {
+                Cursor {
+                    shard: at.shard + 1,
+                    after: None,
+                }
+            } else {
+                let last = found.last().map(|s| s.key.to_string());
+                Cursor {
+                    shard: at.shard,
+                    after: last,
+                }
+            };
+        }
+        let next_cursor = (at.shard < self.shards.len()).then(|| at.encode());
+        Ok(ScanPage { items, next_cursor })
+    }
+
+    fn clear(&self) -> usize {
+        // Holding the LRU mutex keeps bounded-store creators out while shards empty.
+        let mut lru = self.lru.lock();
+        let now = self.now();
+        let mut live = 0;
+        for shard in self.shards.iter() {
+            let mut table = shard.table.write();
+            live += table.slots.iter().filter(|s| s.is_live(now)).count();
+            self.len.fetch_sub(table.slots.len(), Relaxed);
+            table.slots.clear();
+            table.expiry.clear();
+        }
+        lru.heap.clear();
+        live
+    }
+
+    fn purge_expired(&self, budget: usize) -> usize {
+        let now = self.now();
+        let n = self.shards.len();
+        let start = self.purge_next.fetch_add(1, Relaxed);
+        let mut removed = 0;
+        let mut left = budget;
+        for i in 0..n {
+            if left == 0 {
+                break;
+            }
+            let mut table = self.shards[(start + i) % n].table.write();
+            let before = table.expiry.len();
+            removed += self.purge_table(&mut table, now, left);
+            left = left.saturating_sub(before.saturating_sub(table.expiry.len()).max(1));
+        }
+        removed
+    }
+}
+
+/// The guard for shard `index` among guards sorted by index.
+fn guard_for<'a, 'g, V>(
+    guards: &'a mut [(usize, RwLockWriteGuard<'g, Table<V>>)],
+    index: usize,
+) -> &'a mut Table<V> {
+    let pos = guards
+        .binary_search_by_key(&index, |(i, _)| *i)
+        .unwrap_or_else(|_| unreachable!("every item's shard is locked"));
+    &mut guards[pos].1
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn check_ttl(ttl: Duration) -> Result<()> {
+    if ttl.is_zero() || ttl > MAX_TTL {
+        return Err(Error::InvalidTtl { ttl });
+    }
+    Ok(())
+}
+
+fn check_expiry(expiry: Expiry) -> Result<()> {
+    match expiry {
+        Expiry::After(ttl) => check_ttl(ttl),
+        _ => Ok(()),
+    }
+}
+
+fn incremented(key: &str, current: Option<i64>, by: i64) -> Result<i64> {
+    let current = current.ok_or_else(|| Error::NotAnInteger {
+        key: key.to_owned(),
+    })?;
+    current.checked_add(by).ok_or_else(|| Error::Overflow {
+        key: key.to_owned(),
+        by,
+    })
+}
+
+impl<V: Value> Store<V> for MemoryStore<V> {
+    fn get(&self, key: &str) -> Option<V> {
+        let s = &*self.shared;
+        s.read(key, true, |slot, now| {
+            s.touch_read(slot, || now);
+            slot.value.clone()
+        })
+    }
+
+    fn get_with_ttl(&self, key: &str) -> Option<(V, Option<Duration>)> {
+        let s = &*self.shared;
+        s.read(key, true, |slot, now| {
+            s.touch_read(slot, || now);
+            (slot.value.clone(), slot.remaining(now))
+        })
+    }
+
+    fn get_many(&self, keys: &[&str]) -> Vec<Option<V>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.shared.read(key, false, |_, _| ()).is_some()
+    }
+
+    fn ttl(&self, key: &str) -> Option<Option<Duration>> {
+        self.shared
+            .read(key, false, |slot, now| slot.remaining(now))
+    }
+
+    fn set(&self, key: &str, value: V, opts: SetOptions) -> Result<SetOutcome> {
+        match self.shared.write(key, Op::Set(value, opts))? {
+            Done::Set(outcome) => Ok(outcome),
+            Done::Incr(_) => unreachable!("a set reports a set outcome"),
+        }
+    }
+
+    fn set_many(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<usize> {
+        check_expiry(expiry)?;
+        let n = items.len();
+        let opts = SetOptions {
+            expiry,
+            condition: Condition::Always,
+        };
+        for (key, value) in items {
+            self.shared.write(&key, Op::Set(value, opts))?;
+        }
+        Ok(n)
+    }
+
+    fn insert_all_absent(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<bool> {
+        self.shared.insert_all_absent(items, expiry)
+    }
+
+    fn update_all_present(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<bool> {
+        self.shared.update_all_present(items, expiry)
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        let s = &*self.shared;
+        let hash = s.hash(key);
+        let mut table = s.shard(hash).table.write();
+        let Ok(entry) = table.slots.find_entry(hash, |slot| &*slot.key == key) else {
+            return Ok(false);
+        };
+        let live = entry.get().is_live(s.now());
+        entry.remove();
+        s.len.fetch_sub(1, Relaxed);
+        if !live {
+            s.expirations.fetch_add(1, Relaxed);
+        }
+        Ok(live)
+    }
+
+    fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        check_ttl(ttl)?;
+        let ttl = nanos(ttl);
+        Ok(self
+            .shared
+            .with_live_slot(key, |s, heap, slot, now| {
+                slot.expires_at.store(now.saturating_add(ttl), Relaxed);
+                slot.ttl = ttl;
+                s.file_deadline(heap, slot);
+            })
+            .is_some())
+    }
+
+    fn persist(&self, key: &str) -> Result<bool> {
+        Ok(self
+            .shared
+            .with_live_slot(key, |_, _, slot, _| {
+                slot.expires_at.store(0, Relaxed);
+                slot.ttl = 0;
+            })
+            .is_some())
+    }
+
+    fn incr(&self, key: &str, by: i64) -> Result<i64> {
+        match self.shared.write(key, Op::Incr(by))? {
+            Done::Incr(n) => Ok(n),
+            Done::Set(_) => unreachable!("an incr reports a number"),
+        }
+    }
+
+    fn len(&self) -> usize {
+        let s = &*self.shared;
+        s.purge_if_due(s.now());
+        s.len.load(Relaxed)
+    }
+
+    fn clear(&self) -> Result<usize> {
+        Ok(self.shared.clear())
+    }
+
+    fn scan(
+        &self,
+        pattern: Option<&Pattern>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ScanPage<V>> {
+        self.shared.scan(pattern, cursor, limit)
+    }
+
+    fn stats(&self) -> Stats {
+        let s = &*self.shared;
+        let (hits, misses) = s.shards.iter().fold((0, 0), |(h, m), shard| {
+            (h + shard.hits.load(Relaxed), m + shard.misses.load(Relaxed))
+        });
+        Stats {
+            hits,
+            misses,
+            expirations: s.expirations.load(Relaxed),
+            evictions: s.evictions.load(Relaxed),
+        }
+    }
+
+    fn purge_expired(&self, budget: usize) -> usize {
+        self.shared.purge_expired(budget)
+    }
+
+    fn mode(&self) -> Mode {
+        self.shared.mode()
+    }
+}

@@ -1,0 +1,240 @@
+//! The store trait and the types its operations take and return.
+//!
+//! [`Store`] is object-safe: a server can hold an `Arc<dyn Store<V>>` and choose the
+//! mode at run time. Both [`MemoryStore`](crate::MemoryStore) and
+//! [`ReadOnlyStore`](crate::ReadOnlyStore) implement it.
+
+use std::time::Duration;
+
+use crate::{Pattern, Result, Value};
+
+/// How a write treats the key's time-to-live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Expiry {
+    /// The store's default TTL (or none when the store has no default).
+    #[default]
+    Default,
+    /// Expire this long after the write.
+    After(Duration),
+    /// Keep the TTL the key already has; a new key gets the default.
+    Keep,
+    /// No TTL: the key lives until deleted or evicted.
+    Never,
+}
+
+/// When a write applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Condition {
+    /// Always.
+    #[default]
+    Always,
+    /// Only if the key does not exist (Redis `NX`).
+    IfAbsent,
+    /// Only if the key exists (Redis `XX`).
+    IfPresent,
+}
+
+/// Options for [`Store::set`], built with noun methods.
+///
+/// ```
+/// use kvcore::{Condition, Expiry, SetOptions};
+/// use std::time::Duration;
+///
+/// let opts = SetOptions::new().ttl(Duration::from_secs(30)).if_absent();
+/// assert_eq!(opts.expiry, Expiry::After(Duration::from_secs(30)));
+/// assert_eq!(opts.condition, Condition::IfAbsent);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SetOptions {
+    /// What happens to the key's TTL.
+    pub expiry: Expiry,
+    /// When the write applies.
+    pub condition: Condition,
+}
+
+impl SetOptions {
+    /// An unconditional write with the store's default TTL.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Expire `ttl` after the write.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.expiry = Expiry::After(ttl);
+        self
+    }
+
+    /// Keep the key's current TTL.
+    pub fn keep_ttl(mut self) -> Self {
+        self.expiry = Expiry::Keep;
+        self
+    }
+
+    /// Give the key no TTL, whatever the store's default.
+    pub fn no_ttl(mut self) -> Self {
+        self.expiry = Expiry::Never;
+        self
+    }
+
+    /// Write only if the key does not exist.
+    pub fn if_absent(mut self) -> Self {
+        self.condition = Condition::IfAbsent;
+        self
+    }
+
+    /// Write only if the key exists.
+    pub fn if_present(mut self) -> Self {
+        self.condition = Condition::IfPresent;
+        self
+    }
+}
+
+/// What [`Store::set`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOutcome {
+    /// The key was new.
+    Created,
+    /// The key existed and its value was replaced.
+    Replaced,
+    /// The condition did not hold; nothing changed.
+    NotSet,
+}
+
+/// One page of a [`Store::scan`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanPage<V> {
+    /// Matching pairs, at most the `limit` asked for.
+    pub items: Vec<(String, V)>,
+    /// Pass this to the next `scan` to continue; `None` when the scan is complete.
+    pub next_cursor: Option<String>,
+}
+
+/// Counters since the store was built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Reads that found a live key.
+    pub hits: u64,
+    /// Reads that found nothing (or only an expired key).
+    pub misses: u64,
+    /// Keys removed because their TTL passed.
+    pub expirations: u64,
+    /// Live keys removed to make room under the capacity bound.
+    pub evictions: u64,
+}
+
+/// How a store was configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Mode {
+    /// Writes are refused.
+    pub read_only: bool,
+    /// At most this many live keys.
+    pub capacity: Option<usize>,
+    /// The TTL given to keys written without one.
+    pub default_ttl: Option<Duration>,
+    /// Reads restart a key's TTL.
+    pub sliding: bool,
+}
+
+/// A concurrent key-value store.
+///
+/// Keys are strings; values are any [`Value`]. Every method takes `&self`: stores are
+/// shared between threads by cloning a handle (or through `Arc<dyn Store<V>>`).
+///
+/// Reads (`get`, `get_many`, `get_with_ttl`, `scan`) count as use: they restart a
+/// sliding TTL and refresh the key's place in LRU order. `contains` and `ttl` only
+/// look.
+///
+/// ```
+/// use kvcore::{SetOptions, SetOutcome, Store, StoreBuilder};
+/// use std::sync::Arc;
+///
+/// let store: Arc<dyn Store<String>> = Arc::new(StoreBuilder::new().build()?);
+/// assert_eq!(store.set("a", "1".into(), SetOptions::new())?, SetOutcome::Created);
+/// assert_eq!(store.incr("a", 41)?, 42);
+/// assert_eq!(store.get("a").as_deref(), Some("42"));
+/// assert_eq!(store.set("a", "x".into(), SetOptions::new().if_absent())?, SetOutcome::NotSet);
+/// # Ok::<(), kvcore::Error>(())
+/// ```
+pub trait Store<V: Value>: Send + Sync + std::fmt::Debug {
+    /// The value of `key`, if it is live.
+    fn get(&self, key: &str) -> Option<V>;
+
+    /// The value of `key` and its remaining TTL (`None`: no TTL), if it is live.
+    fn get_with_ttl(&self, key: &str) -> Option<(V, Option<Duration>)>;
+
+    /// The values of `keys`, in order, `None` where a key is not live.
+    fn get_many(&self, keys: &[&str]) -> Vec<Option<V>>;
+
+    /// Whether `key` is live. Does not count as use.
+    fn contains(&self, key: &str) -> bool;
+
+    /// The remaining TTL of `key`: `None` if the key is not live, `Some(None)` if it
+    /// has no TTL. Does not count as use.
+    fn ttl(&self, key: &str) -> Option<Option<Duration>>;
+
+    /// Writes `value` under `key` as `opts` say.
+    fn set(&self, key: &str, value: V, opts: SetOptions) -> Result<SetOutcome>;
+
+    /// Writes every pair, overwriting, each with `expiry`. Returns how many were written.
+    fn set_many(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<usize>;
+
+    /// Inserts every pair if none of the keys is live; otherwise changes nothing and
+    /// returns `false`. Duplicate keys in `items`: the last one wins.
+    fn insert_all_absent(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<bool>;
+
+    /// Replaces every pair if all of the keys are live; otherwise changes nothing and
+    /// returns `false`. Duplicate keys in `items`: the last one wins.
+    fn update_all_present(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<bool>;
+
+    /// Removes `key`. Returns whether it was live.
+    fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Gives `key` a TTL of `ttl` from now (a sliding key slides by `ttl` from then on).
+    /// Returns whether the key was live.
+    fn expire(&self, key: &str, ttl: Duration) -> Result<bool>;
+
+    /// Removes the TTL of `key`. Returns whether the key was live.
+    fn persist(&self, key: &str) -> Result<bool>;
+
+    /// Adds `by` to the integer under `key` (a missing key counts as 0 and gets the
+    /// default TTL; an existing key keeps its TTL). Returns the new value.
+    fn incr(&self, key: &str, by: i64) -> Result<i64>;
+
+    /// The number of live keys.
+    fn len(&self) -> usize;
+
+    /// Whether there are no live keys.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every key. Returns how many live keys there were.
+    fn clear(&self) -> Result<usize>;
+
+    /// Up to `limit` live pairs whose keys match `pattern` (all keys when `None`),
+    /// continuing from `cursor` (from the start when `None`).
+    ///
+    /// A key that is live for the whole scan is returned exactly once across the
+    /// pages; keys written or deleted meanwhile may or may not appear.
+    fn scan(
+        &self,
+        pattern: Option<&Pattern>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ScanPage<V>>;
+
+    /// Hit, miss, expiration and eviction counts.
+    fn stats(&self) -> Stats;
+
+    /// Removes up to `budget` expired keys; returns how many it removed. Call it on a
+    /// timer so memory does not fill with keys nobody reads again.
+    fn purge_expired(&self, budget: usize) -> usize;
+
+    /// How the store was configured.
+    fn mode(&self) -> Mode;
+}
