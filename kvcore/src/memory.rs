@@ -986,3 +986,228 @@ impl<V: Value> Store<V> for MemoryStore<V> {
         self.shared.mode()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ManualClock, StoreBuilder};
+
+    fn store(b: StoreBuilder) -> (MemoryStore<u64>, ManualClock) {
+        let clock = ManualClock::new();
+        (b.clock(clock.clone()).build().unwrap(), clock)
+    }
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn expired_at_exactly_the_deadline() {
+        let (s, clock) = store(StoreBuilder::new());
+        s.set("k", 1, SetOptions::new().ttl(SEC)).unwrap();
+        clock.advance(SEC - Duration::from_nanos(1));
+        assert_eq!(s.get("k"), Some(1));
+        clock.advance(Duration::from_nanos(1));
+        assert_eq!(s.get("k"), None);
+        assert_eq!(s.ttl("k"), None);
+        assert!(!s.contains("k"));
+    }
+
+    #[test]
+    fn purge_removes_expired_in_bounded_steps() {
+        let (s, clock) = store(StoreBuilder::new().shards(1));
+        for i in 0..10 {
+            s.set(&format!("k{i}"), i, SetOptions::new().ttl(SEC))
+                .unwrap();
+        }
+        s.set("forever", 0, SetOptions::new()).unwrap();
+        clock.advance(SEC);
+        assert_eq!(s.purge_expired(3), 3);
+        assert_eq!(s.shared.len.load(Relaxed), 8);
+        assert_eq!(s.purge_expired(100), 7);
+        assert_eq!(s.purge_expired(100), 0);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.stats().expirations, 10);
+    }
+
+    #[test]
+    fn sliding_reads_refile_lazily_and_purge_keeps_live_keys() {
+        let (s, clock) = store(
+            StoreBuilder::new()
+                .default_ttl(10 * SEC)
+                .sliding(true)
+                .shards(1),
+        );
+        s.set("k", 7, SetOptions::new()).unwrap();
+        for _ in 0..5 {
+            clock.advance(6 * SEC);
+            assert_eq!(s.get("k"), Some(7));
+        }
+        // The heap item (filed at the first deadline) is long due; purging must refile,
+        // not remove.
+        assert_eq!(s.purge_expired(10), 0);
+        assert_eq!(s.shared.shards[0].table.read().expiry.len(), 1);
+        assert_eq!(s.ttl("k"), Some(Some(10 * SEC)));
+        clock.advance(10 * SEC);
+        assert_eq!(s.purge_expired(10), 1);
+        assert_eq!(s.len(), 0);
+    }
+
+    #[test]
+    fn shortened_ttl_is_filed_again_and_longer_one_is_not() {
+        let (s, clock) = store(StoreBuilder::new().shards(1));
+        s.set("k", 1, SetOptions::new().ttl(100 * SEC)).unwrap();
+        s.expire("k", 200 * SEC).unwrap();
+        assert_eq!(s.shared.shards[0].table.read().expiry.len(), 1);
+        s.expire("k", 5 * SEC).unwrap();
+        assert_eq!(s.shared.shards[0].table.read().expiry.len(), 2);
+        clock.advance(5 * SEC);
+        assert_eq!(s.purge_expired(10), 1);
+    }
+
+    #[test]
+    fn stale_heap_items_are_compacted() {
+        let (s, _clock) = store(StoreBuilder::new().shards(1));
+        for i in 0..1000 {
+            let key = format!("k{i}");
+            s.set(&key, i, SetOptions::new().ttl(SEC)).unwrap();
+            s.delete(&key).unwrap();
+        }
+        s.purge_expired(1);
+        assert!(s.shared.shards[0].table.read().expiry.len() <= 64);
+    }
+
+    #[test]
+    fn lru_index_is_compacted_after_churn() {
+        let (s, _clock) = store(StoreBuilder::new().capacity(10));
+        for i in 0..5000 {
+            let key = format!("k{i}");
+            s.set(&key, i, SetOptions::new()).unwrap();
+            s.delete(&key).unwrap();
+        }
+        assert!(s.shared.lru.lock().heap.len() <= 2 * 10 + 1024 + 1);
+    }
+
+    #[test]
+    fn eviction_prefers_expired_keys_and_counts_them_apart() {
+        let (s, clock) = store(StoreBuilder::new().capacity(2));
+        s.set("old", 1, SetOptions::new().ttl(SEC)).unwrap();
+        s.set("keep", 2, SetOptions::new()).unwrap();
+        clock.advance(SEC);
+        s.set("new", 3, SetOptions::new()).unwrap();
+        assert_eq!(s.get("keep"), Some(2));
+        assert_eq!(s.get("new"), Some(3));
+        let stats = s.stats();
+        assert_eq!((stats.evictions, stats.expirations), (0, 1));
+    }
+
+    #[test]
+    fn exact_lru_across_shards() {
+        let (s, _clock) = store(StoreBuilder::new().capacity(3).shards(64));
+        for k in ["a", "b", "c"] {
+            s.set(k, 0, SetOptions::new()).unwrap();
+        }
+        s.get("a");
+        s.set("d", 0, SetOptions::new()).unwrap();
+        assert!(!s.contains("b"));
+        s.set("c", 1, SetOptions::new()).unwrap(); // a write is a use too
+        s.set("e", 0, SetOptions::new()).unwrap();
+        assert!(!s.contains("a"));
+        assert!(s.contains("c") && s.contains("d") && s.contains("e"));
+    }
+
+    #[test]
+    fn conditional_failure_in_full_store_evicts_nothing() {
+        let (s, _clock) = store(StoreBuilder::new().capacity(1));
+        s.set("a", 1, SetOptions::new()).unwrap();
+        let out = s.set("b", 2, SetOptions::new().if_present()).unwrap();
+        assert_eq!(out, SetOutcome::NotSet);
+        assert!(
+            !s.insert_all_absent(vec![("a".into(), 5)], Expiry::Default)
+                .unwrap()
+        );
+        assert_eq!(s.get("a"), Some(1));
+        assert_eq!(s.stats().evictions, 0);
+    }
+
+    #[test]
+    fn scan_pages_return_each_key_once_despite_writes() {
+        let (s, _clock) = store(StoreBuilder::new().shards(4));
+        for i in 0..500 {
+            s.set(&format!("k{i:03}"), i, SetOptions::new()).unwrap();
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = None;
+        let mut round = 0;
+        loop {
+            let page = s.scan(None, cursor.as_deref(), 7).unwrap();
+            assert!(page.items.len() <= 7);
+            for (k, _) in page.items {
+                assert!(seen.insert(k.clone()), "{k} returned twice");
+            }
+            // Churn between pages: new keys and deletions of keys added meanwhile.
+            round += 1;
+            s.set(&format!("new{round}"), 0, SetOptions::new()).unwrap();
+            if round % 2 == 0 {
+                s.delete(&format!("new{}", round - 1)).unwrap();
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        for i in 0..500 {
+            assert!(seen.contains(&format!("k{i:03}")));
+        }
+    }
+
+    #[test]
+    fn scan_filters_and_rejects_bad_cursors() {
+        let (s, _clock) = store(StoreBuilder::new());
+        for k in ["word", "world", "wod", "other"] {
+            s.set(k, 1, SetOptions::new()).unwrap();
+        }
+        let p = Pattern::new("wo$d").unwrap();
+        let mut keys: Vec<String> = s
+            .scan(Some(&p), None, 100)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        keys.sort();
+        assert_eq!(keys, ["wod", "word", "world"]);
+        assert!(matches!(
+            s.scan(None, Some("nope"), 10),
+            Err(Error::InvalidCursor { .. })
+        ));
+    }
+
+    #[test]
+    fn incr_errors_change_nothing() {
+        let n = StoreBuilder::new().build::<i64>().unwrap();
+        n.set("n", 5, SetOptions::new()).unwrap();
+        assert_eq!(n.incr("n", -10).unwrap(), -5);
+        n.set("top", i64::MAX, SetOptions::new()).unwrap();
+        assert!(matches!(n.incr("top", 1), Err(Error::Overflow { .. })));
+        assert_eq!(n.get("top"), Some(i64::MAX));
+
+        let (s, _clock) = store(StoreBuilder::new());
+        s.set("max", u64::MAX, SetOptions::new()).unwrap();
+        // u64 does not hold integers for incr.
+        assert!(matches!(s.incr("max", 1), Err(Error::NotAnInteger { .. })));
+        assert!(matches!(s.incr("fresh", 1), Err(Error::IncrUnsupported)));
+        assert!(!s.contains("fresh"));
+    }
+
+    #[test]
+    fn bad_ttls_are_refused() {
+        let (s, _clock) = store(StoreBuilder::new());
+        for ttl in [Duration::ZERO, MAX_TTL + Duration::from_nanos(1)] {
+            assert!(matches!(
+                s.set("k", 1, SetOptions::new().ttl(ttl)),
+                Err(Error::InvalidTtl { .. })
+            ));
+            assert!(matches!(s.expire("k", ttl), Err(Error::InvalidTtl { .. })));
+        }
+        assert!(!s.contains("k"));
+    }
+}
