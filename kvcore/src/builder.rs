@@ -1,10 +1,14 @@
 //! [`StoreBuilder`]: configure a store with noun methods, then `build()`.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::memory::{Config, MAX_TTL};
-use crate::{Clock, Error, MemoryStore, ReadOnlyStore, Result, SystemClock, Value};
+use crate::persist::{PersistOptions, ValueCodec};
+use crate::{
+    Clock, Error, MemoryStore, PersistentStore, ReadOnlyStore, Result, SystemClock, Value,
+};
 
 /// Configures and builds a store.
 ///
@@ -114,6 +118,20 @@ impl StoreBuilder {
             sliding: self.sliding,
             capacity: self.capacity,
         }))
+    }
+
+    /// Builds a writable store kept in the data directory `dir`: recovers what the
+    /// directory holds, then journals every change (see [`persist`](crate::persist)).
+    ///
+    /// Fails with [`Error::Locked`] if another process has the directory open, and
+    /// with [`Error::Corrupt`] if its files are damaged anywhere but a torn journal tail.
+    pub fn open<V: ValueCodec>(
+        self,
+        dir: impl AsRef<Path>,
+        options: PersistOptions,
+    ) -> Result<PersistentStore<V>> {
+        let store = self.build()?;
+        crate::persist::open(store, dir.as_ref(), options)
     }
 
     /// Builds an immutable store over `pairs`. TTLs and capacity do not apply to a

@@ -131,6 +131,11 @@ pub(crate) fn to_nanos(time: SystemTime) -> u64 {
     }
 }
 
+/// The time `nanos` nanoseconds after the Unix epoch.
+pub(crate) fn from_nanos(nanos: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(nanos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// A write was sent to a store built read-only.
-    #[error("the store is read-only: build it without `read_only` to accept writes")]
+    #[error(
+        "the store is read-only: build it with `StoreBuilder::build` instead of `build_read_only` to accept writes"
+    )]
     ReadOnly,
 
     /// `incr` met a value that does not hold an integer.
@@ -49,6 +51,10 @@ pub enum Error {
         /// The cursor as given.
         cursor: String,
     },
+
+    /// A scan asked for zero items per page.
+    #[error("a scan limit must be at least 1")]
+    InvalidLimit,
 
     /// A time-to-live was zero or too long to represent.
     #[error("invalid time-to-live {ttl:?}: it must be longer than zero and at most ten years")]

@@ -42,8 +42,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hashbrown::HashTable;
@@ -134,6 +134,21 @@ struct Shared<V> {
     evictions: AtomicU64,
     /// The shard `purge_expired` starts at next, so successive calls go round.
     purge_next: AtomicUsize,
+    /// Where every change is recorded, once a persistent store has recovered.
+    log: OnceLock<Box<dyn WriteLog<V>>>,
+}
+
+/// Receives every change as the full resulting state of a key, called under the lock
+/// of the key's shard so that the log's order for a key is the order of its changes.
+/// Expirations are not logged: deadlines are absolute, so replay reaches the same
+/// verdict. Sliding restarts are not logged either: reads do not write.
+pub(crate) trait WriteLog<V>: Send + Sync {
+    /// `key` now holds `value` with this deadline and TTL length (nanoseconds; 0: none).
+    fn put(&self, key: &str, value: &V, deadline: u64, ttl: u64);
+    /// `key` was removed.
+    fn delete(&self, key: &str);
+    /// Every key was removed.
+    fn clear(&self);
 }
 
 /// One shard, aligned so that two shards' hot words never share a cache line.
@@ -191,6 +206,8 @@ struct LruIndex {
 enum Op<V> {
     Set(V, SetOptions),
     Incr(i64),
+    /// Recovery: the key's state as a log recorded it.
+    Restore(V, u64, u64),
 }
 
 enum Done {
@@ -233,7 +250,51 @@ impl<V: Value> MemoryStore<V> {
                 expirations: AtomicU64::new(0),
                 evictions: AtomicU64::new(0),
                 purge_next: AtomicUsize::new(0),
+                log: OnceLock::new(),
             }),
+        }
+    }
+}
+
+/// What persistence needs from a store: replaying a log into it, attaching a log,
+/// and reading every live entry for a snapshot.
+impl<V: Value> MemoryStore<V> {
+    /// Sets `key` to exactly this state, as a log recorded it. Not logged.
+    pub(crate) fn restore(&self, key: &str, value: V, deadline: u64, ttl: u64) -> Result<()> {
+        self.shared
+            .write(key, Op::Restore(value, deadline, ttl))
+            .map(|_| ())
+    }
+
+    /// The current time of the store's clock, in nanoseconds since the Unix epoch.
+    pub(crate) fn now_nanos(&self) -> u64 {
+        self.shared.now()
+    }
+
+    /// From now on, every change is recorded in `log`. Only the first call counts.
+    pub(crate) fn attach_log(&self, log: Box<dyn WriteLog<V>>) {
+        let _ = self.shared.log.set(log);
+    }
+
+    /// Calls `f` with the live entries of each shard in turn, as (key, value, deadline,
+    /// ttl). Entries are copied out under the shard's read lock and `f` runs without it.
+    pub(crate) fn for_each_shard(&self, mut f: impl FnMut(Vec<(Arc<str>, V, u64, u64)>)) {
+        let s = &*self.shared;
+        for shard in s.shards.iter() {
+            let now = s.now();
+            let entries = {
+                let table = shard.table.read();
+                table
+                    .slots
+                    .iter()
+                    .filter(|slot| slot.is_live(now))
+                    .map(|slot| {
+                        let key = Arc::clone(&slot.key);
+                        (key, slot.value.clone(), slot.deadline(), slot.ttl)
+                    })
+                    .collect()
+            };
+            f(entries);
         }
     }
 }
@@ -285,6 +346,18 @@ impl<V: Value> Shared<V> {
         }
     }
 
+    fn log_put(&self, slot: &Slot<V>) {
+        if let Some(log) = self.log.get() {
+            log.put(&slot.key, &slot.value, slot.deadline(), slot.ttl);
+        }
+    }
+
+    fn log_delete(&self, key: &str) {
+        if let Some(log) = self.log.get() {
+            log.delete(key);
+        }
+    }
+
     /// Records a use of `slot` by a read: restarts a sliding TTL, refreshes LRU order.
     fn touch_read(&self, slot: &Slot<V>, now: impl FnOnce() -> u64) {
         if self.sliding && slot.ttl != 0 {
@@ -324,6 +397,7 @@ impl<V: Value> Shared<V> {
         slot.ttl = ttl;
         self.file_deadline(heap, slot);
         self.touch_lru(slot);
+        self.log_put(slot);
     }
 
     /// Inserts a key known to have no live slot, removing an expired one in the way.
@@ -355,6 +429,7 @@ impl<V: Value> Shared<V> {
             used: AtomicU64::new(stamp),
         };
         self.file_deadline(&mut table.expiry, &mut slot);
+        self.log_put(&slot);
         if let Some(lru) = lru {
             lru.heap.push(Reverse((stamp, Arc::clone(&slot.key))));
         }
@@ -473,6 +548,7 @@ impl<V: Value> Shared<V> {
             let live = entry.get().is_live(now);
             entry.remove();
             self.len.fetch_sub(1, Relaxed);
+            self.log_delete(&key);
             if live {
                 self.evictions.fetch_add(1, Relaxed);
             } else {
@@ -534,7 +610,12 @@ impl<V: Value> Shared<V> {
                         let n = incremented(key, slot.value.to_i64(), by)?;
                         slot.value = V::from_i64(n).ok_or(Error::IncrUnsupported)?;
                         self.touch_lru(slot);
+                        self.log_put(slot);
                         Ok(Done::Incr(n))
+                    }
+                    Op::Restore(value, d, ttl) => {
+                        self.overwrite(&mut table.expiry, slot, value, (d, ttl));
+                        Ok(Done::Set(SetOutcome::Replaced))
                     }
                 };
             }
@@ -553,14 +634,22 @@ impl<V: Value> Shared<V> {
                 licence = Some(lru);
                 continue;
             }
-            let (value, expiry, done) = match op {
-                Op::Set(value, opts) => (value, opts.expiry, Done::Set(SetOutcome::Created)),
+            let (value, ttl, done) = match op {
+                Op::Set(value, opts) => (
+                    value,
+                    self.resolve(opts.expiry, None, now),
+                    Done::Set(SetOutcome::Created),
+                ),
                 Op::Incr(by) => {
                     let value = V::from_i64(by).ok_or(Error::IncrUnsupported)?;
-                    (value, Expiry::Default, Done::Incr(by))
+                    (
+                        value,
+                        self.resolve(Expiry::Default, None, now),
+                        Done::Incr(by),
+                    )
                 }
+                Op::Restore(value, d, ttl) => (value, (d, ttl), Done::Set(SetOutcome::Created)),
             };
-            let ttl = self.resolve(expiry, None, now);
             self.insert(table, licence.as_deref_mut(), hash, key, value, ttl);
             self.purge_table(table, now, PURGE_ON_WRITE);
             if let Some(lru) = licence.as_deref_mut() {
@@ -721,6 +810,9 @@ impl<V: Value> Shared<V> {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<ScanPage<V>> {
+        if limit == 0 {
+            return Err(Error::InvalidLimit);
+        }
         let mut at = match cursor {
             Some(text) => Cursor::decode(text, self.shards.len())?,
             None => Cursor {
@@ -769,16 +861,20 @@ impl<V: Value> Shared<V> {
     }
 
     fn clear(&self) -> usize {
-        // Holding the LRU mutex keeps bounded-store creators out while shards empty.
+        // All shards are locked at once (in order, after the LRU mutex) so that the
+        // log's CLEAR falls between the same two writes in every shard.
         let mut lru = self.lru.lock();
+        let mut tables: Vec<_> = self.shards.iter().map(|s| s.table.write()).collect();
         let now = self.now();
         let mut live = 0;
-        for shard in self.shards.iter() {
-            let mut table = shard.table.write();
+        for table in &mut tables {
             live += table.slots.iter().filter(|s| s.is_live(now)).count();
             self.len.fetch_sub(table.slots.len(), Relaxed);
             table.slots.clear();
             table.expiry.clear();
+        }
+        if let Some(log) = self.log.get() {
+            log.clear();
         }
         lru.heap.clear();
         live
@@ -910,6 +1006,7 @@ impl<V: Value> Store<V> for MemoryStore<V> {
         let live = entry.get().is_live(s.now());
         entry.remove();
         s.len.fetch_sub(1, Relaxed);
+        s.log_delete(key);
         if !live {
             s.expirations.fetch_add(1, Relaxed);
         }
@@ -925,6 +1022,7 @@ impl<V: Value> Store<V> for MemoryStore<V> {
                 slot.expires_at.store(now.saturating_add(ttl), Relaxed);
                 slot.ttl = ttl;
                 s.file_deadline(heap, slot);
+                s.log_put(slot);
             })
             .is_some())
     }
@@ -932,9 +1030,10 @@ impl<V: Value> Store<V> for MemoryStore<V> {
     fn persist(&self, key: &str) -> Result<bool> {
         Ok(self
             .shared
-            .with_live_slot(key, |_, _, slot, _| {
+            .with_live_slot(key, |s, _, slot, _| {
                 slot.expires_at.store(0, Relaxed);
                 slot.ttl = 0;
+                s.log_put(slot);
             })
             .is_some())
     }

@@ -179,6 +179,9 @@ impl<V: Value> Store<V> for ReadOnlyStore<V> {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<ScanPage<V>> {
+        if limit == 0 {
+            return Err(Error::InvalidLimit);
+        }
         let start = match cursor.map(|c| Cursor::decode(c, 1)).transpose()? {
             Some(Cursor {
                 after: Some(after), ..

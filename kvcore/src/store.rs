@@ -220,7 +220,9 @@ pub trait Store<V: Value>: Send + Sync + std::fmt::Debug {
     /// continuing from `cursor` (from the start when `None`).
     ///
     /// A key that is live for the whole scan is returned exactly once across the
-    /// pages; keys written or deleted meanwhile may or may not appear.
+    /// pages; keys written or deleted meanwhile may or may not appear. A `limit` of
+    /// zero is [`Error::InvalidLimit`](crate::Error::InvalidLimit); a cursor this store
+    /// did not issue is [`Error::InvalidCursor`](crate::Error::InvalidCursor).
     fn scan(
         &self,
         pattern: Option<&Pattern>,
