@@ -52,6 +52,13 @@ pub enum Error {
         cursor: String,
     },
 
+    /// Text that should have been one JSON value was not.
+    #[error("invalid JSON: {reason}")]
+    InvalidJson {
+        /// What the parser said.
+        reason: String,
+    },
+
     /// A scan asked for zero items per page.
     #[error("a scan limit must be at least 1")]
     InvalidLimit,

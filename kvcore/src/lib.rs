@@ -58,8 +58,10 @@
 pub mod builder;
 pub mod clock;
 mod cursor;
+pub mod dataset;
 pub mod error;
 pub mod glob;
+pub mod json;
 pub mod memory;
 pub mod persist;
 pub mod readonly;
@@ -70,6 +72,7 @@ pub use builder::StoreBuilder;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use glob::Pattern;
+pub use json::JsonText;
 pub use memory::{MAX_TTL, MemoryStore};
 pub use persist::PersistentStore;
 pub use readonly::ReadOnlyStore;

@@ -1,21 +1,41 @@
-//! `kvserver`: an HTTP key-value service over kvcore.
+//! `kvserver`: parse flags, set up logging, serve until SIGINT or SIGTERM.
 
 use clap::Parser;
+use kvserver::Config;
+use tracing_subscriber::EnvFilter;
 
-/// An HTTP key-value service over kvcore.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// Address to listen on.
-    #[arg(long, env = "KV_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: String,
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // A .env file, when present, supplies KV_* variables the environment lacks.
+    let _ = dotenvy::dotenv();
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    kvserver::run(config, shutdown_signal()).await
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    tracing::info!(listen = %args.listen, "kvserver starting");
-    Ok(())
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received: finishing in-flight requests");
 }

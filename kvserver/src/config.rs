@@ -1,0 +1,134 @@
+//! [`Config`]: every flag of `kvserver`, each with an environment variable fallback.
+//!
+//! Tests build one with `Config::parse_from(["kvserver", "--no-persist", ...])`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use kvcore::persist::Fsync;
+
+/// An HTTP key-value service over kvcore.
+///
+/// Every flag can also be set through the environment variable shown, or in a `.env`
+/// file in the working directory.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "kvserver", version, about, max_term_width = 100)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "KV_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Default time-to-live in seconds for keys written without one (none by default).
+    #[arg(long, env = "KV_TTL", value_parser = parse_ttl)]
+    pub ttl: Option<Duration>,
+
+    /// Reads restart a key's TTL at the length it was last written with.
+    #[arg(long, env = "KV_SLIDING")]
+    pub sliding: bool,
+
+    /// At most this many keys; the least recently used are evicted.
+    #[arg(long, env = "KV_CAPACITY", value_parser = clap::value_parser!(u64).range(1..))]
+    pub capacity: Option<u64>,
+
+    /// Serve the `--load` dataset and refuse every write with 403.
+    #[arg(long, env = "KV_READ_ONLY", requires = "load")]
+    pub read_only: bool,
+
+    /// A dataset to load at start: .json (one object), .jsonl ({"key","value"} lines)
+    /// or .csv (key,value header).
+    #[arg(long, env = "KV_LOAD")]
+    pub load: Option<PathBuf>,
+
+    /// Where data persists.
+    #[arg(long, env = "KV_DATA_DIR", default_value = "./kvdata")]
+    pub data_dir: PathBuf,
+
+    /// Keep data in memory only.
+    #[arg(long, env = "KV_NO_PERSIST")]
+    pub no_persist: bool,
+
+    /// Journal durability: always, everysec or no.
+    #[arg(long, env = "KV_FSYNC", default_value = "everysec", value_parser = parse_fsync)]
+    pub fsync: Fsync,
+
+    /// Read-through cache in front of Redis: redis://HOST:PORT[/DB].
+    #[arg(long, env = "KV_BACKEND")]
+    pub backend: Option<String>,
+
+    /// With --backend: seconds a local copy is trusted.
+    #[arg(long, env = "KV_CACHE_TTL", default_value = "5", value_parser = parse_ttl)]
+    pub cache_ttl: Duration,
+
+    /// Require `Authorization: Bearer TOKEN` on every route but /healthz and /readyz.
+    #[arg(long, env = "KV_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+
+    /// Longest key accepted, in bytes (longer: 413).
+    #[arg(long, env = "KV_MAX_KEY_BYTES", default_value_t = 512)]
+    pub max_key_bytes: usize,
+
+    /// Largest value accepted, in bytes of compact JSON (larger: 413).
+    #[arg(long, env = "KV_MAX_VALUE_BYTES", default_value_t = 1 << 20)]
+    pub max_value_bytes: usize,
+
+    /// Largest request body accepted, in bytes (larger: 413).
+    #[arg(long, env = "KV_MAX_BODY_BYTES", default_value_t = 16 << 20)]
+    pub max_body_bytes: usize,
+
+    /// Most pairs one `GET /keys` page returns.
+    #[arg(long, env = "KV_LIST_LIMIT", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub list_limit: u64,
+
+    /// Requests handled at once; more are answered 503 with Retry-After.
+    #[arg(long, env = "KV_MAX_CONCURRENCY", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_concurrency: u64,
+
+    /// Seconds a request may take before it is answered 503.
+    #[arg(long, env = "KV_REQUEST_TIMEOUT", default_value = "30", value_parser = parse_ttl)]
+    pub request_timeout: Duration,
+}
+
+/// Parses seconds (fractional allowed) from 0.001 to ten years, as the spec's TTLs.
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.001..=315_360_000.0).contains(&seconds) {
+        return Err(format!(
+            "{text} seconds is out of range: use 0.001 to 315360000 (ten years)"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn parse_fsync(text: &str) -> Result<Fsync, String> {
+    text.parse().map_err(|e: kvcore::Error| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_bounds() {
+        assert_eq!(parse_ttl("0.001"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_ttl("300"), Ok(Duration::from_secs(300)));
+        for bad in ["0", "0.0009", "-1", "315360000.5", "NaN", "inf", "x", ""] {
+            assert!(parse_ttl(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn read_only_requires_load() {
+        assert!(Config::try_parse_from(["kvserver", "--read-only"]).is_err());
+        let c = Config::try_parse_from(["kvserver", "--read-only", "--load", "d.csv"]).unwrap();
+        assert!(c.read_only);
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.fsync, Fsync::EverySec);
+    }
+}

@@ -1,0 +1,175 @@
+//! [`ApiError`]: the one error type of every route.
+//!
+//! Clients get the spec's body, `{"error": "<code>", "message": "<sentence>"}`, with
+//! the matching status; server-side failures are logged with their detail and reach
+//! the client as a plain `internal` error.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// `400 bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// `404 not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// `404 not_found` for a key.
+    pub fn no_key(key: &str) -> Self {
+        Self::not_found(format!("key {key:?} does not exist"))
+    }
+
+    /// `405 method_not_allowed`.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not accept that method",
+        )
+    }
+
+    /// `409 conflict`.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// `409 not_an_integer`.
+    pub fn not_an_integer(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "not_an_integer", message)
+    }
+
+    /// `403 read_only`.
+    pub fn read_only() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "read_only",
+            "this server is read-only: it serves a loaded dataset and accepts no writes",
+        )
+    }
+
+    /// `401 unauthorized`.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the server's token as `Authorization: Bearer TOKEN`",
+        )
+    }
+
+    /// `413 payload_too_large`.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+
+    /// `503 unavailable`, with a `Retry-After` of `seconds`.
+    pub fn unavailable(message: impl Into<String>, retry_after: u32) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    /// `500 internal`; `detail` goes to the log, not to the client.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed to handle the request; the detail is in its log",
+        )
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl From<kvcore::Error> for ApiError {
+    fn from(e: kvcore::Error) -> Self {
+        use kvcore::Error as E;
+        match e {
+            E::ReadOnly => ApiError::read_only(),
+            E::NotAnInteger { .. } | E::Overflow { .. } => ApiError::not_an_integer(e.to_string()),
+            E::InvalidPattern { .. }
+            | E::InvalidCursor { .. }
+            | E::InvalidTtl { .. }
+            | E::InvalidLimit
+            | E::InvalidJson { .. }
+            | E::BatchTooLarge { .. } => ApiError::bad_request(e.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_string(&Body {
+            error: self.code,
+            message: &self.message,
+        })
+        .unwrap_or_default();
+        let mut response = (
+            self.status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

@@ -1,0 +1,184 @@
+//! Request parsing shared by the routes: extractors whose rejections are [`ApiError`]s,
+//! and checks for keys, values, TTLs and JSON-object bodies.
+//!
+//! Extractors run in argument order, which is how handlers keep the spec's order of
+//! checks: [`Writable`] (403) comes before the key, query and [`Body`] (400/413).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use kvcore::JsonText;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::config::parse_ttl;
+use crate::error::ApiError;
+use crate::state::{AppState, Limits};
+
+/// Refuses the request with `403 read_only` on a read-only server.
+#[derive(Debug, Clone, Copy)]
+pub struct Writable;
+
+impl FromRequestParts<AppState> for Writable {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if state.read_only() {
+            Err(ApiError::read_only())
+        } else {
+            Ok(Writable)
+        }
+    }
+}
+
+/// The `{key}` path parameter, percent-decoded and checked against the key rules.
+#[derive(Debug, Clone)]
+pub struct Key(pub String);
+
+impl FromRequestParts<AppState> for Key {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path(key) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("bad key in path: {e}")))?;
+        check_key(&key, state.limits())?;
+        Ok(Key(key))
+    }
+}
+
+/// Query parameters as a map; a malformed query string is `400`.
+#[derive(Debug, Clone, Default)]
+pub struct Params(pub HashMap<String, String>);
+
+impl FromRequestParts<AppState> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Query(map) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("bad query string: {e}")))?;
+        Ok(Params(map))
+    }
+}
+
+impl Params {
+    /// The parameter `name`, if given.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A TTL parameter (seconds, 0.001 to ten years), trying each name in turn.
+    pub fn ttl(&self, names: &[&str]) -> Result<Option<Duration>, ApiError> {
+        names
+            .iter()
+            .find_map(|n| self.get(n).map(|v| (n, v)))
+            .map(|(name, value)| {
+                parse_ttl(value).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
+            })
+            .transpose()
+    }
+
+    /// A boolean flag parameter: `true`/`false` (absent: false).
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.get(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "{name} must be true or false, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// The raw request body; too large is `413`, unreadable is `400`.
+#[derive(Debug, Clone)]
+pub struct Body(pub Bytes);
+
+impl FromRequest<AppState> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::too_large("the request body is larger than the server accepts")
+                } else {
+                    ApiError::bad_request(format!("could not read the request body: {e}"))
+                }
+            })
+    }
+}
+
+impl Body {
+    /// The body as one JSON value, compacted and checked against the value limit.
+    pub fn value(&self, limits: &Limits) -> Result<JsonText, ApiError> {
+        let text = self.text()?;
+        let value = JsonText::parse(text)
+            .map_err(|e| ApiError::bad_request(format!("the body must be one JSON value: {e}")))?;
+        check_value(&value, limits)?;
+        Ok(value)
+    }
+
+    /// The body as a non-empty JSON object of `key: value` pairs, each checked.
+    pub fn object(&self, limits: &Limits) -> Result<Vec<(String, JsonText)>, ApiError> {
+        let pairs: HashMap<String, Box<RawValue>> = self.json()?;
+        if pairs.is_empty() {
+            return Err(ApiError::bad_request("the body must name at least one key"));
+        }
+        pairs
+            .into_iter()
+            .map(|(key, raw)| {
+                check_key(&key, limits)?;
+                let value = JsonText::parse(raw.get()).map_err(ApiError::from)?;
+                check_value(&value, limits)?;
+                Ok((key, value))
+            })
+            .collect()
+    }
+
+    /// The body deserialized as `T`; anything else is `400`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_str(self.text()?).map_err(|e| {
+            ApiError::bad_request(format!("the body is not the JSON this route takes: {e}"))
+        })
+    }
+
+    fn text(&self) -> Result<&str, ApiError> {
+        std::str::from_utf8(&self.0)
+            .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))
+    }
+}
+
+/// Keys are non-empty and at most `max_key_bytes` long.
+pub fn check_key(key: &str, limits: &Limits) -> Result<(), ApiError> {
+    if key.is_empty() {
+        return Err(ApiError::bad_request("keys must not be empty"));
+    }
+    if key.len() > limits.max_key_bytes {
+        return Err(ApiError::too_large(format!(
+            "a key of {} bytes is longer than the limit of {} bytes",
+            key.len(),
+            limits.max_key_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// Values are at most `max_value_bytes` of compact JSON.
+pub fn check_value(value: &JsonText, limits: &Limits) -> Result<(), ApiError> {
+    if value.len() > limits.max_value_bytes {
+        return Err(ApiError::too_large(format!(
+            "a value of {} bytes is larger than the limit of {} bytes",
+            value.len(),
+            limits.max_value_bytes
+        )));
+    }
+    Ok(())
+}

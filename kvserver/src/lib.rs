@@ -1,0 +1,148 @@
+//! kvserver: an HTTP key-value service over kvcore.
+//!
+//! The API is specified in `shared/spec/http-api.md` and described in the README.
+//! [`app`] builds the router over an [`AppState`]; [`Server`] binds it and serves until
+//! a shutdown signal, then finishes in-flight requests, stops background tasks and
+//! flushes the journal. `main.rs` only parses flags and calls [`run`].
+
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod load;
+pub mod middleware;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use kvcore::{Clock, SystemClock};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use state::AppState;
+
+/// How often the background task purges expired keys.
+const PURGE_EVERY: Duration = Duration::from_millis(100);
+/// How much expiry work one purge step may do.
+const PURGE_BUDGET: usize = 10_000;
+
+/// The router: every route family, the spec's error bodies for unknown routes and
+/// methods, and the middleware stack.
+pub fn app(state: AppState) -> Router {
+    let layers = ServiceBuilder::new()
+        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::limits,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::auth,
+        ))
+        .layer(DefaultBodyLimit::max(state.limits().max_body_bytes));
+    Router::new()
+        .merge(routes::keys::routes())
+        .merge(routes::values::routes())
+        .merge(routes::hits::routes())
+        .merge(routes::lookup::routes())
+        .merge(routes::ops::routes())
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(layers)
+        .with_state(state)
+}
+
+/// A bound, not yet serving, server.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Opens the stores (recovering or loading data) and binds the listen address.
+    pub async fn bind(config: &Config) -> anyhow::Result<Server> {
+        Self::bind_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Server::bind`], with expiry decided by `clock`.
+    pub async fn bind_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
+        let build = config.clone();
+        let state = tokio::task::spawn_blocking(move || AppState::build_with_clock(&build, clock))
+            .await
+            .context("building the store")??;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        state.set_self_addr(addr);
+        tracing::info!(
+            %addr,
+            mode = state.mode(),
+            keys = state.store().len(),
+            data_dir = %state.data_dir().map_or("none (memory only)".into(), |d| d.display().to_string()),
+            "kvserver listening"
+        );
+        Ok(Server { listener, state })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, finishes in-flight
+    /// requests, stops the purge task and flushes the journal.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Server { listener, state } = self;
+        let purger = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(PURGE_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    state.store().purge_expired(PURGE_BUDGET);
+                }
+            })
+        };
+        let served = axum::serve(listener, app(state.clone()))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        purger.abort();
+        let _ = purger.await;
+        let synced = tokio::task::spawn_blocking(move || state.sync()).await?;
+        served.context("serving")?;
+        synced.context("flushing the journal")?;
+        tracing::info!("kvserver stopped");
+        Ok(())
+    }
+}
+
+/// Binds and serves until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    Server::bind(&config).await?.serve(shutdown).await
+}

@@ -1,0 +1,56 @@
+//! Middleware every request passes: load shedding and timeouts, then authentication.
+//!
+//! Order matters and follows the spec: a request beyond the concurrency limit is shed
+//! at once (`503` with `Retry-After`) rather than queued without bound; then the token
+//! is checked (`401`) before routing can answer `404`/`405`.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Routes that stay open without a token and are never shed: probes must see the truth.
+fn is_probe(path: &str) -> bool {
+    path == "/healthz" || path == "/readyz"
+}
+
+/// Sheds load beyond the concurrency limit and bounds each request's time.
+pub async fn limits(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if is_probe(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let Ok(_slot) = Arc::clone(state.slots()).try_acquire_owned() else {
+        tracing::warn!("shedding load: too many requests in flight");
+        return ApiError::unavailable("too many requests in flight; retry shortly", 1)
+            .into_response();
+    };
+    match tokio::time::timeout(state.limits().request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::unavailable("the request took too long", 1).into_response(),
+    }
+}
+
+/// Requires `Authorization: Bearer TOKEN` when the server has a token.
+pub async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(token) = state.auth_token()
+        && !is_probe(request.uri().path())
+    {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // Constant-time: the comparison takes as long wherever the first difference is.
+        if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+            return ApiError::unauthorized().into_response();
+        }
+    }
+    next.run(request).await
+}

@@ -1,0 +1,82 @@
+//! UUID lookup: `POST /get_value` with `{"key": "<uuid v4>"}`.
+//!
+//! UUIDs are case-insensitive on input: the lower-case form is looked up first, then
+//! the text as given, then the upper-case form.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::post;
+use serde::Deserialize;
+
+use crate::body::json;
+use crate::error::ApiError;
+use crate::extract::Body;
+use crate::state::AppState;
+
+/// The routes of this family.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/get_value", post(get_value))
+}
+
+#[derive(Deserialize)]
+struct Lookup {
+    key: Option<serde_json::Value>,
+}
+
+async fn get_value(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let Lookup { key } = body.json()?;
+    let key = match key {
+        Some(serde_json::Value::String(k)) => k,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "key must be a string holding a UUID v4",
+            ));
+        }
+        None => {
+            return Err(ApiError::bad_request(
+                "the body needs a key: {\"key\": \"<uuid v4>\"}",
+            ));
+        }
+    };
+    if !is_uuid_v4(&key) {
+        return Err(ApiError::bad_request(format!("{key:?} is not a UUID v4")));
+    }
+    let store = state.store();
+    let lower = key.to_ascii_lowercase();
+    let value = store
+        .get(&lower)
+        .or_else(|| store.get(&key))
+        .or_else(|| store.get(&key.to_ascii_uppercase()))
+        .ok_or_else(|| ApiError::not_found(format!("no value for {key:?}")))?;
+    Ok(json(StatusCode::OK, format!("{{\"value\":{value}}}")))
+}
+
+/// `xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`, hex digits in either case.
+pub fn is_uuid_v4(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+        && b[14] == b'4'
+        && matches!(b[19], b'8' | b'9' | b'a' | b'b' | b'A' | b'B')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_uuid_v4;
+
+    #[test]
+    fn uuid_v4_shape() {
+        assert!(is_uuid_v4("0b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f"));
+        assert!(is_uuid_v4("0B0C7A8E-5C4D-4F3A-AB2E-1A2B3C4D5E6F"));
+        assert!(!is_uuid_v4("0b0c7a8e-5c4d-1f3a-9b2e-1a2b3c4d5e6f")); // version 1
+        assert!(!is_uuid_v4("0b0c7a8e-5c4d-4f3a-7b2e-1a2b3c4d5e6f")); // variant
+        assert!(!is_uuid_v4("0b0c7a8e5c4d4f3a9b2e1a2b3c4d5e6f"));
+        assert!(!is_uuid_v4("0b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6g"));
+        assert!(!is_uuid_v4(""));
+    }
+}

@@ -1,0 +1,7 @@
+//! One module per route family.
+
+pub mod hits;
+pub mod keys;
+pub mod lookup;
+pub mod ops;
+pub mod values;

@@ -1,0 +1,275 @@
+//! [`AppState`]: what every handler shares — the stores, the limits, the flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use anyhow::Context;
+use kvcore::persist::{Fsync, PersistOptions};
+use kvcore::{Clock, JsonText, PersistentStore, Store, StoreBuilder, SystemClock};
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::load;
+
+/// Request limits from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest key, in bytes.
+    pub max_key_bytes: usize,
+    /// Largest value, in bytes of compact JSON.
+    pub max_value_bytes: usize,
+    /// Most pairs per listing page.
+    pub list_limit: usize,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Requests handled at once.
+    pub max_concurrency: usize,
+    /// How long one request may take.
+    pub request_timeout: std::time::Duration,
+}
+
+/// Shared state of the server; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store<JsonText>>,
+    hits: Arc<dyn Store<i64>>,
+    durable: Vec<Durable>,
+    limits: Limits,
+    read_only: bool,
+    blocking_writes: bool,
+    auth_token: Option<String>,
+    ready: AtomicBool,
+    slots: Arc<tokio::sync::Semaphore>,
+    self_addr: OnceLock<SocketAddr>,
+    started: Instant,
+    mode: String,
+    data_dir: Option<PathBuf>,
+}
+
+/// A persistent store, kept to flush it at shutdown.
+enum Durable {
+    Values(PersistentStore<JsonText>),
+    Hits(PersistentStore<i64>),
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("mode", &self.inner.mode)
+            .field("limits", &self.inner.limits)
+            .finish()
+    }
+}
+
+impl AppState {
+    /// Opens (or creates) the stores the configuration asks for and loads `--load`.
+    pub fn build(config: &Config) -> anyhow::Result<AppState> {
+        Self::build_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// As [`AppState::build`], with expiry decided by `clock` — a `ManualClock` in
+    /// tests, so that they advance time instead of sleeping.
+    pub fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+        let mut builder = StoreBuilder::new().clock(clock);
+        if let Some(ttl) = config.ttl {
+            builder = builder.default_ttl(ttl);
+        }
+        if config.sliding {
+            builder = builder.sliding(true);
+        }
+        if let Some(capacity) = config.capacity {
+            builder = builder.capacity(usize::try_from(capacity).unwrap_or(usize::MAX));
+        }
+        let persist = !config.no_persist && !config.read_only;
+        let options = PersistOptions::default().fsync(config.fsync);
+        let mut durable = Vec::new();
+        let limits = Limits {
+            max_key_bytes: config.max_key_bytes,
+            max_value_bytes: config.max_value_bytes,
+            list_limit: usize::try_from(config.list_limit).unwrap_or(usize::MAX),
+            max_body_bytes: config.max_body_bytes,
+            max_concurrency: usize::try_from(config.max_concurrency).unwrap_or(usize::MAX),
+            request_timeout: config.request_timeout,
+        };
+
+        let store: Arc<dyn Store<JsonText>> = if config.read_only {
+            let path = config
+                .load
+                .as_ref()
+                .context("--read-only needs --load FILE")?;
+            let pairs = load::read_all(path, &limits)?;
+            Arc::new(StoreBuilder::new().build_read_only(pairs)?)
+        } else if persist {
+            let dir = &config.data_dir;
+            let store = builder
+                .open::<JsonText>(dir, options)
+                .with_context(|| format!("opening data directory {}", dir.display()))?;
+            durable.push(Durable::Values(store.clone()));
+            Arc::new(store)
+        } else {
+            Arc::new(builder.build::<JsonText>()?)
+        };
+        if let (Some(path), false) = (&config.load, config.read_only) {
+            load::import(path, &*store, &limits)?;
+        }
+
+        // Hit counters live in a store of their own: never expired, never evicted.
+        let hits: Arc<dyn Store<i64>> = if persist {
+            let dir = config.data_dir.join("hits");
+            let hits = StoreBuilder::new()
+                .open::<i64>(&dir, options)
+                .with_context(|| format!("opening data directory {}", dir.display()))?;
+            durable.push(Durable::Hits(hits.clone()));
+            Arc::new(hits)
+        } else {
+            Arc::new(StoreBuilder::new().build::<i64>()?)
+        };
+
+        let mode = describe_mode(config);
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                store,
+                hits,
+                durable,
+                limits,
+                read_only: config.read_only,
+                blocking_writes: persist && config.fsync == Fsync::Always,
+                auth_token: config.auth_token.clone().filter(|t| !t.is_empty()),
+                ready: AtomicBool::new(true),
+                slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrency)),
+                self_addr: OnceLock::new(),
+                started: Instant::now(),
+                mode,
+                data_dir: persist.then(|| config.data_dir.clone()),
+            }),
+        })
+    }
+
+    /// The key-value store.
+    pub fn store(&self) -> &dyn Store<JsonText> {
+        &*self.inner.store
+    }
+
+    /// The route hit counters.
+    pub fn hits(&self) -> &dyn Store<i64> {
+        &*self.inner.hits
+    }
+
+    /// Request limits.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Whether writes are refused.
+    pub fn read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
+    /// The bearer token requests must carry, if any.
+    pub fn auth_token(&self) -> Option<&str> {
+        self.inner.auth_token.as_deref()
+    }
+
+    /// Permits for requests in flight; see the `limits` middleware.
+    pub fn slots(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.slots
+    }
+
+    /// Whether the server is ready to serve.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::Relaxed)
+    }
+
+    /// The address this server listens on, once bound.
+    pub fn self_addr(&self) -> Option<SocketAddr> {
+        self.inner.self_addr.get().copied()
+    }
+
+    pub(crate) fn set_self_addr(&self, addr: SocketAddr) {
+        let _ = self.inner.self_addr.set(addr);
+    }
+
+    /// A one-line description of the store mode, for logs and `/info`.
+    pub fn mode(&self) -> &str {
+        &self.inner.mode
+    }
+
+    /// The data directory, when data persists.
+    pub fn data_dir(&self) -> Option<&PathBuf> {
+        self.inner.data_dir.as_ref()
+    }
+
+    /// Time since the state was built.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// Runs a store write.
+    pub async fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store<JsonText>) -> kvcore::Result<R> + Send + 'static,
+    ) -> Result<R, ApiError> {
+        self.run_write(move |state| f(state.store())).await
+    }
+
+    /// Adds one hit to `path`'s counter; returns the new count.
+    pub async fn hit(&self, path: String) -> Result<i64, ApiError> {
+        self.run_write(move |state| state.hits().incr(&path, 1))
+            .await
+    }
+
+    /// Under `--fsync always` a write waits for the disk, so it runs on the blocking
+    /// pool instead of stalling an async worker; otherwise it runs in place.
+    async fn run_write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&AppState) -> kvcore::Result<R> + Send + 'static,
+    ) -> Result<R, ApiError> {
+        if self.inner.blocking_writes {
+            let state = self.clone();
+            tokio::task::spawn_blocking(move || f(&state))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::from)
+        } else {
+            f(self).map_err(ApiError::from)
+        }
+    }
+
+    /// Writes and fsyncs every journal; called at shutdown.
+    pub fn sync(&self) -> anyhow::Result<()> {
+        for d in &self.inner.durable {
+            match d {
+                Durable::Values(s) => s.sync()?,
+                Durable::Hits(s) => s.sync()?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe_mode(config: &Config) -> String {
+    if config.read_only {
+        return "read-only".into();
+    }
+    let mut parts = Vec::new();
+    match (config.ttl, config.sliding) {
+        (Some(ttl), true) => parts.push(format!("sliding ttl {}s", ttl.as_secs_f64())),
+        (Some(ttl), false) => parts.push(format!("ttl {}s", ttl.as_secs_f64())),
+        (None, true) => parts.push("sliding".into()),
+        (None, false) => {}
+    }
+    if let Some(c) = config.capacity {
+        parts.push(format!("lru capacity {c}"));
+    }
+    if parts.is_empty() {
+        parts.push("plain".into());
+    }
+    parts.join(", ")
+}
