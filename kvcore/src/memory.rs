@@ -1022,6 +1022,7 @@ impl<V: Value> Store<V> for MemoryStore<V> {
                 slot.expires_at.store(now.saturating_add(ttl), Relaxed);
                 slot.ttl = ttl;
                 s.file_deadline(heap, slot);
+                s.touch_lru(slot);
                 s.log_put(slot);
             })
             .is_some())
@@ -1033,6 +1034,7 @@ impl<V: Value> Store<V> for MemoryStore<V> {
             .with_live_slot(key, |s, _, slot, _| {
                 slot.expires_at.store(0, Relaxed);
                 slot.ttl = 0;
+                s.touch_lru(slot);
                 s.log_put(slot);
             })
             .is_some())

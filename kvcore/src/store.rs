@@ -146,8 +146,10 @@ pub struct Mode {
 /// shared between threads by cloning a handle (or through `Arc<dyn Store<V>>`).
 ///
 /// Reads (`get`, `get_many`, `get_with_ttl`, `scan`) count as use: they restart a
-/// sliding TTL and refresh the key's place in LRU order. `contains` and `ttl` only
-/// look.
+/// sliding TTL and refresh the key's place in LRU order. Writes that change a key
+/// (`set`, `incr`, `expire`, `persist`, the batch writes) refresh its LRU place too but
+/// do not restart a sliding TTL beyond what they set; a write whose condition fails
+/// changes nothing, LRU order included. `contains` and `ttl` only look.
 ///
 /// ```
 /// use kvcore::{SetOptions, SetOutcome, Store, StoreBuilder};
