@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod load;
+pub mod metrics;
 pub mod middleware;
 pub mod routes;
 pub mod state;
@@ -40,7 +41,12 @@ const PURGE_BUDGET: usize = 10_000;
 /// methods, and the middleware stack.
 pub fn app(state: AppState) -> Router {
     let layers = ServiceBuilder::new()
-        .layer(TraceLayer::new_for_http())
+        // One debug line per request, when it is answered; never bodies or headers.
+        .layer(TraceLayer::new_for_http().on_request(()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::track,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::limits,
@@ -123,6 +129,7 @@ impl Server {
                 loop {
                     tick.tick().await;
                     state.store().purge_expired(PURGE_BUDGET);
+                    state.metrics().upkeep();
                 }
             })
         };

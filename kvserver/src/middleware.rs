@@ -1,4 +1,5 @@
-//! Middleware every request passes: load shedding and timeouts, then authentication.
+//! Middleware every request passes: metrics, load shedding and timeouts, then
+//! authentication.
 //!
 //! Order matters and follows the spec: a request beyond the concurrency limit is shed
 //! at once (`503` with `Retry-After`) rather than queued without bound; then the token
@@ -6,7 +7,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -18,6 +21,24 @@ use crate::state::AppState;
 /// Routes that stay open without a token and are never shed: probes must see the truth.
 fn is_probe(path: &str) -> bool {
     path == "/healthz" || path == "/readyz"
+}
+
+/// Counts every request and its duration, labelled by the matched route template.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    state.metrics().request(
+        method.as_str(),
+        route.as_deref().unwrap_or("unmatched"),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// Sheds load beyond the concurrency limit and bounds each request's time.

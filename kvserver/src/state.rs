@@ -7,12 +7,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::Context;
-use kvcore::persist::{Fsync, PersistOptions};
+use kvcore::persist::{Fsync, JournalStats, PersistOptions, SnapshotInfo};
 use kvcore::{Clock, JsonText, PersistentStore, Store, StoreBuilder, SystemClock};
 
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::load;
+use crate::metrics::Metrics;
 
 /// Request limits from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +52,19 @@ struct Inner {
     started: Instant,
     mode: String,
     data_dir: Option<PathBuf>,
+    fsync: Fsync,
+    metrics: Metrics,
+}
+
+/// What `/info` and `/metrics` report about the data directory.
+#[derive(Debug, Clone, Copy)]
+pub struct PersistenceInfo {
+    /// The fsync policy.
+    pub fsync: Fsync,
+    /// Journal size and fsync timings.
+    pub journal: JournalStats,
+    /// Snapshot size and time.
+    pub snapshot: SnapshotInfo,
 }
 
 /// A persistent store, kept to flush it at shutdown.
@@ -148,6 +162,8 @@ impl AppState {
                 started: Instant::now(),
                 mode,
                 data_dir: persist.then(|| config.data_dir.clone()),
+                fsync: config.fsync,
+                metrics: Metrics::new(),
             }),
         })
     }
@@ -204,6 +220,23 @@ impl AppState {
     /// The data directory, when data persists.
     pub fn data_dir(&self) -> Option<&PathBuf> {
         self.inner.data_dir.as_ref()
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Journal and snapshot figures, when data persists.
+    pub fn persistence(&self) -> Option<PersistenceInfo> {
+        self.inner.durable.iter().find_map(|d| match d {
+            Durable::Values(s) => Some(PersistenceInfo {
+                fsync: self.inner.fsync,
+                journal: s.journal_stats(),
+                snapshot: s.snapshot_info(),
+            }),
+            Durable::Hits(_) => None,
+        })
     }
 
     /// Time since the state was built.
