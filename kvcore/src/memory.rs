@@ -266,6 +266,19 @@ impl<V: Value> MemoryStore<V> {
             .map(|_| ())
     }
 
+    /// Ends a recovery: files every key in the LRU index and, if the replayed log left
+    /// more keys than the capacity, evicts the least recently restored (logged as
+    /// deletes once a log is attached).
+    pub(crate) fn finish_restore(&self) -> Result<()> {
+        let s = &*self.shared;
+        if s.capacity.is_none() {
+            return Ok(());
+        }
+        let mut lru = s.lru.lock();
+        s.rebuild_lru(&mut lru);
+        s.make_room(&mut lru, 0, s.now())
+    }
+
     /// The current time of the store's clock, in nanoseconds since the Unix epoch.
     pub(crate) fn now_nanos(&self) -> u64 {
         self.shared.now()
@@ -627,13 +640,24 @@ impl<V: Value> Shared<V> {
                 Op::Incr(by) if V::from_i64(*by).is_none() => return Err(Error::IncrUnsupported),
                 _ => {}
             }
-            if self.capacity.is_some() && licence.is_none() {
+            // Recovery replays a log whose states never exceeded the capacity but
+            // whose order may briefly do so; it inserts freely and trims at the end.
+            let bounded = self.capacity.is_some() && !matches!(op, Op::Restore(..));
+            if bounded && licence.is_none() {
+                // Take the licence, then look at the key again: another writer may
+                // have created it meanwhile, and then no room is needed.
                 drop(guard);
-                let mut lru = self.lru.lock();
-                self.make_room(&mut lru, 1, now)?;
-                licence = Some(lru);
+                licence = Some(self.lru.lock());
                 continue;
             }
+            if let Some(lru) = licence.as_deref_mut().filter(|_| bounded) {
+                // Eviction locks other shards, so ours is released while room is
+                // made. Holding the licence, nobody else can create this key meanwhile.
+                drop(guard);
+                self.make_room(lru, 1, now)?;
+                guard = shard.table.write();
+            }
+            let table = &mut *guard;
             let (value, ttl, done) = match op {
                 Op::Set(value, opts) => (
                     value,

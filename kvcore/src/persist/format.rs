@@ -4,12 +4,15 @@
 //!
 //! ```text
 //! header: magic [8] | version u32 | generation u64 | crc32 u32   (of the 20 bytes before)
-//! record: length u32 | crc32 u32 (of length and payload) | payload [length]
+//! record: length u32 | crc32 u32 (of length) | crc32 u32 (of payload) | payload [length]
 //! payload: 1 PUT   | key length u32 | key | deadline u64 | ttl u64 | value bytes
 //!          2 DEL   | key
 //!          3 CLEAR
 //!          4 END   | record count u64                    (snapshots only, last record)
 //! ```
+//!
+//! The length has a checksum of its own, so a damaged length is recognised as damage
+//! and never mistaken for a record cut short by a crash.
 //!
 //! Integers are little-endian. Deadlines are nanoseconds since the Unix epoch (0: none)
 //! so that time spent down counts; `ttl` is the length a sliding read restarts at.
@@ -21,11 +24,11 @@ pub(crate) const JOURNAL_MAGIC: [u8; 8] = *b"kvjournl";
 /// Magic of a snapshot file.
 pub(crate) const SNAPSHOT_MAGIC: [u8; 8] = *b"kvsnapsh";
 /// The format version this build writes and reads.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 /// Header length in bytes.
 pub(crate) const HEADER_LEN: usize = 24;
-/// Frame overhead (length and checksum) before each payload.
-const FRAME_LEN: usize = 8;
+/// Frame overhead (length and two checksums) before each payload.
+const FRAME_LEN: usize = 12;
 /// Longest payload accepted; anything longer is corruption.
 const MAX_PAYLOAD: usize = 1 << 30;
 
@@ -98,11 +101,11 @@ pub(crate) fn frame(out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) {
     out.extend_from_slice(&[0; FRAME_LEN]);
     payload(out);
     let len = u32::try_from(out.len() - start - FRAME_LEN).unwrap_or(u32::MAX);
-    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&len.to_le_bytes());
-    crc.update(&out[start + FRAME_LEN..]);
-    out[start + 4..start + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+    let len_bytes = len.to_le_bytes();
+    let body_crc = crc32fast::hash(&out[start + FRAME_LEN..]);
+    out[start..start + 4].copy_from_slice(&len_bytes);
+    out[start + 4..start + 8].copy_from_slice(&crc32fast::hash(&len_bytes).to_le_bytes());
+    out[start + 8..start + 12].copy_from_slice(&body_crc.to_le_bytes());
 }
 
 /// Appends a PUT record; `value` writes the encoded value.
@@ -206,23 +209,33 @@ impl<'a> Iterator for Records<'a> {
         }
         let at = self.pos;
         let rest = &self.bytes[at..];
+        // Zeros to the end of the file are what a crash during preallocation leaves.
+        if rest.iter().all(|&b| b == 0) {
+            return Some(Err(self.damage(at, String::new(), true)));
+        }
         let Some(frame) = rest.get(..FRAME_LEN) else {
             return Some(Err(self.damage(at, String::new(), true)));
         };
-        let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
-        let crc = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
-        if len > MAX_PAYLOAD {
-            let reason = format!("record length {len} is impossible");
-            let reaches_end = rest.len() < FRAME_LEN + 1;
+        let word =
+            |i: usize| u32::from_le_bytes([frame[i], frame[i + 1], frame[i + 2], frame[i + 3]]);
+        let (len, len_crc, body_crc) = (word(0), word(4), word(8));
+        let len = len as usize;
+        if crc32fast::hash(&frame[..4]) != len_crc {
+            // Untrusted, but a length that ends exactly at the end of the file marks
+            // the last record, whose write a crash may have cut short.
+            let reaches_end = at.checked_add(FRAME_LEN + len) == Some(self.bytes.len());
+            let reason = "record length checksum mismatch".to_string();
             return Some(Err(self.damage(at, reason, reaches_end)));
         }
+        if len > MAX_PAYLOAD {
+            let reason = format!("record length {len} is impossible");
+            return Some(Err(self.damage(at, reason, false)));
+        }
         let Some(payload) = rest.get(FRAME_LEN..FRAME_LEN + len) else {
+            // A trusted length running past the end: the write was cut short.
             return Some(Err(self.damage(at, String::new(), true)));
         };
-        let mut hasher = crc32fast::Hasher::new();
-        hasher.update(&frame[..4]);
-        hasher.update(payload);
-        if hasher.finalize() != crc {
+        if crc32fast::hash(payload) != body_crc {
             let reaches_end = at + FRAME_LEN + len == self.bytes.len();
             return Some(Err(self.damage(
                 at,
@@ -352,11 +365,18 @@ mod tests {
                 .expect("damage found");
             match err {
                 Damage::Corrupt { offset, .. } => assert_eq!(offset, HEADER_LEN as u64),
-                Damage::TornTail { .. } => {
-                    // A flip in the length field can make the record run past the end.
-                }
+                Damage::TornTail { .. } => panic!("flip at {i} taken for a torn tail"),
             }
         }
+    }
+
+    #[test]
+    fn a_zero_filled_tail_is_torn() {
+        let mut f = sample();
+        let end = f.len() as u64;
+        f.extend_from_slice(&[0; 100]);
+        let damage = Records::new(&f).find_map(|r| r.err());
+        assert_eq!(damage, Some(Damage::TornTail { offset: end }));
     }
 
     #[test]

@@ -145,7 +145,8 @@ pub struct PersistOptions {
     pub fsync: Fsync,
     /// Never compact a journal smaller than this (default: 64 MiB).
     pub compact_min_bytes: u64,
-    /// Compact when the journal is this many times the snapshot's size (default: 2).
+    /// Compact when the journal is this many times the snapshot's size (default: 2;
+    /// values below 1 count as 1).
     pub compact_ratio: u64,
 }
 
@@ -333,6 +334,8 @@ struct Core<V> {
     dir: PathBuf,
     options: PersistOptions,
     snapshot: Mutex<SnapshotInfo>,
+    /// The background compaction in progress, if any.
+    compaction: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Feeds a store's changes into the journal.
@@ -378,13 +381,34 @@ fn repair_hint(dir: &Path) -> String {
 }
 
 /// The exclusive lock on a data directory, released when dropped.
+///
+/// Across processes: an exclusive `flock` on `DIR/LOCK`, which holds the owner's pid.
+/// Within this process: a registry of open directories, since a lock is also held,
+/// for a moment, by every child process forked while it is open (until the child
+/// execs and its copy closes); an open that finds only such a copy waits it out.
 #[derive(Debug)]
 struct DirLock {
     _file: File,
+    dir: PathBuf,
 }
+
+/// Directories this process has open, canonicalized.
+static OPEN_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// How long an open waits for forked children to let go of a lock this process held.
+const FORK_GRACE: Duration = Duration::from_secs(2);
 
 impl DirLock {
     fn acquire(dir: &Path) -> Result<DirLock> {
+        let canonical = dir.canonicalize().map_err(io_err(dir))?;
+        let ours = std::process::id();
+        let mut open = OPEN_DIRS.lock();
+        if open.contains(&canonical) {
+            return Err(Error::Locked {
+                path: dir.to_path_buf(),
+                pid: Some(ours),
+            });
+        }
         let path = dir.join(LOCK);
         let mut file = OpenOptions::new()
             .read(true)
@@ -393,37 +417,71 @@ impl DirLock {
             .truncate(false)
             .open(&path)
             .map_err(io_err(&path))?;
-        match file.try_lock() {
-            Ok(()) => {
-                let pid = std::process::id().to_string();
-                file.set_len(0)
-                    .and_then(|()| file.write_all(pid.as_bytes()))
-                    .map_err(io_err(&path))?;
-                Ok(DirLock { _file: file })
+        let mut waited = Duration::ZERO;
+        loop {
+            match try_lock(&mut file, &path)? {
+                None => break,
+                // Only a fork of ours holds it; that copy closes when the child execs.
+                Some(Some(pid)) if pid == ours && waited < FORK_GRACE => {
+                    std::thread::sleep(Duration::from_millis(1));
+                    waited += Duration::from_millis(1);
+                }
+                Some(pid) => {
+                    return Err(Error::Locked {
+                        path: dir.to_path_buf(),
+                        pid,
+                    });
+                }
             }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                Err(Error::Locked {
-                    path: dir.to_path_buf(),
-                    pid: text.trim().parse().ok(),
-                })
-            }
-            Err(std::fs::TryLockError::Error(source)) => Err(Error::Io { path, source }),
         }
+        // Looking for a holder may have read the file: write the pid from the start.
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(ours.to_string().as_bytes()))
+            .map_err(io_err(&path))?;
+        open.push(canonical.clone());
+        Ok(DirLock {
+            _file: file,
+            dir: canonical,
+        })
     }
 }
 
-/// Whether another process holds `dir` open, and its id when known. `None` when the
-/// directory is free (or does not exist).
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        OPEN_DIRS.lock().retain(|d| *d != self.dir);
+    }
+}
+
+/// Tries the `flock` on `file`: `None` when taken, `Some(holder pid)` when held.
+fn try_lock(file: &mut File, path: &Path) -> Result<Option<Option<u32>>> {
+    match file.try_lock() {
+        Ok(()) => Ok(None),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.seek(SeekFrom::Start(0));
+            let _ = file.read_to_string(&mut text);
+            Ok(Some(text.trim().parse().ok()))
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Whether a process holds `dir` open, and its id when known: `None` when the
+/// directory is free or does not exist. Looking changes nothing in the directory.
 pub fn holder(dir: &Path) -> Option<Option<u32>> {
-    if !dir.join(LOCK).exists() {
-        return None;
+    if let Ok(canonical) = dir.canonicalize()
+        && OPEN_DIRS.lock().contains(&canonical)
+    {
+        return Some(Some(std::process::id()));
     }
-    match DirLock::acquire(dir) {
-        Err(Error::Locked { pid, .. }) => Some(pid),
-        _ => None,
-    }
+    let path = dir.join(LOCK);
+    let mut file = File::open(&path).ok()?;
+    // Dropping the file releases the lock if this look took it.
+    try_lock(&mut file, &path).ok().flatten()
 }
 
 /// Journal files in `dir` as (generation, path), oldest first.
@@ -500,6 +558,10 @@ pub(crate) fn open<V: ValueCodec>(
         journal: Arc::clone(&journal),
         _values: PhantomData,
     }));
+    // A bounded store replays without evicting, then trims to its capacity here,
+    // journaling what it evicts.
+    store.finish_restore()?;
+    journal.flush(true)?;
     let core = Arc::new(Core {
         store,
         journal,
@@ -509,6 +571,7 @@ pub(crate) fn open<V: ValueCodec>(
             bytes: snapshot_bytes,
             ..SnapshotInfo::default()
         }),
+        compaction: Mutex::new(None),
     });
     let stop = Arc::new((Mutex::new(false), Condvar::new()));
     let worker = {
@@ -693,6 +756,12 @@ fn warn_torn(path: &Path, offset: u64, dropped: u64, recovery: &mut RecoveryRepo
 ///
 /// Records after the cut are lost; the report says where each cut was made.
 pub fn repair(dir: &Path) -> Result<RepairReport> {
+    if !dir.is_dir() {
+        return Err(Error::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such data directory"),
+        });
+    }
     let _lock = DirLock::acquire(dir)?;
     let mut report = RepairReport::default();
     let snapshot = dir.join(SNAPSHOT);
@@ -807,7 +876,7 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     sync_dir(dir)
 }
 
-fn background<V: ValueCodec>(core: &Core<V>, stop: &(Mutex<bool>, Condvar)) {
+fn background<V: ValueCodec>(core: &Arc<Core<V>>, stop: &(Mutex<bool>, Condvar)) {
     loop {
         {
             let mut stopped = stop.0.lock();
@@ -820,10 +889,25 @@ fn background<V: ValueCodec>(core: &Core<V>, stop: &(Mutex<bool>, Condvar)) {
         }
         // A failure is logged once, when it happens, and refuses later writes.
         let _ = core.journal.tick();
-        if core.should_compact()
-            && let Err(e) = core.compact()
-        {
-            tracing::error!(error = %e, "compaction failed; the journal keeps growing");
+        // Compaction runs on a thread of its own so that flushing never waits for it.
+        let mut running = core.compaction.lock();
+        let idle = running.as_ref().is_none_or(|t| t.is_finished());
+        if idle && core.should_compact() {
+            if let Some(done) = running.take() {
+                let _ = done.join();
+            }
+            let core = Arc::clone(core);
+            let spawned = std::thread::Builder::new()
+                .name("kv-compact".into())
+                .spawn(move || {
+                    if let Err(e) = core.compact() {
+                        tracing::error!(error = %e, "compaction failed; the journal keeps growing");
+                    }
+                });
+            match spawned {
+                Ok(thread) => *running = Some(thread),
+                Err(e) => tracing::error!(error = %e, "could not start a compaction"),
+            }
         }
     }
 }
@@ -836,7 +920,7 @@ impl<V: ValueCodec> Core<V> {
         let journal = self.journal.stats().bytes;
         let snapshot = self.snapshot.lock().bytes;
         journal > self.options.compact_min_bytes
-            && journal > snapshot.saturating_mul(self.options.compact_ratio)
+            && journal > snapshot.saturating_mul(self.options.compact_ratio.max(1))
     }
 
     /// Rotates the journal, writes a snapshot, and deletes the journals it replaces.
@@ -894,6 +978,9 @@ impl<V> Drop for Handle<V> {
         self.stop.1.notify_all();
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
+        }
+        if let Some(compaction) = self.core.compaction.lock().take() {
+            let _ = compaction.join();
         }
         if let Err(e) = self.core.journal.flush(true) {
             tracing::error!(error = %e, "final journal flush failed");
