@@ -1,19 +1,18 @@
-//! `kvcli`: offline commands over a kv data directory.
+//! `kvcli`: offline commands over a kv data directory. All the logic is in the library.
 
-use clap::Parser;
-use std::path::PathBuf;
+use std::process::ExitCode;
 
-/// Offline REPL and scriptable commands over a kv data directory.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// The data directory.
-    #[arg(default_value = "./kvdata")]
-    dir: PathBuf,
-}
+use tracing_subscriber::EnvFilter;
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    println!("{}", args.dir.display());
-    Ok(())
+fn main() -> ExitCode {
+    // kvcore reports recoveries (a torn journal tail dropped) as warnings.
+    let filter = EnvFilter::try_from_env("KVCLI_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    let args = kvcli::Args::parse_with_help();
+    kvcli::run(&args).into()
 }

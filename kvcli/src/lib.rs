@@ -1,0 +1,232 @@
+//! kvcli: the offline command tool of kv.
+//!
+//! `kvcli [DIR] [COMMAND ARGS...]` opens a data directory (default `./kvdata`)
+//! through kvcore's persistence — the format kvserver keeps in its `--data-dir` — and
+//!
+//! - with a command, runs it and exits: 0 done, 1 key not found, 2 error;
+//! - on a terminal without one, starts a REPL ([`repl`]);
+//! - from a pipe, runs one command per line ([`script`]).
+//!
+//! A directory that a running kvserver (or another kvcli) holds is refused before
+//! anything in it is touched: kvcore's directory lock is taken first, and its error
+//! names the process.
+//!
+//! The pieces: [`command`] parses a line into a [`Command`], [`exec`] runs it in a
+//! [`Session`], [`transfer`] streams datasets in and out, and [`repl`] and [`script`]
+//! drive sessions. `main.rs` only sets up logging and calls [`run`].
+
+#![warn(missing_docs)]
+
+pub mod command;
+pub mod error;
+pub mod exec;
+pub mod repl;
+pub mod script;
+pub mod transfer;
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use kvcore::dataset::Format;
+use kvcore::persist::Fsync;
+
+pub use command::Command;
+pub use error::Error;
+pub use exec::{Outcome, Session};
+
+/// The data directory used when none is named.
+pub const DEFAULT_DIR: &str = "./kvdata";
+
+/// kvcli's own command line.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "kvcli",
+    version,
+    about = "Offline REPL and scriptable commands over a kv data directory.",
+    long_about = "Offline REPL and scriptable commands over a kv data directory \
+                  (the format kvserver keeps in its --data-dir).\n\n\
+                  With a COMMAND: run it and exit. Without one: a REPL on a terminal, \
+                  or one command per line from a pipe.",
+    max_term_width = 100
+)]
+pub struct Args {
+    /// Dataset format for import and export: json, jsonl or csv [default: by the
+    /// file's extension].
+    #[arg(long, value_name = "F", value_parser = command::parse_format)]
+    pub format: Option<Format>,
+
+    /// The data directory [default: ./kvdata]. A command that writes, the REPL or a
+    /// script creates it if missing. A first argument that is a command name and not
+    /// an existing path is taken as the command: `kvcli count` counts ./kvdata.
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// The command and its arguments (see Commands below).
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
+
+impl Args {
+    /// Parses the process's arguments, with the command list in `--help`; exits on
+    /// `--help`, `--version` or a bad flag (status 2).
+    pub fn parse_with_help() -> Args {
+        let matches = Args::command()
+            .after_help(command::help_text())
+            .get_matches();
+        Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
+    /// The data directory and the command words, telling a command name given in
+    /// the directory's place (`kvcli get k`) from a directory.
+    pub fn resolve(&self) -> (PathBuf, Vec<String>) {
+        match &self.dir {
+            Some(dir) if is_command_name(dir) && !dir.exists() => {
+                let mut words = vec![dir.to_string_lossy().into_owned()];
+                words.extend(self.command.iter().cloned());
+                (PathBuf::from(DEFAULT_DIR), words)
+            }
+            Some(dir) => (dir.clone(), self.command.clone()),
+            None => (PathBuf::from(DEFAULT_DIR), Vec::new()),
+        }
+    }
+}
+
+fn is_command_name(path: &Path) -> bool {
+    let Some(name) = path.to_str() else {
+        return false;
+    };
+    let name = name.to_ascii_lowercase();
+    name == "exit" || command::COMMANDS.iter().any(|info| info.name == name)
+}
+
+/// How kvcli ends: its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// 0: done.
+    Done,
+    /// 1: the key a one-shot command was about is not there.
+    NotFound,
+    /// 2: an error (the message went to stderr), or a script line failed.
+    Failed,
+}
+
+impl Status {
+    /// The exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Done => 0,
+            Status::NotFound => 1,
+            Status::Failed => 2,
+        }
+    }
+}
+
+impl From<Status> for ExitCode {
+    fn from(status: Status) -> ExitCode {
+        ExitCode::from(status.code())
+    }
+}
+
+/// Runs kvcli: one command, a REPL or a script, as [`Args`] and the terminal say.
+pub fn run(args: &Args) -> Status {
+    let (dir, words) = args.resolve();
+    let progress = io::stderr().is_terminal();
+    if !words.is_empty() {
+        return one_shot(&dir, &words, args.format, progress);
+    }
+    let interactive = io::stdin().is_terminal();
+    // The REPL makes every command durable before the next prompt; a script syncs at
+    // its end (and about once a second), so a long script is not an fsync per line.
+    let fsync = if interactive {
+        Fsync::Always
+    } else {
+        Fsync::EverySec
+    };
+    let mut session = Session::new(&dir, fsync)
+        .progress(progress)
+        .default_format(args.format);
+    // Open now, so that a held directory is refused before the first command. A
+    // damaged one stays closed: `repair` works on it, and other commands report it.
+    match session.open() {
+        Ok(_) => {}
+        Err(Error::Store(kvcore::Error::Corrupt { .. })) if !interactive => {}
+        Err(e @ Error::Store(kvcore::Error::Corrupt { .. })) => eprintln!("error: {e}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Status::Failed;
+        }
+    }
+    if interactive {
+        if let Ok(store) = session.open() {
+            use kvcore::Store;
+            println!(
+                "kvcli {}: {} ({} keys). Type help for the commands; quit or Ctrl-D leaves.",
+                env!("CARGO_PKG_VERSION"),
+                dir.display(),
+                store.len()
+            );
+        }
+        let history = repl::history_path();
+        repl::run(&mut session, history.as_deref())
+    } else {
+        let stdin = io::stdin();
+        let stdout = io::stdout();
+        let stderr = io::stderr();
+        script::run(
+            &mut session,
+            stdin.lock(),
+            &mut stdout.lock(),
+            &mut stderr.lock(),
+        )
+    }
+}
+
+/// Runs one command given on kvcli's command line.
+fn one_shot(dir: &Path, words: &[String], format: Option<Format>, progress: bool) -> Status {
+    let fail = |e: Error| {
+        if !e.is_broken_pipe() {
+            eprintln!("error: {e}");
+            return Status::Failed;
+        }
+        Status::Done
+    };
+    let cmd = match Command::from_args(words) {
+        Ok(cmd) => cmd,
+        Err(e) => return fail(e),
+    };
+    let transfers = matches!(cmd, Command::Import { .. } | Command::Export { .. });
+    if format.is_some() && !transfers {
+        return fail(Error::Usage(
+            "--format applies only to import and export".into(),
+        ));
+    }
+    let opens = !matches!(cmd, Command::Help | Command::Quit | Command::Repair);
+    if opens && !cmd.writes() && !dir.exists() {
+        return fail(Error::NoDir(dir.to_path_buf()));
+    }
+    let mut session = Session::new(dir, Fsync::Always)
+        .progress(progress)
+        .default_format(format)
+        .stdin_free(true);
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let result = session.execute(&cmd, &mut out);
+    let flushed = out.flush().map_err(Error::Output);
+    let closed = session.close();
+    match result.and_then(|o| flushed.and(closed).map(|()| o)) {
+        Ok(Outcome::Done | Outcome::Quit) => Status::Done,
+        Ok(Outcome::NotFound(key)) => {
+            if let Some(key) = key {
+                eprintln!("not found: {key}");
+            }
+            Status::NotFound
+        }
+        Err(e) => fail(e),
+    }
+}
