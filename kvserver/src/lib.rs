@@ -12,6 +12,7 @@ pub mod extract;
 pub mod load;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 
@@ -56,12 +57,9 @@ pub fn app(state: AppState) -> Router {
             middleware::auth,
         ))
         .layer(DefaultBodyLimit::max(state.limits().max_body_bytes));
-    Router::new()
-        .merge(routes::keys::routes())
-        .merge(routes::values::routes())
-        .merge(routes::hits::routes())
-        .merge(routes::lookup::routes())
-        .merge(routes::ops::routes())
+    // Every route comes with its documentation; `openapi::document()` is the other half.
+    let (routes, _) = openapi::router().split_for_parts();
+    routes
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(layers)

@@ -8,22 +8,24 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{Request, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{get, post};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::body::json;
 use crate::error::ApiError;
 use crate::extract::Params;
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
 /// Requests `/test/{n}` keeps in flight at once.
@@ -32,27 +34,61 @@ const TEST_CONCURRENCY: usize = 16;
 const TEST_MAX: u32 = 100_000;
 
 /// The routes of this family.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api", get(hit_root))
-        .route("/api/", get(hit_root))
-        .route("/api/{*path}", get(hit))
-        .route("/stats", get(stats))
-        .route("/stats/", get(stats))
-        .route("/test/{n}", post(test))
-        .route("/test/{n}/", post(test))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(hit_root))
+        .routes(routes!(hit_root_slash))
+        .routes(routes!(hit))
+        .routes(routes!(stats))
+        .routes(routes!(stats_slash))
+        .routes(routes!(test))
+        .routes(routes!(test_slash))
 }
 
-#[derive(Serialize)]
+/// A route path and how often it was hit.
+#[derive(Serialize, ToSchema)]
 struct Hits<'a> {
+    /// The path after `/api`, percent-decoded, trailing slash kept; `/` for `/api` and `/api/`.
+    #[schema(example = "/hello/world/")]
     path: &'a str,
+    /// The count.
     hits: i64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api",
+    tag = "hits",
+    summary = "Count a hit on the path `/`",
+    responses((status = 200, description = "The path and its count after this hit", body = Hits))
+)]
 async fn hit_root(State(state): State<AppState>) -> Result<Response, ApiError> {
     count(state, "/".to_string()).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/",
+    tag = "hits",
+    summary = "Count a hit on the path `/`",
+    responses((status = 200, description = "The path and its count after this hit", body = Hits))
+)]
+async fn hit_root_slash(state: State<AppState>) -> Result<Response, ApiError> {
+    hit_root(state).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/{*path}",
+    tag = "hits",
+    summary = "Count a hit on a path",
+    description = "Counts a hit on `/{path}`: any depth, trailing slash kept, percent-decoded.",
+    params(("path" = String, Path, description = "The rest of the path after `/api/`; it may contain `/`", example = "hello/world/")),
+    responses(
+        (status = 200, description = "The path and its count after this hit", body = Hits),
+        (status = 400, description = "bad_request: the path is not valid percent-encoded UTF-8", body = ErrorBody),
+    )
+)]
 async fn hit(
     State(state): State<AppState>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
@@ -67,6 +103,17 @@ async fn count(state: AppState, path: String) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, body))
 }
 
+#[utoipa::path(
+    get,
+    path = "/stats",
+    tag = "hits",
+    summary = "List the hit counters",
+    params(("limit" = Option<u64>, Query, description = "Most entries to return (default: all)")),
+    responses(
+        (status = 200, description = "Counters by hits descending, then path ascending", body = Vec<Hits>),
+        (status = 400, description = "bad_request: `limit` is not a whole number", body = ErrorBody),
+    )
+)]
 async fn stats(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let limit = match params.get("limit") {
         None => usize::MAX,
@@ -94,16 +141,49 @@ async fn stats(State(state): State<AppState>, params: Params) -> Result<Response
     Ok(json(StatusCode::OK, body))
 }
 
-#[derive(Serialize)]
+#[utoipa::path(
+    get,
+    path = "/stats/",
+    tag = "hits",
+    summary = "List the hit counters (as `/stats`)",
+    params(("limit" = Option<u64>, Query, description = "Most entries to return (default: all)")),
+    responses(
+        (status = 200, description = "Counters by hits descending, then path ascending", body = Vec<Hits>),
+        (status = 400, description = "bad_request: `limit` is not a whole number", body = ErrorBody),
+    )
+)]
+async fn stats_slash(state: State<AppState>, params: Params) -> Result<Response, ApiError> {
+    stats(state, params).await
+}
+
+/// How a `/test/{n}` run went.
+#[derive(Serialize, ToSchema)]
 struct TestReport {
+    /// Requests sent (`n`).
     requests: u32,
+    /// Requests answered with a 2xx status.
     succeeded: u32,
+    /// Requests that failed, timed out or got another status.
     failed: u32,
+    /// Wall-clock time of the run, in milliseconds.
     elapsed_ms: u64,
 }
 
 /// Sends `n` GETs to random `/api/...` paths of this server over HTTP, at most
 /// [`TEST_CONCURRENCY`] at a time, and reports how they went.
+#[utoipa::path(
+    post,
+    path = "/test/{n}",
+    tag = "hits",
+    summary = "Send n requests to random /api paths",
+    description = "Sends `n` GETs to random `/api/...` paths over HTTP to this server, with bounded \
+        concurrency, and reports how they went. `503` when the server does not listen on a socket.",
+    params(("n" = u32, Path, minimum = 1, maximum = 100_000, description = "How many requests to send, 1 to 100000")),
+    responses(
+        (status = 200, description = "The run's report", body = TestReport),
+        (status = 400, description = "bad_request: `n` is not a whole number from 1 to 100000", body = ErrorBody),
+    )
+)]
 async fn test(State(state): State<AppState>, Path(n): Path<String>) -> Result<Response, ApiError> {
     let n: u32 = n
         .parse()
@@ -167,4 +247,19 @@ async fn test(State(state): State<AppState>, Path(n): Path<String>) -> Result<Re
     };
     let body = serde_json::to_string(&report).map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, body))
+}
+
+#[utoipa::path(
+    post,
+    path = "/test/{n}/",
+    tag = "hits",
+    summary = "Send n requests to random /api paths (as `/test/{n}`)",
+    params(("n" = u32, Path, minimum = 1, maximum = 100_000, description = "How many requests to send, 1 to 100000")),
+    responses(
+        (status = 200, description = "The run's report", body = TestReport),
+        (status = 400, description = "bad_request: `n` is not a whole number from 1 to 100000", body = ErrorBody),
+    )
+)]
+async fn test_slash(state: State<AppState>, n: Path<String>) -> Result<Response, ApiError> {
+    test(state, n).await
 }

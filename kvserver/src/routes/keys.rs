@@ -1,33 +1,45 @@
 //! The canonical key API: `/keys`, `/keys/{key}`, `/keys/{key}/incr`, `/keys/{key}/ttl`.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use kvcore::{Expiry, Pattern, SetOptions, SetOutcome};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::body::{self, json, push_str, ttl_ms};
 use crate::error::ApiError;
 use crate::extract::{Body, Key, Params, Writable};
+use crate::openapi::{
+    Condition, Created, Deleted, ErrorBody, IncrResult, KeyValue, Pairs, Stored, TtlResult,
+};
 use crate::state::AppState;
 
 /// The routes of this family.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/keys", get(list).put(put_many).delete(delete_all))
-        .route(
-            "/keys/{key}",
-            get(get_one).head(head_one).put(put_one).delete(delete_one),
-        )
-        .route("/keys/{key}/incr", post(incr))
-        .route(
-            "/keys/{key}/ttl",
-            get(get_ttl).put(put_ttl).delete(delete_ttl),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(list, put_many, delete_all))
+        .routes(routes!(get_one, head_one, put_one, delete_one))
+        .routes(routes!(incr))
+        .routes(routes!(get_ttl, put_ttl, delete_ttl))
 }
 
+#[utoipa::path(
+    get,
+    path = "/keys/{key}",
+    tag = "keys",
+    summary = "Read a key",
+    description = "The value and remaining TTL of a key. With `--sliding`, restarts the key's TTL.",
+    params(("key" = String, Path, description = "The key, percent-encoded: non-empty UTF-8, at most `--max-key-bytes` (default 512) bytes")),
+    responses(
+        (status = 200, description = "The key, its value and its TTL", body = KeyValue),
+        (status = 400, description = "bad_request: the key is not valid percent-encoded UTF-8", body = ErrorBody),
+        (status = 404, description = "not_found: the key does not exist", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the key is longer than `--max-key-bytes`", body = ErrorBody),
+    )
+)]
 async fn get_one(State(state): State<AppState>, Key(key): Key) -> Result<Response, ApiError> {
     let (value, ttl) = state
         .store()
@@ -43,6 +55,20 @@ async fn get_one(State(state): State<AppState>, Key(key): Key) -> Result<Respons
     Ok(json(StatusCode::OK, out))
 }
 
+#[utoipa::path(
+    head,
+    path = "/keys/{key}",
+    tag = "keys",
+    summary = "Check that a key exists",
+    description = "Does not restart a sliding TTL. Responses have no body.",
+    params(("key" = String, Path, description = "The key, percent-encoded: non-empty UTF-8, at most `--max-key-bytes` (default 512) bytes")),
+    responses(
+        (status = 200, description = "The key exists"),
+        (status = 400, description = "bad_request: the key is not valid percent-encoded UTF-8"),
+        (status = 404, description = "The key does not exist"),
+        (status = 413, description = "payload_too_large: the key is longer than `--max-key-bytes`"),
+    )
+)]
 async fn head_one(State(state): State<AppState>, Key(key): Key) -> StatusCode {
     if state.store().contains(&key) {
         StatusCode::OK
@@ -51,6 +77,34 @@ async fn head_one(State(state): State<AppState>, Key(key): Key) -> StatusCode {
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/keys/{key}",
+    tag = "keys",
+    summary = "Write a key",
+    description = "Stores the body, any JSON value, under the key. Without `ttl` the key gets the \
+        default `--ttl` (or none), replacing any TTL it had, unless `keepttl=true`.",
+    params(
+        ("key" = String, Path, description = "The key, percent-encoded: non-empty UTF-8, at most `--max-key-bytes` (default 512) bytes"),
+        ("ttl" = Option<f64>, Query, minimum = 0.001, maximum = 315_360_000, description = "Time to live in seconds, fractional allowed, 0.001 to 315360000"),
+        ("keepttl" = Option<bool>, Query, description = "`true`: keep the key's existing TTL (not with `ttl`)"),
+        ("if" = inline(Option<Condition>), Query, description = "`absent`: only create (else `409`); `present`: only replace (else `404`)"),
+    ),
+    request_body(
+        content = serde_json::Value,
+        content_type = "application/json",
+        description = "The value: any JSON value, at most `--max-value-bytes` (default 1 MiB) of compact JSON",
+    ),
+    responses(
+        (status = 200, description = "An existing key was replaced (`created` is false)", body = Created),
+        (status = 201, description = "The key was created (`created` is true)", body = Created),
+        (status = 400, description = "bad_request: bad key, body not JSON, bad `ttl`, `keepttl` or `if`, or both `ttl` and `keepttl=true`", body = ErrorBody),
+        (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
+        (status = 404, description = "not_found: `if=present` and the key does not exist", body = ErrorBody),
+        (status = 409, description = "conflict: `if=absent` and the key exists", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the key, value or body is too large", body = ErrorBody),
+    )
+)]
 async fn put_one(
     State(state): State<AppState>,
     _: Writable,
@@ -107,6 +161,20 @@ async fn put_one(
     Ok(json(status, out))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/keys/{key}",
+    tag = "keys",
+    summary = "Delete a key",
+    params(("key" = String, Path, description = "The key, percent-encoded: non-empty UTF-8, at most `--max-key-bytes` (default 512) bytes")),
+    responses(
+        (status = 204, description = "The key was deleted"),
+        (status = 400, description = "bad_request: the key is not valid percent-encoded UTF-8", body = ErrorBody),
+        (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
+        (status = 404, description = "not_found: the key does not exist", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the key is longer than `--max-key-bytes`", body = ErrorBody),
+    )
+)]
 async fn delete_one(
     State(state): State<AppState>,
     _: Writable,
@@ -120,6 +188,28 @@ async fn delete_one(
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/keys",
+    tag = "keys",
+    summary = "Write many keys",
+    description = "Stores every pair of the body, overwriting existing keys.",
+    params(
+        ("expire_in" = Option<f64>, Query, minimum = 0.001, maximum = 315_360_000, description = "Time to live in seconds for every pair, 0.001 to 315360000"),
+        ("ttl" = Option<f64>, Query, minimum = 0.001, maximum = 315_360_000, description = "Alias of `expire_in` (which wins when both are given)"),
+    ),
+    request_body(
+        content = Pairs,
+        content_type = "application/json",
+        description = "A non-empty JSON object of `key: value` pairs",
+    ),
+    responses(
+        (status = 200, description = "The pairs were stored", body = Stored),
+        (status = 400, description = "bad_request: the body is not a non-empty object, a key is empty, or bad `expire_in`/`ttl`", body = ErrorBody),
+        (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
+        (status = 413, description = "payload_too_large: a key, value or the body is too large", body = ErrorBody),
+    )
+)]
 async fn put_many(
     State(state): State<AppState>,
     _: Writable,
@@ -134,11 +224,41 @@ async fn put_many(
     Ok(json(StatusCode::OK, format!("{{\"stored\":{stored}}}")))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/keys",
+    tag = "keys",
+    summary = "Delete every key",
+    description = "With `--backend`, empties the server's Redis database.",
+    responses(
+        (status = 200, description = "Every key was deleted", body = Deleted),
+        (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
+    )
+)]
 async fn delete_all(State(state): State<AppState>, _: Writable) -> Result<Response, ApiError> {
     let deleted = state.write(|s| s.clear()).await?;
     Ok(json(StatusCode::OK, format!("{{\"deleted\":{deleted}}}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/keys",
+    tag = "keys",
+    summary = "List keys and values, paged",
+    description = "A page of live pairs. When more remain, the response carries `X-Next-Cursor`; \
+        pass it as `cursor` to continue. With `--sliding`, restarts the listed keys' TTLs.",
+    params(
+        ("filter" = Option<String>, Query, description = "Redis-style glob: `*`, `?`, `[abc]`, `[a-z]`, `[^a]`/`[!a]`, `\\` escapes; `$` also means `*`", example = "user:*"),
+        ("limit" = Option<u64>, Query, minimum = 1, description = "Most pairs in the page, from 1 to `--list-limit` (default 10000, also the default)"),
+        ("cursor" = Option<String>, Query, description = "An `X-Next-Cursor` from the previous page (opaque)"),
+    ),
+    responses(
+        (status = 200, description = "A page of pairs", body = Pairs, headers(
+            ("X-Next-Cursor" = String, description = "Present when more pairs remain: the `cursor` for the next page")
+        )),
+        (status = 400, description = "bad_request: bad pattern, limit or cursor", body = ErrorBody),
+    )
+)]
 async fn list(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let pattern = params.get("filter").map(Pattern::new).transpose()?;
     let max = state.limits().list_limit;
@@ -168,6 +288,24 @@ async fn list(State(state): State<AppState>, params: Params) -> Result<Response,
     Ok(response)
 }
 
+#[utoipa::path(
+    post,
+    path = "/keys/{key}/incr",
+    tag = "keys",
+    summary = "Add to an integer value",
+    description = "A missing key starts at 0 and gets the default TTL; an existing key keeps its TTL.",
+    params(
+        ("key" = String, Path, description = "The key, percent-encoded: non-empty UTF-8, at most `--max-key-bytes` (default 512) bytes"),
+        ("by" = Option<i64>, Query, description = "The amount to add, any 64-bit integer (default 1)"),
+    ),
+    responses(
+        (status = 200, description = "The value after the increment", body = IncrResult),
+        (status = 400, description = "bad_request: bad key or `by` is not a 64-bit integer", body = ErrorBody),
+        (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
+        (status = 409, description = "not_an_integer: the value is not an integer, or the result would overflow i64", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the key is longer than `--max-key-bytes`", body = ErrorBody),
+    )
+)]
 async fn incr(
     State(state): State<AppState>,
     _: Writable,
@@ -188,6 +326,20 @@ async fn incr(
     Ok(json(StatusCode::OK, out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/keys/{key}/ttl",
+    tag = "keys",
+    summary = "Read a key's TTL",
+    description = "Does not restart a sliding TTL.",
+    params(("key" = String, Path, description = "The key, percent-encoded: non-empty UTF-8, at most `--max-key-bytes` (default 512) bytes")),
+    responses(
+        (status = 200, description = "The remaining TTL", body = TtlResult),
+        (status = 400, description = "bad_request: the key is not valid percent-encoded UTF-8", body = ErrorBody),
+        (status = 404, description = "not_found: the key does not exist", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the key is longer than `--max-key-bytes`", body = ErrorBody),
+    )
+)]
 async fn get_ttl(State(state): State<AppState>, Key(key): Key) -> Result<Response, ApiError> {
     let ttl = state
         .store()
@@ -199,12 +351,30 @@ async fn get_ttl(State(state): State<AppState>, Key(key): Key) -> Result<Respons
     ))
 }
 
-#[derive(Deserialize)]
+/// The body of `PUT /keys/{key}/ttl`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TtlBody {
+    /// Seconds, fractional allowed, from 0.001 to 315360000 (ten years).
+    #[schema(value_type = f64, minimum = 0.001, maximum = 315_360_000)]
     ttl: serde_json::Number,
 }
 
+#[utoipa::path(
+    put,
+    path = "/keys/{key}/ttl",
+    tag = "keys",
+    summary = "Set a key's TTL",
+    params(("key" = String, Path, description = "The key, percent-encoded: non-empty UTF-8, at most `--max-key-bytes` (default 512) bytes")),
+    request_body(content = TtlBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new TTL", body = TtlResult),
+        (status = 400, description = "bad_request: bad key, or the body is not `{\"ttl\": seconds}` with 0.001 to 315360000 seconds", body = ErrorBody),
+        (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
+        (status = 404, description = "not_found: the key does not exist", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the key or body is too large", body = ErrorBody),
+    )
+)]
 async fn put_ttl(
     State(state): State<AppState>,
     _: Writable,
@@ -224,6 +394,20 @@ async fn put_ttl(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/keys/{key}/ttl",
+    tag = "keys",
+    summary = "Remove a key's TTL",
+    params(("key" = String, Path, description = "The key, percent-encoded: non-empty UTF-8, at most `--max-key-bytes` (default 512) bytes")),
+    responses(
+        (status = 200, description = "The key no longer expires (`ttl_ms` is null)", body = TtlResult),
+        (status = 400, description = "bad_request: the key is not valid percent-encoded UTF-8", body = ErrorBody),
+        (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
+        (status = 404, description = "not_found: the key does not exist", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the key is longer than `--max-key-bytes`", body = ErrorBody),
+    )
+)]
 async fn delete_ttl(
     State(state): State<AppState>,
     _: Writable,

@@ -3,21 +3,22 @@
 //! UUIDs are case-insensitive on input: the lower-case form is looked up first, then
 //! the text as given, then the upper-case form.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::body::json;
 use crate::error::ApiError;
 use crate::extract::Body;
+use crate::openapi::{self, ErrorBody, LookupResult};
 use crate::state::AppState;
 
 /// The routes of this family.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/get_value", post(get_value))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default().routes(routes!(get_value))
 }
 
 #[derive(Deserialize)]
@@ -25,6 +26,21 @@ struct Lookup {
     key: Option<serde_json::Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/get_value",
+    tag = "lookup",
+    summary = "Look up the value of a UUID key",
+    description = "UUIDs are case-insensitive: the lower-case form is tried first, then the text \
+        as given, then the upper-case form.",
+    request_body(content = openapi::Lookup, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The value", body = LookupResult),
+        (status = 400, description = "bad_request: the body is not JSON, has no `key`, or `key` is not a UUID v4", body = ErrorBody),
+        (status = 404, description = "not_found: no value for the UUID", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the body is too large", body = ErrorBody),
+    )
+)]
 async fn get_value(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let Lookup { key } = body.json()?;
     let key = match key {

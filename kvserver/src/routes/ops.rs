@@ -1,26 +1,44 @@
 //! Operations: `/healthz` (the process serves), `/readyz` (data loaded), `/metrics`
 //! (Prometheus text) and `/info` (a JSON summary, no secrets).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::body::json;
 use crate::error::ApiError;
+use crate::openapi::{ErrorBody, Health};
 use crate::state::AppState;
 
 /// The routes of this family.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/info", get(info))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(info))
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    summary = "Prometheus metrics",
+    description = "Prometheus text format: `http_requests_total{method,route,status}`, \
+        `http_request_duration_seconds` (histogram), `kv_keys`, `kv_hits_total`, \
+        `kv_misses_total`, `kv_evictions_total`, `kv_expirations_total`; and, for older \
+        dashboards, `request_count`, `request_latency_seconds`, `internal_error_count`.",
+    responses((
+        status = 200,
+        description = "The metrics",
+        body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8"
+    ))
+)]
 async fn metrics(State(state): State<AppState>) -> Response {
     let body = state.metrics().render(&state);
     (
@@ -34,34 +52,71 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-#[derive(Serialize)]
+/// A summary of the server; no secrets.
+#[derive(Serialize, ToSchema)]
 struct Info {
+    /// The kvserver version.
     version: &'static str,
+    /// A one-line description of the store mode.
     mode: String,
+    /// Whether the server refuses writes.
     read_only: bool,
+    /// `--capacity`, or `null` for unbounded.
+    #[schema(required = true)]
     capacity: Option<usize>,
+    /// `--ttl` in seconds, or `null` for none.
+    #[schema(required = true)]
     default_ttl_seconds: Option<f64>,
+    /// Whether reads restart TTLs (`--sliding`).
     sliding: bool,
+    /// Live keys.
     keys: usize,
+    /// Reads that found their key.
     hits: u64,
+    /// Reads that did not.
     misses: u64,
+    /// Keys evicted to respect `--capacity`.
     evictions: u64,
+    /// Keys that expired.
     expirations: u64,
+    /// Seconds since the server started.
     uptime_seconds: u64,
+    /// The data directory, or `null` when data does not persist.
+    #[schema(required = true)]
     data_dir: Option<String>,
+    /// Persistence state.
     persistence: Persistence,
 }
 
-#[derive(Serialize)]
+/// Persistence state; every field but `enabled` is `null` when data does not persist.
+#[derive(Serialize, ToSchema)]
 struct Persistence {
+    /// Whether data persists to a data directory.
     enabled: bool,
+    /// The journal's fsync policy: `always`, `everysec` or `no`.
+    #[schema(required = true)]
     fsync: Option<String>,
+    /// Size of the journal.
+    #[schema(required = true)]
     journal_bytes: Option<u64>,
+    /// Size of the last snapshot.
+    #[schema(required = true)]
     snapshot_bytes: Option<u64>,
+    /// When the last snapshot was written, in Unix seconds; `null` if never.
+    #[schema(required = true)]
     last_snapshot_unix_seconds: Option<u64>,
+    /// How many fsyncs the journal has done.
+    #[schema(required = true)]
     fsyncs: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/info",
+    tag = "ops",
+    summary = "Server information",
+    responses((status = 200, description = "A summary of the server", body = Info))
+)]
 async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
     let store = state.store();
     let stats = store.stats();
@@ -97,10 +152,46 @@ async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, body))
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    summary = "Liveness probe",
+    description = "Needs no token and is never shed.",
+    security(()),
+    responses((
+        status = 200,
+        description = "The process serves: `{\"status\": \"ok\"}`",
+        body = Health,
+        example = json!({"status": "ok"})
+    ))
+)]
 async fn healthz() -> Response {
     json(StatusCode::OK, r#"{"status":"ok"}"#.into())
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    summary = "Readiness probe",
+    description = "Needs no token and is never shed.",
+    security(()),
+    responses(
+        (
+            status = 200,
+            description = "Data is loaded and the backend answers: `{\"status\": \"ready\"}`",
+            body = Health,
+            example = json!({"status": "ready"})
+        ),
+        (
+            status = 503,
+            description = "unavailable: not ready yet, or the backend does not answer",
+            body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))
+        ),
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
     if state.is_ready() {
         Ok(json(StatusCode::OK, r#"{"status":"ready"}"#.into()))

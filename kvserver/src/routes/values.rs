@@ -3,23 +3,40 @@
 //! all-or-nothing, also against concurrent writers: kvcore locks every shard the
 //! batch touches before checking any key.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
 use kvcore::Expiry;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::body::{self, json};
 use crate::error::ApiError;
 use crate::extract::{Body, Params, Writable};
+use crate::openapi::{Added, ErrorBody, Pairs};
 use crate::state::AppState;
 
 /// The routes of this family.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/values", get(read).post(insert).patch(update))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default().routes(routes!(read, insert, update))
 }
 
+#[utoipa::path(
+    get,
+    path = "/values",
+    tag = "values",
+    summary = "Read every pair, or some",
+    description = "Without `keys`, every live pair (`{}` when empty). Restarts the returned keys' \
+        TTLs with `--sliding`.",
+    params(
+        ("keys" = Option<String>, Query, description = "Comma-separated keys to read; empty items are ignored", example = "a,b"),
+    ),
+    responses(
+        (status = 200, description = "The pairs found", body = Pairs),
+        (status = 400, description = "bad_request: `keys` names no key", body = ErrorBody),
+        (status = 404, description = "not_found: none of the `keys` exist", body = ErrorBody),
+    )
+)]
 async fn read(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let store = state.store();
     let Some(list) = params.get("keys") else {
@@ -55,6 +72,25 @@ async fn read(State(state): State<AppState>, params: Params) -> Result<Response,
     Ok(json(StatusCode::OK, body::object(found)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/values",
+    tag = "values",
+    summary = "Add new pairs, all or nothing",
+    description = "Adds every pair with the default TTL, or none if any key exists.",
+    request_body(
+        content = Pairs,
+        content_type = "application/json",
+        description = "A non-empty JSON object of `key: value` pairs",
+    ),
+    responses(
+        (status = 201, description = "Every pair was added", body = Added),
+        (status = 400, description = "bad_request: the body is not a non-empty object, or a key is empty", body = ErrorBody),
+        (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
+        (status = 409, description = "conflict: at least one key exists; nothing was added", body = ErrorBody),
+        (status = 413, description = "payload_too_large: a key, value or the body is too large", body = ErrorBody),
+    )
+)]
 async fn insert(
     State(state): State<AppState>,
     _: Writable,
@@ -76,6 +112,25 @@ async fn insert(
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/values",
+    tag = "values",
+    summary = "Replace existing pairs, all or nothing",
+    description = "Replaces every value and restarts its TTL, or changes nothing if any key is missing.",
+    request_body(
+        content = Pairs,
+        content_type = "application/json",
+        description = "A non-empty JSON object of `key: value` pairs",
+    ),
+    responses(
+        (status = 204, description = "Every pair was replaced"),
+        (status = 400, description = "bad_request: the body is not a non-empty object, or a key is empty", body = ErrorBody),
+        (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
+        (status = 404, description = "not_found: at least one key does not exist; nothing was changed", body = ErrorBody),
+        (status = 413, description = "payload_too_large: a key, value or the body is too large", body = ErrorBody),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     _: Writable,

@@ -1,0 +1,366 @@
+//! The OpenAPI 3 document of the HTTP API, served at `GET /openapi.json`.
+//!
+//! Routes and their documentation come from one list: each route family's `routes()`
+//! registers its handlers with [`utoipa_axum::routes!`], which takes both the axum path
+//! and the OpenAPI operation from the handler's `#[utoipa::path]` attribute. [`router`]
+//! merges the families; [`crate::app`] serves the router half and [`document`] the
+//! documentation half, so a route cannot be served without being documented (or the
+//! other way round). `tests/openapi.rs` checks the two still agree.
+//!
+//! Handlers state their own parameters, bodies and outcomes. The responses that every
+//! route can give because of the middleware — `401` without the token, `503` when the
+//! server sheds load or a request times out, `500` — are added here by [`finish`], as is
+//! the rendering of axum's `{*path}` wildcard as the OpenAPI template `{path}`.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes as families;
+use crate::state::AppState;
+
+/// The document's fixed parts: info, tags, the bearer scheme, shared schemas.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "kvserver",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "An HTTP key-value service: JSON values under string keys with optional \
+            time-to-live, batch and sliding-TTL value routes, route hit counters, UUID lookup \
+            and operations endpoints.\n\n\
+            Every error response has the body `{\"error\": \"<code>\", \"message\": \"<sentence>\"}` \
+            (schema `ErrorBody`). Checks apply in this order: auth (`401`), route and method \
+            (`404`/`405`), read-only (`403`), request validation (`400`/`413`), then the operation. \
+            Time-to-live values are seconds, fractional allowed, from 0.001 to 315360000. \
+            When the server runs with `--auth-token`, every route but `/healthz` and `/readyz` \
+            needs `Authorization: Bearer TOKEN`."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(ErrorBody, ErrorCode)),
+    tags(
+        (name = "keys", description = "The canonical key API"),
+        (name = "values", description = "The value store API; follows `--ttl` and `--sliding`"),
+        (name = "hits", description = "Route hit counters"),
+        (name = "lookup", description = "UUID lookup"),
+        (name = "ops", description = "Probes, metrics, server information and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds the `bearer` security scheme that [`ApiDoc`] requires by default.
+#[derive(Debug)]
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The server's `--auth-token`; required only when the server has one",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every route, documented: the route families and `/openapi.json` itself.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(families::keys::routes())
+        .merge(families::values::routes())
+        .merge(families::hits::routes())
+        .merge(families::lookup::routes())
+        .merge(families::ops::routes())
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI document of [`router`], finished.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> =
+        LazyLock::new(|| finish(router().into_openapi()));
+    &DOCUMENT
+}
+
+/// [`document`] as JSON text.
+fn document_json() -> &'static str {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        // Serializing a tree of strings, maps and numbers cannot fail.
+        document().to_json().unwrap_or_default()
+    });
+    &JSON
+}
+
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "ops",
+    summary = "This OpenAPI document",
+    description = "The OpenAPI 3 document of every route, generated from the code.",
+    responses((
+        status = 200,
+        description = "This OpenAPI 3 document",
+        body = serde_json::Value,
+        content_type = "application/json"
+    ))
+)]
+async fn openapi_json() -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        document_json(),
+    )
+        .into_response()
+}
+
+/// Completes what the handlers' attributes cannot say one by one:
+///
+/// - axum's catch-all `{*name}` becomes the OpenAPI template `{name}`;
+/// - an operation that opted out of auth with `security(())` (the probes) gets
+///   `security: []`, the OpenAPI way to say "no auth";
+/// - every other operation can also answer `401` (with `--auth-token`), `503` with
+///   `Retry-After` (load shedding, request timeout, Redis unreachable) and `500`; the
+///   probes are neither authenticated nor shed (see `middleware.rs`).
+pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let paths = std::mem::take(&mut doc.paths.paths);
+    for (path, mut item) in paths {
+        for (method, op) in operations_mut(&mut item) {
+            let head = method == "head";
+            let public = op
+                .security
+                .as_ref()
+                .is_some_and(|s| s.iter().all(|r| *r == SecurityRequirement::default()));
+            if public {
+                op.security = Some(Vec::new());
+                continue;
+            }
+            let responses = &mut op.responses.responses;
+            responses.entry("401".into()).or_insert_with(|| {
+                error_response(
+                    "unauthorized: the server has an `--auth-token` and the request did not \
+                     send it as `Authorization: Bearer TOKEN`",
+                    head,
+                    false,
+                )
+            });
+            responses.entry("503".into()).or_insert_with(|| {
+                error_response(
+                    "unavailable: too many requests in flight, the request took too long, or \
+                     the Redis backend is unreachable; retry after `Retry-After` seconds",
+                    head,
+                    true,
+                )
+            });
+            responses.entry("500".into()).or_insert_with(|| {
+                error_response(
+                    "internal: the server failed; the detail is in its log",
+                    head,
+                    false,
+                )
+            });
+        }
+        doc.paths.paths.insert(path.replace("{*", "{"), item);
+    }
+    doc
+}
+
+/// The operations of a path item, with their lower-case method names.
+pub fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {
+    [
+        ("get", &mut item.get),
+        ("put", &mut item.put),
+        ("post", &mut item.post),
+        ("delete", &mut item.delete),
+        ("options", &mut item.options),
+        ("head", &mut item.head),
+        ("patch", &mut item.patch),
+        ("trace", &mut item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| Some((method, op.as_mut()?)))
+}
+
+/// A response with an [`ErrorBody`] (none for `HEAD`), optionally with `Retry-After`.
+fn error_response(
+    description: &str,
+    head: bool,
+    retry_after: bool,
+) -> RefOr<utoipa::openapi::Response> {
+    let mut response = ResponseBuilder::new().description(description);
+    if !head {
+        response = response.content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        );
+    }
+    if retry_after {
+        response = response.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(Some(u32::schema()))
+                .description(Some("Seconds to wait before retrying"))
+                .build(),
+        );
+    }
+    response.build().into()
+}
+
+// ---------------------------------------------------------------------------------------
+// Schemas of bodies that the handlers write as JSON text rather than serialize.
+
+/// Every error response: `{"error": "<code>", "message": "<human sentence>"}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": "not_found", "message": "key \"k\" does not exist"}))]
+pub struct ErrorBody {
+    /// The machine-readable error code.
+    pub error: ErrorCode,
+    /// A sentence for humans.
+    pub message: String,
+}
+
+/// The error codes of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// `400`: the request is malformed (body, query, key, TTL, pattern, cursor, limit…).
+    BadRequest,
+    /// `404`: no such key (or route).
+    NotFound,
+    /// `405`: the route exists but does not take that method.
+    MethodNotAllowed,
+    /// `409`: a conditional write found the key(s) already there.
+    Conflict,
+    /// `409`: `incr` on a value that is not an integer, or the result would overflow i64.
+    NotAnInteger,
+    /// `403`: the server is read-only.
+    ReadOnly,
+    /// `401`: the bearer token is missing or wrong.
+    Unauthorized,
+    /// `403`: reserved by the contract.
+    Forbidden,
+    /// `413`: a key, value or body is larger than the server accepts.
+    PayloadTooLarge,
+    /// `503`: overloaded, timed out, not ready or the backend is unreachable.
+    Unavailable,
+    /// `500`: a server-side failure.
+    Internal,
+}
+
+/// The condition of a conditional `PUT /keys/{key}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// Only create the key; `409 conflict` if it exists.
+    Absent,
+    /// Only replace the key; `404 not_found` if it does not exist.
+    Present,
+}
+
+/// One key with its value and remaining time to live.
+#[derive(Debug, ToSchema)]
+pub struct KeyValue {
+    /// The key.
+    pub key: String,
+    /// The value: any JSON value.
+    pub value: serde_json::Value,
+    /// Milliseconds left to live (rounded up), or `null` for a key without TTL.
+    #[schema(required = true, minimum = 1)]
+    pub ttl_ms: Option<u64>,
+}
+
+/// The outcome of `PUT /keys/{key}`.
+#[derive(Debug, ToSchema)]
+pub struct Created {
+    /// The key.
+    pub key: String,
+    /// `true` (status `201`) when the key is new, `false` (status `200`) when replaced.
+    pub created: bool,
+}
+
+/// The outcome of `PUT /keys`.
+#[derive(Debug, ToSchema)]
+pub struct Stored {
+    /// How many pairs were written.
+    pub stored: u64,
+}
+
+/// The outcome of `DELETE /keys`.
+#[derive(Debug, ToSchema)]
+pub struct Deleted {
+    /// How many keys were deleted.
+    pub deleted: u64,
+}
+
+/// The outcome of `POST /keys/{key}/incr`.
+#[derive(Debug, ToSchema)]
+pub struct IncrResult {
+    /// The key.
+    pub key: String,
+    /// The value after the increment.
+    pub value: i64,
+}
+
+/// A key's time to live.
+#[derive(Debug, ToSchema)]
+pub struct TtlResult {
+    /// Milliseconds left to live (rounded up), or `null` for a key without TTL.
+    #[schema(required = true, minimum = 1)]
+    pub ttl_ms: Option<u64>,
+}
+
+/// Key-value pairs: a JSON object whose members are the keys and their values (any JSON).
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({"a": 1, "b": {"nested": [true, null]}}))]
+pub struct Pairs(pub HashMap<String, serde_json::Value>);
+
+/// The outcome of `POST /values`.
+#[derive(Debug, ToSchema)]
+pub struct Added {
+    /// Always `Items successfully added`.
+    #[schema(example = "Items successfully added")]
+    pub message: String,
+}
+
+/// The body of `POST /get_value`.
+#[derive(Debug, ToSchema)]
+pub struct Lookup {
+    /// A UUID v4, in any letter case.
+    #[schema(format = "uuid", example = "0b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f")]
+    pub key: String,
+}
+
+/// The outcome of `POST /get_value`.
+#[derive(Debug, ToSchema)]
+pub struct LookupResult {
+    /// The value stored under the UUID: any JSON value.
+    pub value: serde_json::Value,
+}
+
+/// The body of the probes.
+#[derive(Debug, ToSchema)]
+pub struct Health {
+    /// `ok` from `/healthz`, `ready` from `/readyz`.
+    #[schema(example = "ok")]
+    pub status: String,
+}

@@ -1,0 +1,18 @@
+//! Helpers shared by the kvserver integration tests. Keep this small and generic:
+//! suite-specific helpers belong in the suite's own file.
+
+// Each test crate includes this module and uses a different part of it.
+#![allow(dead_code)]
+
+use clap::Parser;
+use kvserver::Config;
+
+/// A [`Config`] from `args`, as if given on the command line after `kvserver`.
+///
+/// Nothing is added: pass `--no-persist` or `--data-dir TEMPDIR` so that a test never
+/// touches `./kvdata`.
+pub fn config(args: &[&str]) -> Config {
+    let mut argv = vec!["kvserver"];
+    argv.extend_from_slice(args);
+    Config::try_parse_from(argv).unwrap_or_else(|e| panic!("bad test flags {args:?}: {e}"))
+}
