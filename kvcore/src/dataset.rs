@@ -54,18 +54,24 @@
 //! source name as the path. An error returned by the caller's closure stops the read
 //! and comes back unchanged.
 //!
+//! The closure is also told each record's line — for JSON the line of its key — so
+//! that a caller refusing a record for reasons of its own can name the place, with
+//! [`Error::dataset`] for instance.
+//!
 //! ```
 //! use kvcore::dataset::{self, Format};
 //!
 //! let data = "{\"key\": \"a\", \"value\": 1}\n{\"key\": \"b\"}\n";
-//! let err = dataset::read(data.as_bytes(), Format::JsonLines, "data.jsonl", |_, _| Ok(()))
+//! let err = dataset::read(data.as_bytes(), Format::JsonLines, "data.jsonl", |_, _, _| Ok(()))
 //!     .unwrap_err();
 //! assert!(matches!(err, kvcore::Error::Dataset { line: 2, .. }), "{err}");
 //! ```
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::str::FromStr;
 
 use serde::de::{self, Deserializer as _, MapAccess, Visitor};
@@ -155,8 +161,9 @@ impl fmt::Display for Format {
     }
 }
 
-/// Streams the records of `reader` to `each`, in file order, and returns how many
-/// records were read.
+/// Streams the records of `reader` to `each(key, value, line)`, in file order, and
+/// returns how many records were read. `line` is the 1-based line where the record
+/// starts (for JSON, the line of its key).
 ///
 /// The reader is buffered internally; pass it as is. At most one record is held in
 /// memory at a time (see the [module docs](self)).
@@ -178,26 +185,36 @@ impl fmt::Display for Format {
 /// {"key": "pi", "value": [3, 14]}
 /// "#;
 /// let mut records = Vec::new();
-/// let n = dataset::read(&data[..], Format::JsonLines, "cities.jsonl", |key, value| {
-///     records.push((key, value.as_str().to_string()));
+/// let n = dataset::read(&data[..], Format::JsonLines, "cities.jsonl", |key, value, line| {
+///     records.push((key, value.as_str().to_string(), line));
 ///     Ok(())
 /// })?;
 /// assert_eq!(n, 2);
-/// assert_eq!(records, [("fr".into(), r#""Paris""#.into()), ("pi".into(), "[3,14]".into())]);
+/// assert_eq!(
+///     records,
+///     [("fr".into(), r#""Paris""#.into(), 1), ("pi".into(), "[3,14]".into(), 3)]
+/// );
 ///
 /// // CSV values are always JSON strings.
 /// let csv = "key,value\nanswer,42\n";
-/// dataset::read(csv.as_bytes(), Format::Csv, "answers.csv", |key, value| {
-///     assert_eq!((key.as_str(), value.as_str()), ("answer", r#""42""#));
+/// dataset::read(csv.as_bytes(), Format::Csv, "answers.csv", |key, value, line| {
+///     assert_eq!((key.as_str(), value.as_str(), line), ("answer", r#""42""#, 2));
 ///     Ok(())
 /// })?;
+///
+/// // A record the caller refuses, named by its line.
+/// let err = dataset::read(csv.as_bytes(), Format::Csv, "answers.csv", |_, _, line| {
+///     Err(kvcore::Error::dataset("answers.csv", line, "no answers wanted"))
+/// })
+/// .unwrap_err();
+/// assert_eq!(err.to_string(), "answers.csv: line 2: no answers wanted");
 /// # Ok::<(), kvcore::Error>(())
 /// ```
 pub fn read<R: Read>(
     reader: R,
     format: Format,
     source_name: &str,
-    mut each: impl FnMut(String, JsonText) -> Result<()>,
+    mut each: impl FnMut(String, JsonText, u64) -> Result<()>,
 ) -> Result<u64> {
     match format {
         Format::Json => read_json(reader, source_name, &mut each),
@@ -206,14 +223,10 @@ pub fn read<R: Read>(
     }
 }
 
-type Each<'a> = dyn FnMut(String, JsonText) -> Result<()> + 'a;
+type Each<'a> = dyn FnMut(String, JsonText, u64) -> Result<()> + 'a;
 
 fn dataset_error(source_name: &str, line: u64, reason: impl Into<String>) -> Error {
-    Error::Dataset {
-        source_name: source_name.to_string(),
-        line,
-        reason: reason.into(),
-    }
+    Error::dataset(source_name, line, reason)
 }
 
 fn io_error(path: &str, source: io::Error) -> Error {
@@ -238,9 +251,28 @@ fn serde_reason(e: &serde_json::Error) -> String {
 
 const JSON_SHAPE: &str = "a .json dataset must be one JSON object of key: value pairs";
 
+/// Counts the line breaks read through it, so that the JSON reader knows its line.
+/// serde_json reads a byte at a time (with one byte of look-ahead), so the count is
+/// the line the parser has reached.
+struct LineCounter<R> {
+    inner: R,
+    breaks: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let breaks = buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        self.breaks.set(self.breaks.get() + breaks);
+        Ok(n)
+    }
+}
+
 /// Visits the top-level object, handing each entry to `each` as it is parsed.
 struct ObjectVisitor<'a, 'b> {
     each: &'a mut Each<'b>,
+    /// Line breaks read so far.
+    breaks: Rc<Cell<u64>>,
     /// Set once the top-level value turned out to be an object.
     entered: &'a mut bool,
     /// The error `each` returned, carried past serde.
@@ -257,8 +289,10 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<u64, A::Error> {
         *self.entered = true;
         let mut count = 0;
-        while let Some((key, raw)) = map.next_entry::<String, Box<RawValue>>()? {
-            if let Err(e) = (self.each)(key, JsonText::from_valid(raw.get())) {
+        while let Some(key) = map.next_key::<String>()? {
+            let line = self.breaks.get() + 1;
+            let raw = map.next_value::<Box<RawValue>>()?;
+            if let Err(e) = (self.each)(key, JsonText::from_valid(raw.get()), line) {
                 *self.stopped = Some(e);
                 return Err(de::Error::custom("stopped by the record callback"));
             }
@@ -269,11 +303,17 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_, '_> {
 }
 
 fn read_json<R: Read>(reader: R, source_name: &str, each: &mut Each<'_>) -> Result<u64> {
-    let mut de = serde_json::Deserializer::from_reader(BufReader::new(reader));
+    let breaks = Rc::new(Cell::new(0));
+    let counted = LineCounter {
+        inner: BufReader::new(reader),
+        breaks: Rc::clone(&breaks),
+    };
+    let mut de = serde_json::Deserializer::from_reader(counted);
     let mut entered = false;
     let mut stopped = None;
     let visitor = ObjectVisitor {
         each,
+        breaks,
         entered: &mut entered,
         stopped: &mut stopped,
     };
@@ -390,7 +430,7 @@ fn read_json_lines<R: Read>(reader: R, source_name: &str, each: &mut Each<'_>) -
         }
         let (key, value) =
             parse_line(line).map_err(|reason| dataset_error(source_name, line_no, reason))?;
-        each(key, value)?;
+        each(key, value, line_no)?;
         count += 1;
     }
 }
@@ -467,7 +507,7 @@ fn read_csv<R: Read>(reader: R, source_name: &str, each: &mut Each<'_>) -> Resul
         let line = record.position().map_or(0, csv::Position::line);
         let key = utf8_field(&record[0], "key", source_name, line)?;
         let value = utf8_field(&record[1], "value", source_name, line)?;
-        each(key.to_string(), JsonText::string(value))?;
+        each(key.to_string(), JsonText::string(value), line)?;
         count += 1;
     }
     Ok(count)
@@ -499,11 +539,11 @@ const WRITER_PATH: &str = "(dataset output)";
 /// assert_eq!(String::from_utf8_lossy(&bytes), "{\n\"a\":1,\n\"b\":{\"x\":[true,null]}\n}\n");
 ///
 /// let mut back = Vec::new();
-/// dataset::read(&bytes[..], Format::Json, "out.json", |k, v| {
-///     back.push(format!("{k}={v}"));
+/// dataset::read(&bytes[..], Format::Json, "out.json", |k, v, line| {
+///     back.push(format!("line {line}: {k}={v}"));
 ///     Ok(())
 /// })?;
-/// assert_eq!(back, ["a=1", r#"b={"x":[true,null]}"#]);
+/// assert_eq!(back, ["line 2: a=1", r#"line 3: b={"x":[true,null]}"#]);
 /// # Ok::<(), kvcore::Error>(())
 /// ```
 pub struct Writer<W: Write> {

@@ -132,5 +132,22 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// An [`Error::Dataset`]: the record of `source_name` starting on `line` is refused
+    /// because of `reason`.
+    ///
+    /// ```
+    /// let err = kvcore::Error::dataset("users.csv", 7, "keys must not be empty");
+    /// assert_eq!(err.to_string(), "users.csv: line 7: keys must not be empty");
+    /// ```
+    pub fn dataset(source_name: &str, line: u64, reason: impl Into<String>) -> Error {
+        Error::Dataset {
+            source_name: source_name.to_string(),
+            line,
+            reason: reason.into(),
+        }
+    }
+}
+
 /// The result type of kvcore operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -12,7 +12,7 @@ use kvcore::{Error, JsonText};
 /// Reads `data` and returns every record as (key, compact JSON text).
 fn collect(data: &[u8], format: Format) -> kvcore::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    let n = dataset::read(data, format, "sample", |k, v| {
+    let n = dataset::read(data, format, "sample", |k, v, _| {
         out.push((k, v.as_str().to_string()));
         Ok(())
     })?;
@@ -31,7 +31,7 @@ fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
 /// records delivered before it.
 fn dataset_err(data: &[u8], format: Format) -> (u64, String, Vec<String>) {
     let mut seen = Vec::new();
-    let err = dataset::read(data, format, "bad-source", |k, _| {
+    let err = dataset::read(data, format, "bad-source", |k, _, _| {
         seen.push(k);
         Ok(())
     })
@@ -298,7 +298,7 @@ fn an_error_from_each_comes_back_unchanged() {
     ];
     for (format, data) in samples {
         let mut calls = 0;
-        let err = dataset::read(data.as_bytes(), format, "x", |key, _| {
+        let err = dataset::read(data.as_bytes(), format, "x", |key, _, _| {
             calls += 1;
             if key == "b" {
                 Err(Error::ReadOnly)
@@ -338,7 +338,7 @@ fn read_failures_are_io_errors_named_by_source() {
         let reader = Failing {
             data: io::Cursor::new(data.as_bytes().to_vec()),
         };
-        let err = dataset::read(reader, format, "remote.src", |_, _| Ok(())).unwrap_err();
+        let err = dataset::read(reader, format, "remote.src", |_, _, _| Ok(())).unwrap_err();
         match err {
             Error::Io { path, source } => {
                 assert_eq!(path, Path::new("remote.src"), "{format}");
@@ -435,7 +435,7 @@ fn write_all(format: Format, records: &[(String, JsonText)]) -> Vec<u8> {
 
 fn read_all(data: &[u8], format: Format) -> Vec<(String, JsonText)> {
     let mut out = Vec::new();
-    let n = dataset::read(data, format, "round-trip", |k, v| {
+    let n = dataset::read(data, format, "round-trip", |k, v, _| {
         out.push((k, v));
         Ok(())
     })
@@ -558,7 +558,7 @@ fn first_record_after(data: Vec<u8>, format: Format) -> (usize, u64) {
         pulled: Rc::clone(&pulled),
     };
     let mut at_first = None;
-    let n = dataset::read(reader, format, "big", |_, _| {
+    let n = dataset::read(reader, format, "big", |_, _, _| {
         at_first.get_or_insert(pulled.get());
         Ok(())
     })
@@ -684,4 +684,58 @@ fn format_from_str_and_display() {
             other => panic!("{bad:?}: expected a config error, got {other:?}"),
         }
     }
+}
+
+// ------------------------------------------------------------------ record lines
+
+/// Reads `data` and returns every record as (key, line).
+fn lines(data: &str, format: Format) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    dataset::read(data.as_bytes(), format, "lines", |k, _, line| {
+        out.push((k, line));
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+fn keyed(expected: &[(&str, u64)]) -> Vec<(String, u64)> {
+    expected.iter().map(|&(k, l)| (k.to_string(), l)).collect()
+}
+
+#[test]
+fn each_record_is_told_the_line_it_starts_on() {
+    // JSON: the line of the key, also after values spanning lines.
+    let json = "{\n  \"a\": 1,\n  \"b\": {\n    \"x\": [1,\n 2]\n  },\n\n  \"c\"\n  : \"three\", \"d\": 4\n}\n";
+    assert_eq!(
+        lines(json, Format::Json),
+        keyed(&[("a", 2), ("b", 3), ("c", 8), ("d", 9)])
+    );
+    // JSON Lines: blank lines count, and \r\n ends a line.
+    let jsonl = "{\"key\":\"a\",\"value\":1}\r\n\n  \n{\"key\":\"b\",\"value\":2}\n";
+    assert_eq!(
+        lines(jsonl, Format::JsonLines),
+        keyed(&[("a", 1), ("b", 4)])
+    );
+    // CSV: the header is line 1; a quoted line break makes a record span two lines.
+    let csv = "key,value\na,\"one\ntwo\"\nb,2\n";
+    assert_eq!(lines(csv, Format::Csv), keyed(&[("a", 2), ("b", 4)]));
+}
+
+#[test]
+fn a_record_refused_by_the_caller_is_named_by_its_line() {
+    let data = "{\"key\":\"ok\",\"value\":1}\n\n{\"key\":\"\",\"value\":2}\n";
+    let err = dataset::read(
+        data.as_bytes(),
+        Format::JsonLines,
+        "in.jsonl",
+        |k, _, line| {
+            if k.is_empty() {
+                return Err(Error::dataset("in.jsonl", line, "keys must not be empty"));
+            }
+            Ok(())
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "in.jsonl: line 3: keys must not be empty");
 }
