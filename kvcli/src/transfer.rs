@@ -115,7 +115,7 @@ pub fn import(
     };
     let mut batch = Vec::with_capacity(BATCH);
     let mut imported = 0u64;
-    let read = dataset::read(reader, format, &name, |key, value| {
+    let read = dataset::read(reader, format, &name, |key, value, _line| {
         batch.push((key, value));
         if batch.len() == BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));

@@ -44,7 +44,7 @@ fn write_dataset(path: &Path, format: Format) -> BTreeMap<String, String> {
 fn read_dataset(path: &Path, format: Format) -> BTreeMap<String, String> {
     let mut records = BTreeMap::new();
     let file = std::fs::File::open(path).unwrap();
-    dataset::read(file, format, "export", |key, value| {
+    dataset::read(file, format, "export", |key, value, _| {
         assert!(
             records.insert(key, value.as_str().to_string()).is_none(),
             "a key exported twice"

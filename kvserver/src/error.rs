@@ -116,6 +116,11 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+
+    /// The human sentence.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<kvcore::Error> for ApiError {

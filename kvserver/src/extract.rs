@@ -143,9 +143,15 @@ impl Body {
             .collect()
     }
 
-    /// The body deserialized as `T`; anything else is `400`.
+    /// The body deserialized as `T`, which must be a JSON object: serde would also
+    /// fill a struct from an array of its fields in order, a shape no route takes.
+    /// Anything else is `400`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        serde_json::from_str(self.text()?).map_err(|e| {
+        let text = self.text()?;
+        if !text.trim_start().starts_with('{') {
+            return Err(ApiError::bad_request("the body must be a JSON object"));
+        }
+        serde_json::from_str(text).map_err(|e| {
             ApiError::bad_request(format!("the body is not the JSON this route takes: {e}"))
         })
     }

@@ -1,4 +1,10 @@
 //! `--load FILE`: read a dataset (.json, .jsonl, .csv), streamed, into the store.
+//!
+//! Every record passes the same checks as a request (non-empty key, key and value
+//! sizes); a record that fails them, or that does not parse, is reported with its
+//! file and line and the server does not start. Loading into a writable store is
+//! all or nothing: the file is checked to the end before the first record is
+//! written, so a bad record leaves the data directory as it was.
 
 use std::fs::File;
 use std::path::Path;
@@ -17,10 +23,12 @@ const BATCH: usize = 10_000;
 const PROGRESS: u64 = 100_000;
 
 /// Streams the dataset at `path` to `each`, checking keys and values against `limits`.
+/// `pass` names what is being done, for the progress lines.
 fn read(
     path: &Path,
     limits: &Limits,
-    mut each: impl FnMut(String, JsonText) -> anyhow::Result<()>,
+    pass: &str,
+    mut each: impl FnMut(String, JsonText) -> kvcore::Result<()>,
 ) -> anyhow::Result<u64> {
     let Some(format) = Format::from_path(path) else {
         bail!(
@@ -31,31 +39,23 @@ fn read(
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let started = Instant::now();
     let name = path.display().to_string();
-    let mut failure = None;
     let mut count = 0u64;
-    let read = dataset::read(file, format, &name, |key, value| {
-        count += 1;
-        let checked = check_key(&key, limits)
+    let records = dataset::read(file, format, &name, |key, value, line| {
+        check_key(&key, limits)
             .and_then(|()| check_value(&value, limits))
-            .map_err(|e| anyhow::anyhow!("{name}: record {count}: {e}"));
-        let result = checked.and_then(|()| each(key, value));
+            .map_err(|e| kvcore::Error::dataset(&name, line, e.message()))?;
+        each(key, value)?;
+        count += 1;
         if count.is_multiple_of(PROGRESS) {
-            tracing::info!(records = count, file = %name, "loading");
+            tracing::info!(records = count, file = %name, "{pass}");
         }
-        result.map_err(|e| {
-            failure = Some(e);
-            kvcore::Error::Config(String::new())
-        })
-    });
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    let records = read?;
+        Ok(())
+    })?;
     tracing::info!(
         records,
         file = %name,
         seconds = started.elapsed().as_secs_f64(),
-        "dataset loaded"
+        "{pass}: done"
     );
     Ok(records)
 }
@@ -63,7 +63,7 @@ fn read(
 /// Reads the whole dataset into pairs, for a read-only store.
 pub fn read_all(path: &Path, limits: &Limits) -> anyhow::Result<Vec<(String, JsonText)>> {
     let mut pairs = Vec::new();
-    read(path, limits, |k, v| {
+    read(path, limits, "loading dataset", |k, v| {
         pairs.push((k, v));
         Ok(())
     })?;
@@ -71,9 +71,13 @@ pub fn read_all(path: &Path, limits: &Limits) -> anyhow::Result<Vec<(String, Jso
 }
 
 /// Imports the dataset into a writable store, overwriting keys it already has.
+///
+/// Two passes over the file: the first checks every record and writes nothing, the
+/// second writes. Memory stays bounded by one batch whatever the file's size.
 pub fn import(path: &Path, store: &dyn Store<JsonText>, limits: &Limits) -> anyhow::Result<u64> {
+    read(path, limits, "checking dataset", |_, _| Ok(()))?;
     let mut batch = Vec::with_capacity(BATCH);
-    let records = read(path, limits, |k, v| {
+    let records = read(path, limits, "importing dataset", |k, v| {
         batch.push((k, v));
         if batch.len() == BATCH {
             store.set_many(std::mem::take(&mut batch), Expiry::Default)?;

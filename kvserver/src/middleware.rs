@@ -66,7 +66,7 @@ pub async fn auth(State(state): State<AppState>, request: Request, next: Next) -
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .unwrap_or("");
         // Constant-time: the comparison takes as long wherever the first difference is.
         if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
@@ -74,4 +74,28 @@ pub async fn auth(State(state): State<AppState>, request: Request, next: Next) -
         }
     }
     next.run(request).await
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header value. The scheme name is
+/// case-insensitive (RFC 9110, section 11.1); everything after its one space is the
+/// token, taken as sent.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer t0k", "bearer t0k", "BEARER t0k"] {
+            assert_eq!(bearer_token(value), Some("t0k"), "{value}");
+        }
+        assert_eq!(bearer_token("Bearer  t0k"), Some(" t0k"));
+        for value in ["Basic t0k", "Bearert0k", "t0k", ""] {
+            assert_eq!(bearer_token(value), None, "{value}");
+        }
+    }
 }
