@@ -28,7 +28,8 @@ pub struct Config {
     #[arg(long, env = "KV_SLIDING")]
     pub sliding: bool,
 
-    /// At most this many keys; the least recently used are evicted.
+    /// At most this many keys; the least recently used are evicted. With --backend:
+    /// the most entries the local cache holds [default there: 100000].
     #[arg(long, env = "KV_CAPACITY", value_parser = clap::value_parser!(u64).range(1..))]
     pub capacity: Option<u64>,
 
@@ -53,13 +54,20 @@ pub struct Config {
     #[arg(long, env = "KV_FSYNC", default_value = "everysec", value_parser = parse_fsync)]
     pub fsync: Fsync,
 
-    /// Read-through cache in front of Redis: redis://HOST:PORT[/DB].
-    #[arg(long, env = "KV_BACKEND")]
+    /// Keep the data in Redis, with a local LRU cache in front: redis://HOST:PORT[/DB].
+    /// Nothing is written to --data-dir. Not with --read-only or --load.
+    #[arg(long, env = "KV_BACKEND", value_name = "URL",
+          conflicts_with_all = ["read_only", "load"])]
     pub backend: Option<String>,
 
-    /// With --backend: seconds a local copy is trusted.
+    /// With --backend: seconds a local copy is trusted before Redis is asked again.
     #[arg(long, env = "KV_CACHE_TTL", default_value = "5", value_parser = parse_ttl)]
     pub cache_ttl: Duration,
+
+    /// With --backend: seconds a Redis call may take before the request is answered
+    /// 503.
+    #[arg(long, env = "KV_BACKEND_TIMEOUT", default_value = "2", value_parser = parse_ttl)]
+    pub backend_timeout: Duration,
 
     /// Require `Authorization: Bearer TOKEN` on every route but /healthz and /readyz.
     #[arg(long, env = "KV_AUTH_TOKEN", hide_env_values = true)]

@@ -5,6 +5,7 @@
 //! a shutdown signal, then finishes in-flight requests, stops background tasks and
 //! flushes the journal. `main.rs` only parses flags and calls [`run`].
 
+pub mod backend;
 pub mod body;
 pub mod config;
 pub mod error;
@@ -33,7 +34,8 @@ pub use config::Config;
 pub use error::ApiError;
 pub use state::AppState;
 
-/// How often the background task purges expired keys.
+/// How often the background task purges expired keys (and, over Redis, sends the
+/// sliding TTL restarts that local cache hits owe).
 const PURGE_EVERY: Duration = Duration::from_millis(100);
 /// How much expiry work one purge step may do.
 const PURGE_BUDGET: usize = 10_000;
@@ -90,13 +92,16 @@ impl Server {
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         state.set_self_addr(addr);
-        tracing::info!(
-            %addr,
-            mode = state.mode(),
-            keys = state.store().len(),
-            data_dir = %state.data_dir().map_or("none (memory only)".into(), |d| d.display().to_string()),
-            "kvserver listening"
-        );
+        let keys = match state.backend().len().await {
+            Ok(n) => n.to_string(),
+            Err(_) => "unknown (the backend does not answer)".into(),
+        };
+        let data = match (state.data_dir(), state.backend().redis()) {
+            (_, Some(redis)) => redis.url().to_owned(),
+            (Some(dir), None) => dir.display().to_string(),
+            (None, None) => "none (memory only)".into(),
+        };
+        tracing::info!(%addr, mode = state.mode(), keys, data_dir = %data, "kvserver listening");
         Ok(Server { listener, state })
     }
 
@@ -126,7 +131,7 @@ impl Server {
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    state.store().purge_expired(PURGE_BUDGET);
+                    state.backend().upkeep(PURGE_BUDGET).await;
                     state.metrics().upkeep();
                 }
             })
@@ -136,7 +141,7 @@ impl Server {
             .await;
         purger.abort();
         let _ = purger.await;
-        let synced = tokio::task::spawn_blocking(move || state.sync()).await?;
+        let synced = state.sync().await;
         served.context("serving")?;
         synced.context("flushing the journal")?;
         tracing::info!("kvserver stopped");

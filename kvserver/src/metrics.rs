@@ -88,14 +88,15 @@ impl Metrics {
         });
     }
 
-    /// The Prometheus text exposition, with store figures read now.
-    pub fn render(&self, state: &AppState) -> String {
-        let store = state.store();
-        let stats = store.stats();
-        let keys = store.len();
+    /// The Prometheus text exposition, with store figures read now. `keys` is the
+    /// key count, when the backend could tell it.
+    pub fn render(&self, state: &AppState, keys: Option<usize>) -> String {
+        let stats = state.backend().stats();
         let persistence = state.persistence();
         with_local_recorder(&self.recorder, || {
-            gauge!("kv_keys").set(keys as f64);
+            if let Some(keys) = keys {
+                gauge!("kv_keys").set(keys as f64);
+            }
             counter!("kv_hits_total").absolute(stats.hits);
             counter!("kv_misses_total").absolute(stats.misses);
             counter!("kv_evictions_total").absolute(stats.evictions);

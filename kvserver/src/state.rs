@@ -1,4 +1,4 @@
-//! [`AppState`]: what every handler shares — the stores, the limits, the flags.
+//! [`AppState`]: what every handler shares — the backend, the limits, the flags.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use kvcore::persist::{Fsync, JournalStats, PersistOptions, SnapshotInfo};
-use kvcore::{Clock, JsonText, PersistentStore, Store, StoreBuilder, SystemClock};
+use kvcore::{Clock, JsonText, Store, StoreBuilder, SystemClock};
 
+use crate::backend::{Backend, DEFAULT_CACHE_CAPACITY, Durable, Local, RedisCache, RedisOptions};
 use crate::config::Config;
-use crate::error::ApiError;
 use crate::load;
 use crate::metrics::Metrics;
 
@@ -39,12 +39,9 @@ pub struct AppState {
 }
 
 struct Inner {
-    store: Arc<dyn Store<JsonText>>,
-    hits: Arc<dyn Store<i64>>,
-    durable: Vec<Durable>,
+    backend: Backend,
     limits: Limits,
     read_only: bool,
-    blocking_writes: bool,
     auth_token: Option<String>,
     ready: AtomicBool,
     slots: Arc<tokio::sync::Semaphore>,
@@ -67,12 +64,6 @@ pub struct PersistenceInfo {
     pub snapshot: SnapshotInfo,
 }
 
-/// A persistent store, kept to flush it at shutdown.
-enum Durable {
-    Values(PersistentStore<JsonText>),
-    Hits(PersistentStore<i64>),
-}
-
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
@@ -91,7 +82,7 @@ impl AppState {
     /// As [`AppState::build`], with expiry decided by `clock` — a `ManualClock` in
     /// tests, so that they advance time instead of sleeping.
     pub fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-        let mut builder = StoreBuilder::new().clock(clock);
+        let mut builder = StoreBuilder::new().clock(Arc::clone(&clock));
         if let Some(ttl) = config.ttl {
             builder = builder.default_ttl(ttl);
         }
@@ -101,9 +92,6 @@ impl AppState {
         if let Some(capacity) = config.capacity {
             builder = builder.capacity(usize::try_from(capacity).unwrap_or(usize::MAX));
         }
-        let persist = !config.no_persist && !config.read_only;
-        let options = PersistOptions::default().fsync(config.fsync);
-        let mut durable = Vec::new();
         let limits = Limits {
             max_key_bytes: config.max_key_bytes,
             max_value_bytes: config.max_value_bytes,
@@ -113,48 +101,29 @@ impl AppState {
             request_timeout: config.request_timeout,
         };
 
-        let store: Arc<dyn Store<JsonText>> = if config.read_only {
-            let path = config
-                .load
-                .as_ref()
-                .context("--read-only needs --load FILE")?;
-            let pairs = load::read_all(path, &limits)?;
-            Arc::new(StoreBuilder::new().build_read_only(pairs)?)
-        } else if persist {
-            let dir = &config.data_dir;
-            let store = builder
-                .open::<JsonText>(dir, options)
-                .with_context(|| format!("opening data directory {}", dir.display()))?;
-            durable.push(Durable::Values(store.clone()));
-            Arc::new(store)
+        let backend = if let Some(url) = &config.backend {
+            Backend::Redis(Box::new(RedisCache::new(RedisOptions {
+                url: url.clone(),
+                cache_ttl: config.cache_ttl,
+                capacity: config
+                    .capacity
+                    .map(|c| usize::try_from(c).unwrap_or(usize::MAX)),
+                timeout: config.backend_timeout,
+                default_ttl: config.ttl,
+                sliding: config.sliding,
+                clock,
+            })?))
         } else {
-            Arc::new(builder.build::<JsonText>()?)
+            Backend::Local(local(config, builder, &limits)?)
         };
-        if let (Some(path), false) = (&config.load, config.read_only) {
-            load::import(path, &*store, &limits)?;
-        }
-
-        // Hit counters live in a store of their own: never expired, never evicted.
-        let hits: Arc<dyn Store<i64>> = if persist {
-            let dir = config.data_dir.join("hits");
-            let hits = StoreBuilder::new()
-                .open::<i64>(&dir, options)
-                .with_context(|| format!("opening data directory {}", dir.display()))?;
-            durable.push(Durable::Hits(hits.clone()));
-            Arc::new(hits)
-        } else {
-            Arc::new(StoreBuilder::new().build::<i64>()?)
-        };
+        let persist = config.backend.is_none() && !config.no_persist && !config.read_only;
 
         let mode = describe_mode(config);
         Ok(AppState {
             inner: Arc::new(Inner {
-                store,
-                hits,
-                durable,
+                backend,
                 limits,
                 read_only: config.read_only,
-                blocking_writes: persist && config.fsync == Fsync::Always,
                 auth_token: config.auth_token.clone().filter(|t| !t.is_empty()),
                 ready: AtomicBool::new(true),
                 slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrency)),
@@ -168,14 +137,9 @@ impl AppState {
         })
     }
 
-    /// The key-value store.
-    pub fn store(&self) -> &dyn Store<JsonText> {
-        &*self.inner.store
-    }
-
-    /// The route hit counters.
-    pub fn hits(&self) -> &dyn Store<i64> {
-        &*self.inner.hits
+    /// Where the data lives.
+    pub fn backend(&self) -> &Backend {
+        &self.inner.backend
     }
 
     /// Request limits.
@@ -229,13 +193,11 @@ impl AppState {
 
     /// Journal and snapshot figures, when data persists.
     pub fn persistence(&self) -> Option<PersistenceInfo> {
-        self.inner.durable.iter().find_map(|d| match d {
-            Durable::Values(s) => Some(PersistenceInfo {
-                fsync: self.inner.fsync,
-                journal: s.journal_stats(),
-                snapshot: s.snapshot_info(),
-            }),
-            Durable::Hits(_) => None,
+        let (journal, snapshot) = self.inner.backend.local()?.persistence()?;
+        Some(PersistenceInfo {
+            fsync: self.inner.fsync,
+            journal,
+            snapshot,
         })
     }
 
@@ -244,47 +206,52 @@ impl AppState {
         self.inner.started.elapsed()
     }
 
-    /// Runs a store write.
-    pub async fn write<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn Store<JsonText>) -> kvcore::Result<R> + Send + 'static,
-    ) -> Result<R, ApiError> {
-        self.run_write(move |state| f(state.store())).await
+    /// Makes what was written durable; called at shutdown.
+    pub async fn sync(&self) -> anyhow::Result<()> {
+        self.inner.backend.sync().await
+    }
+}
+
+/// The local backend the configuration asks for: a read-only dataset, a store in the
+/// data directory (with `--load` imported), or memory only; and the hit counters.
+fn local(config: &Config, builder: StoreBuilder, limits: &Limits) -> anyhow::Result<Local> {
+    let persist = !config.no_persist && !config.read_only;
+    let options = PersistOptions::default().fsync(config.fsync);
+    let mut durable = Vec::new();
+    let store: Arc<dyn Store<JsonText>> = if config.read_only {
+        let path = config
+            .load
+            .as_ref()
+            .context("--read-only needs --load FILE")?;
+        let pairs = load::read_all(path, limits)?;
+        Arc::new(StoreBuilder::new().build_read_only(pairs)?)
+    } else if persist {
+        let dir = &config.data_dir;
+        let store = builder
+            .open::<JsonText>(dir, options)
+            .with_context(|| format!("opening data directory {}", dir.display()))?;
+        durable.push(Durable::Values(store.clone()));
+        Arc::new(store)
+    } else {
+        Arc::new(builder.build::<JsonText>()?)
+    };
+    if let (Some(path), false) = (&config.load, config.read_only) {
+        load::import(path, &*store, limits)?;
     }
 
-    /// Adds one hit to `path`'s counter; returns the new count.
-    pub async fn hit(&self, path: String) -> Result<i64, ApiError> {
-        self.run_write(move |state| state.hits().incr(&path, 1))
-            .await
-    }
-
-    /// Under `--fsync always` a write waits for the disk, so it runs on the blocking
-    /// pool instead of stalling an async worker; otherwise it runs in place.
-    async fn run_write<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&AppState) -> kvcore::Result<R> + Send + 'static,
-    ) -> Result<R, ApiError> {
-        if self.inner.blocking_writes {
-            let state = self.clone();
-            tokio::task::spawn_blocking(move || f(&state))
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(ApiError::from)
-        } else {
-            f(self).map_err(ApiError::from)
-        }
-    }
-
-    /// Writes and fsyncs every journal; called at shutdown.
-    pub fn sync(&self) -> anyhow::Result<()> {
-        for d in &self.inner.durable {
-            match d {
-                Durable::Values(s) => s.sync()?,
-                Durable::Hits(s) => s.sync()?,
-            }
-        }
-        Ok(())
-    }
+    // Hit counters live in a store of their own: never expired, never evicted.
+    let hits: Arc<dyn Store<i64>> = if persist {
+        let dir = config.data_dir.join("hits");
+        let hits = StoreBuilder::new()
+            .open::<i64>(&dir, options)
+            .with_context(|| format!("opening data directory {}", dir.display()))?;
+        durable.push(Durable::Hits(hits.clone()));
+        Arc::new(hits)
+    } else {
+        Arc::new(StoreBuilder::new().build::<i64>()?)
+    };
+    let blocking_writes = persist && config.fsync == Fsync::Always;
+    Ok(Local::new(store, hits, durable, blocking_writes))
 }
 
 fn describe_mode(config: &Config) -> String {
@@ -298,7 +265,13 @@ fn describe_mode(config: &Config) -> String {
         (None, true) => parts.push("sliding".into()),
         (None, false) => {}
     }
-    if let Some(c) = config.capacity {
+    if config.backend.is_some() {
+        parts.push(format!(
+            "redis backend, local cache {} for {}s",
+            config.capacity.unwrap_or(DEFAULT_CACHE_CAPACITY as u64),
+            config.cache_ttl.as_secs_f64()
+        ));
+    } else if let Some(c) = config.capacity {
         parts.push(format!("lru capacity {c}"));
     }
     if parts.is_empty() {

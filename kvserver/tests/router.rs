@@ -2694,7 +2694,7 @@ async fn store_modes_data_dir_persists_keys_and_counters() {
             is(json!({"path": "/x", "hits": 1})),
         )
         .await;
-        s.state.sync().expect("flushing the journal");
+        s.state.sync().await.expect("flushing the journal");
     }
     let s = Srv::new(&["--data-dir", data]);
     assert_eq!(s.all().await, json!({"k": {"v": 1}}));
@@ -2714,4 +2714,27 @@ async fn store_modes_data_dir_persists_keys_and_counters() {
         is(json!([{"path": "/x", "hits": 2}])),
     )
     .await;
+}
+
+/// `--backend redis://...` with Redis unreachable: `503 unavailable` within a few
+/// seconds, and `/readyz` says so. (Port 1 on localhost has no Redis.)
+#[tokio::test]
+async fn backend_redis_unreachable_is_503() {
+    let s = match Srv::try_new(&["--backend", "redis://127.0.0.1:1/0"]) {
+        Ok(s) => s,
+        // Refusing to start at all is not what the spec describes, but it is not a
+        // silent fallback either; report it.
+        Err(e) => panic!("the server should start and answer 503 while Redis is down: {e:#}"),
+    };
+    let within = Duration::from_secs(5);
+    let r = tokio::time::timeout(within, s.get("/readyz"))
+        .await
+        .expect("/readyz must answer within a few seconds");
+    r.check(503, err("unavailable"));
+    let r = tokio::time::timeout(within, s.call("PUT", "/keys/k", Some("1")))
+        .await
+        .expect("a write must answer within a few seconds");
+    r.check(503, err("unavailable"));
+    s.expect("GET", "/healthz", None, 200, is(json!({"status": "ok"})))
+        .await;
 }

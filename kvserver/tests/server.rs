@@ -1708,3 +1708,41 @@ async fn sigterm_right_after_start_up_is_still_graceful() {
         );
     }
 }
+
+/// The real binary with `--backend` pointing at a port nothing listens on: it starts,
+/// answers `503 unavailable` within a few seconds, and `/readyz` says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_backend_gives_503_and_readyz_says_so() {
+    let dir = temp_dir();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let backend = format!("redis://127.0.0.1:{port}/0");
+    let p = launch(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--no-persist",
+            "--backend",
+            &backend,
+        ],
+        &[],
+    )
+    .await
+    .up();
+    let h = &p.http;
+    h.get("/healthz").await.expect(200);
+    let started = Instant::now();
+    h.put("/keys/x", "1").await.expect_error(503, "unavailable");
+    h.get("/keys/x").await.expect_error(503, "unavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "503 took {:?}",
+        started.elapsed()
+    );
+    h.get("/readyz").await.expect_error(503, "unavailable");
+    p.terminate().await;
+}

@@ -98,7 +98,7 @@ async fn hit(
 }
 
 async fn count(state: AppState, path: String) -> Result<Response, ApiError> {
-    let hits = state.hit(path.clone()).await?;
+    let hits = state.backend().hit(&path).await?;
     let body = serde_json::to_string(&Hits { path: &path, hits }).map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, body))
 }
@@ -121,16 +121,7 @@ async fn stats(State(state): State<AppState>, params: Params) -> Result<Response
             ApiError::bad_request(format!("limit must be a whole number, not {text:?}"))
         })?,
     };
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = state.hits().scan(None, cursor.as_deref(), 10_000)?;
-        all.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let mut all = state.backend().hits().await?;
     all.sort_unstable_by(|(pa, ha), (pb, hb)| hb.cmp(ha).then_with(|| pa.cmp(pb)));
     let listed: Vec<Hits<'_>> = all
         .iter()

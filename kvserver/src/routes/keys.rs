@@ -42,8 +42,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 )]
 async fn get_one(State(state): State<AppState>, Key(key): Key) -> Result<Response, ApiError> {
     let (value, ttl) = state
-        .store()
+        .backend()
         .get_with_ttl(&key)
+        .await?
         .ok_or_else(|| ApiError::no_key(&key))?;
     let mut out = String::from("{\"key\":");
     push_str(&mut out, &key);
@@ -69,11 +70,11 @@ async fn get_one(State(state): State<AppState>, Key(key): Key) -> Result<Respons
         (status = 413, description = "payload_too_large: the key is longer than `--max-key-bytes`"),
     )
 )]
-async fn head_one(State(state): State<AppState>, Key(key): Key) -> StatusCode {
-    if state.store().contains(&key) {
-        StatusCode::OK
+async fn head_one(State(state): State<AppState>, Key(key): Key) -> Result<StatusCode, ApiError> {
+    if state.backend().contains(&key).await? {
+        Ok(StatusCode::OK)
     } else {
-        StatusCode::NOT_FOUND
+        Ok(StatusCode::NOT_FOUND)
     }
 }
 
@@ -141,8 +142,7 @@ async fn put_one(
         opts = opts.if_present();
     }
     let value = body.value(state.limits())?;
-    let k = key.clone();
-    let outcome = state.write(move |s| s.set(&k, value, opts)).await?;
+    let outcome = state.backend().set(&key, value, opts).await?;
     let (status, created) = match outcome {
         SetOutcome::Created => (StatusCode::CREATED, true),
         SetOutcome::Replaced => (StatusCode::OK, false),
@@ -180,8 +180,7 @@ async fn delete_one(
     _: Writable,
     Key(key): Key,
 ) -> Result<StatusCode, ApiError> {
-    let k = key.clone();
-    if state.write(move |s| s.delete(&k)).await? {
+    if state.backend().delete(&key).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::no_key(&key))
@@ -220,7 +219,7 @@ async fn put_many(
         .ttl(&["expire_in", "ttl"])?
         .map_or(Expiry::Default, Expiry::After);
     let items = body.object(state.limits())?;
-    let stored = state.write(move |s| s.set_many(items, expiry)).await?;
+    let stored = state.backend().set_many(items, expiry).await?;
     Ok(json(StatusCode::OK, format!("{{\"stored\":{stored}}}")))
 }
 
@@ -236,7 +235,7 @@ async fn put_many(
     )
 )]
 async fn delete_all(State(state): State<AppState>, _: Writable) -> Result<Response, ApiError> {
-    let deleted = state.write(|s| s.clear()).await?;
+    let deleted = state.backend().clear().await?;
     Ok(json(StatusCode::OK, format!("{{\"deleted\":{deleted}}}")))
 }
 
@@ -274,7 +273,10 @@ async fn list(State(state): State<AppState>, params: Params) -> Result<Response,
         },
     };
     let cursor = params.get("cursor").filter(|c| !c.is_empty());
-    let page = state.store().scan(pattern.as_ref(), cursor, limit)?;
+    let page = state
+        .backend()
+        .scan(pattern.as_ref(), cursor, limit)
+        .await?;
     let mut response = json(
         StatusCode::OK,
         body::object(page.items.iter().map(|(k, v)| (k.as_str(), v))),
@@ -318,8 +320,7 @@ async fn incr(
             ApiError::bad_request(format!("by must be a 64-bit integer, not {text:?}"))
         })?,
     };
-    let k = key.clone();
-    let value = state.write(move |s| s.incr(&k, by)).await?;
+    let value = state.backend().incr(&key, by).await?;
     let mut out = String::from("{\"key\":");
     push_str(&mut out, &key);
     out.push_str(&format!(",\"value\":{value}}}"));
@@ -342,8 +343,9 @@ async fn incr(
 )]
 async fn get_ttl(State(state): State<AppState>, Key(key): Key) -> Result<Response, ApiError> {
     let ttl = state
-        .store()
+        .backend()
         .ttl(&key)
+        .await?
         .ok_or_else(|| ApiError::no_key(&key))?;
     Ok(json(
         StatusCode::OK,
@@ -384,8 +386,7 @@ async fn put_ttl(
     let TtlBody { ttl } = body.json()?;
     let ttl = crate::config::parse_ttl(&ttl.to_string())
         .map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?;
-    let k = key.clone();
-    if !state.write(move |s| s.expire(&k, ttl)).await? {
+    if !state.backend().expire(&key, ttl).await? {
         return Err(ApiError::no_key(&key));
     }
     Ok(json(
@@ -413,8 +414,7 @@ async fn delete_ttl(
     _: Writable,
     Key(key): Key,
 ) -> Result<impl IntoResponse, ApiError> {
-    let k = key.clone();
-    if !state.write(move |s| s.persist(&k)).await? {
+    if !state.backend().persist(&key).await? {
         return Err(ApiError::no_key(&key));
     }
     Ok(json(StatusCode::OK, "{\"ttl_ms\":null}".into()))

@@ -59,13 +59,16 @@ async fn get_value(State(state): State<AppState>, body: Body) -> Result<Response
     if !is_uuid_v4(&key) {
         return Err(ApiError::bad_request(format!("{key:?} is not a UUID v4")));
     }
-    let store = state.store();
     let lower = key.to_ascii_lowercase();
-    let value = store
-        .get(&lower)
-        .or_else(|| store.get(&key))
-        .or_else(|| store.get(&key.to_ascii_uppercase()))
-        .ok_or_else(|| ApiError::not_found(format!("no value for {key:?}")))?;
+    let upper = key.to_ascii_uppercase();
+    let mut value = None;
+    for candidate in [&lower, &key, &upper] {
+        value = state.backend().get_with_ttl(candidate).await?;
+        if value.is_some() {
+            break;
+        }
+    }
+    let (value, _) = value.ok_or_else(|| ApiError::not_found(format!("no value for {key:?}")))?;
     Ok(json(StatusCode::OK, format!("{{\"value\":{value}}}")))
 }
 

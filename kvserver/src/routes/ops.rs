@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::backend::Backend;
 use crate::body::json;
 use crate::error::ApiError;
 use crate::openapi::{ErrorBody, Health};
@@ -40,7 +41,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
     ))
 )]
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.metrics().render(&state);
+    // Without an answer from the backend, the key gauge keeps its last value.
+    let keys = state.backend().len().await.ok();
+    let body = state.metrics().render(&state, keys);
     (
         StatusCode::OK,
         [(
@@ -86,6 +89,56 @@ struct Info {
     data_dir: Option<String>,
     /// Persistence state.
     persistence: Persistence,
+    /// Where the data lives.
+    backend: BackendInfo,
+}
+
+/// Where the data lives: `local` (this process), or `redis` with a local cache.
+#[derive(Serialize, ToSchema)]
+struct BackendInfo {
+    /// `local` or `redis`.
+    kind: &'static str,
+    /// With `redis`: the Redis URL, password removed; else `null`.
+    #[schema(required = true)]
+    url: Option<String>,
+    /// With `redis`: seconds a local copy is trusted (`--cache-ttl`); else `null`.
+    #[schema(required = true)]
+    cache_ttl_seconds: Option<f64>,
+    /// With `redis`: entries in the local cache now; else `null`.
+    #[schema(required = true)]
+    cache_entries: Option<usize>,
+    /// With `redis`: reads the local cache answered; else `null`.
+    #[schema(required = true)]
+    cache_hits: Option<u64>,
+    /// With `redis`: reads that asked Redis; else `null`.
+    #[schema(required = true)]
+    cache_misses: Option<u64>,
+}
+
+impl BackendInfo {
+    fn of(backend: &Backend) -> BackendInfo {
+        match backend.redis() {
+            None => BackendInfo {
+                kind: "local",
+                url: None,
+                cache_ttl_seconds: None,
+                cache_entries: None,
+                cache_hits: None,
+                cache_misses: None,
+            },
+            Some(redis) => {
+                let stats = redis.cache_stats();
+                BackendInfo {
+                    kind: "redis",
+                    url: Some(redis.url().to_owned()),
+                    cache_ttl_seconds: Some(redis.cache_ttl().as_secs_f64()),
+                    cache_entries: Some(redis.cache_len()),
+                    cache_hits: Some(stats.hits),
+                    cache_misses: Some(stats.misses),
+                }
+            }
+        }
+    }
 }
 
 /// Persistence state; every field but `enabled` is `null` when data does not persist.
@@ -118,9 +171,10 @@ struct Persistence {
     responses((status = 200, description = "A summary of the server", body = Info))
 )]
 async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let store = state.store();
-    let stats = store.stats();
-    let mode = store.mode();
+    let backend = state.backend();
+    let keys = backend.len().await?;
+    let stats = backend.stats();
+    let mode = backend.mode();
     let p = state.persistence();
     let info = Info {
         version: env!("CARGO_PKG_VERSION"),
@@ -129,7 +183,7 @@ async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
         capacity: mode.capacity,
         default_ttl_seconds: mode.default_ttl.map(|d| d.as_secs_f64()),
         sliding: mode.sliding,
-        keys: store.len(),
+        keys,
         hits: stats.hits,
         misses: stats.misses,
         evictions: stats.evictions,
@@ -147,6 +201,7 @@ async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
             }),
             fsyncs: p.map(|p| p.journal.fsyncs),
         },
+        backend: BackendInfo::of(backend),
     };
     let body = serde_json::to_string(&info).map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, body))
@@ -193,9 +248,9 @@ async fn healthz() -> Response {
     )
 )]
 async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
-    if state.is_ready() {
-        Ok(json(StatusCode::OK, r#"{"status":"ready"}"#.into()))
-    } else {
-        Err(ApiError::unavailable("the server is not ready yet", 1))
+    if !state.is_ready() {
+        return Err(ApiError::unavailable("the server is not ready yet", 1));
     }
+    state.backend().ready().await?;
+    Ok(json(StatusCode::OK, r#"{"status":"ready"}"#.into()))
 }

@@ -6,7 +6,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use kvcore::Expiry;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -38,19 +37,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
     )
 )]
 async fn read(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
-    let store = state.store();
     let Some(list) = params.get("keys") else {
-        // Every live pair, page by page; each read restarts a sliding TTL.
-        let mut pairs = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = store.scan(None, cursor.as_deref(), 10_000)?;
-            pairs.extend(page.items);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        // Every live pair; each read restarts a sliding TTL.
+        let pairs = state.backend().all().await?;
         let body = body::object(pairs.iter().map(|(k, v)| (k.as_str(), v)));
         return Ok(json(StatusCode::OK, body));
     };
@@ -60,7 +49,7 @@ async fn read(State(state): State<AppState>, params: Params) -> Result<Response,
     if keys.is_empty() {
         return Err(ApiError::bad_request("name at least one key: ?keys=a,b"));
     }
-    let values = store.get_many(&keys);
+    let values = state.backend().get_many(&keys).await?;
     let found: Vec<_> = keys
         .iter()
         .zip(&values)
@@ -97,10 +86,7 @@ async fn insert(
     body: Body,
 ) -> Result<Response, ApiError> {
     let items = body.object(state.limits())?;
-    if state
-        .write(move |s| s.insert_all_absent(items, Expiry::Default))
-        .await?
-    {
+    if state.backend().insert_all_absent(items).await? {
         Ok(json(
             StatusCode::CREATED,
             r#"{"message":"Items successfully added"}"#.into(),
@@ -137,10 +123,7 @@ async fn update(
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     let items = body.object(state.limits())?;
-    if state
-        .write(move |s| s.update_all_present(items, Expiry::Default))
-        .await?
-    {
+    if state.backend().update_all_present(items).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(

@@ -1,0 +1,205 @@
+//! Where the data lives: the [`Backend`] every route goes through.
+//!
+//! Two implementations, chosen at start-up:
+//!
+//! - [`Local`]: a kvcore store in this process — in memory, persisted in the data
+//!   directory, or a read-only dataset — with the hit counters in a store of their own.
+//! - [`RedisCache`]: the data in Redis, with a local kvcore LRU store in front of it
+//!   as a read-through cache (`--backend redis://...`).
+//!
+//! The operations are the server's vocabulary: what the routes need, each `async`
+//! and failing with the [`ApiError`] the client should see (`503 unavailable` when
+//! Redis does not answer in time, for instance). An enum rather than a trait object:
+//! there are exactly two implementations, and `async fn` dispatch through an enum
+//! needs no boxing.
+
+mod local;
+mod redis_cache;
+
+use std::time::Duration;
+
+use kvcore::{Expiry, JsonText, Mode, Pattern, ScanPage, SetOptions, SetOutcome, Stats};
+
+pub use local::{Durable, Local};
+pub use redis_cache::{DEFAULT_CACHE_CAPACITY, RESERVED_PREFIX, RedisCache, RedisOptions};
+
+use crate::error::ApiError;
+
+/// A result of a backend operation.
+pub type Result<T> = std::result::Result<T, ApiError>;
+
+/// The store behind the routes.
+#[derive(Debug)]
+pub enum Backend {
+    /// A kvcore store in this process.
+    Local(Local),
+    /// Redis, with a local read-through cache (boxed: it is much the larger).
+    Redis(Box<RedisCache>),
+}
+
+/// Dispatches a call to whichever backend this is.
+macro_rules! each {
+    ($self:ident, $b:ident => $call:expr) => {
+        match $self {
+            Backend::Local($b) => $call,
+            Backend::Redis($b) => $call,
+        }
+    };
+}
+
+impl Backend {
+    /// The value of `key` and its remaining TTL, if the key is live. A read: restarts
+    /// a sliding TTL.
+    pub async fn get_with_ttl(&self, key: &str) -> Result<Option<(JsonText, Option<Duration>)>> {
+        each!(self, b => b.get_with_ttl(key).await)
+    }
+
+    /// The values of `keys`, in order. A read: restarts sliding TTLs.
+    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<JsonText>>> {
+        each!(self, b => b.get_many(keys).await)
+    }
+
+    /// Whether `key` is live. Not a read: restarts nothing.
+    pub async fn contains(&self, key: &str) -> Result<bool> {
+        each!(self, b => b.contains(key).await)
+    }
+
+    /// The remaining TTL of `key`: `None` if it is not live, `Some(None)` if it has no
+    /// TTL. Restarts nothing.
+    pub async fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>> {
+        each!(self, b => b.ttl(key).await)
+    }
+
+    /// Writes `value` under `key` as `opts` say.
+    pub async fn set(&self, key: &str, value: JsonText, opts: SetOptions) -> Result<SetOutcome> {
+        each!(self, b => b.set(key, value, opts).await)
+    }
+
+    /// Writes every pair, overwriting; returns how many were written.
+    pub async fn set_many(&self, items: Vec<(String, JsonText)>, expiry: Expiry) -> Result<usize> {
+        each!(self, b => b.set_many(items, expiry).await)
+    }
+
+    /// Inserts every pair if no key exists, else nothing; returns whether it did.
+    pub async fn insert_all_absent(&self, items: Vec<(String, JsonText)>) -> Result<bool> {
+        each!(self, b => b.insert_all_absent(items).await)
+    }
+
+    /// Replaces every pair, with the default TTL, if every key exists, else nothing;
+    /// returns whether it did.
+    pub async fn update_all_present(&self, items: Vec<(String, JsonText)>) -> Result<bool> {
+        each!(self, b => b.update_all_present(items).await)
+    }
+
+    /// Removes `key`; returns whether it was live.
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        each!(self, b => b.delete(key).await)
+    }
+
+    /// Gives `key` a TTL; returns whether it was live.
+    pub async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        each!(self, b => b.expire(key, ttl).await)
+    }
+
+    /// Removes the TTL of `key`; returns whether it was live.
+    pub async fn persist(&self, key: &str) -> Result<bool> {
+        each!(self, b => b.persist(key).await)
+    }
+
+    /// Adds `by` to the integer under `key` (a missing key counts as 0).
+    pub async fn incr(&self, key: &str, by: i64) -> Result<i64> {
+        each!(self, b => b.incr(key, by).await)
+    }
+
+    /// Removes every key; returns how many there were.
+    pub async fn clear(&self) -> Result<usize> {
+        each!(self, b => b.clear().await)
+    }
+
+    /// One page of live pairs whose keys match `pattern`. A read: restarts sliding TTLs.
+    pub async fn scan(
+        &self,
+        pattern: Option<&Pattern>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ScanPage<JsonText>> {
+        each!(self, b => b.scan(pattern, cursor, limit).await)
+    }
+
+    /// Every live pair, page by page. A read: restarts sliding TTLs.
+    pub async fn all(&self) -> Result<Vec<(String, JsonText)>> {
+        let mut pairs = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.scan(None, cursor.as_deref(), 10_000).await?;
+            pairs.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(pairs),
+            }
+        }
+    }
+
+    /// Adds one hit to the counter of `path`; returns the new count.
+    pub async fn hit(&self, path: &str) -> Result<i64> {
+        each!(self, b => b.hit(path).await)
+    }
+
+    /// Every hit counter, in no particular order.
+    pub async fn hits(&self) -> Result<Vec<(String, i64)>> {
+        each!(self, b => b.hits().await)
+    }
+
+    /// The number of live keys.
+    pub async fn len(&self) -> Result<usize> {
+        each!(self, b => b.len().await)
+    }
+
+    /// Hit, miss, eviction and expiration counts (see the README for what each counts
+    /// with `--backend`).
+    pub fn stats(&self) -> Stats {
+        each!(self, b => b.stats())
+    }
+
+    /// How the store is configured.
+    pub fn mode(&self) -> Mode {
+        each!(self, b => b.mode())
+    }
+
+    /// `Ok` when the backend can serve: always for a local store; for Redis, when it
+    /// answers a `PING` in time.
+    pub async fn ready(&self) -> Result<()> {
+        match self {
+            Backend::Local(_) => Ok(()),
+            Backend::Redis(b) => b.ping().await,
+        }
+    }
+
+    /// Background upkeep, called on a timer: purges expired keys, and with Redis
+    /// sends the TTL restarts that local cache hits owe it.
+    pub async fn upkeep(&self, budget: usize) {
+        each!(self, b => b.upkeep(budget).await)
+    }
+
+    /// Makes what was written durable: fsyncs the journals of a local store, sends
+    /// outstanding TTL restarts to Redis. Called at shutdown.
+    pub async fn sync(&self) -> anyhow::Result<()> {
+        each!(self, b => b.sync().await)
+    }
+
+    /// The Redis cache, when this is one.
+    pub fn redis(&self) -> Option<&RedisCache> {
+        match self {
+            Backend::Redis(b) => Some(b),
+            Backend::Local(_) => None,
+        }
+    }
+
+    /// The local store, when this is one.
+    pub fn local(&self) -> Option<&Local> {
+        match self {
+            Backend::Local(b) => Some(b),
+            Backend::Redis(_) => None,
+        }
+    }
+}

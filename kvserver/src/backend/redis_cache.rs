@@ -1,0 +1,1330 @@
+//! [`RedisCache`]: the data in Redis, a local kvcore LRU store in front of it.
+//!
+//! # Reads
+//!
+//! A read is answered from the local cache when it holds the key; otherwise from
+//! Redis, and the answer is cached for at most `--cache-ttl` (never past the key's
+//! own deadline). Concurrent misses on one key make one Redis request: the first
+//! asks, the others wait for its answer (single flight). Misses are not cached, so a
+//! key created elsewhere is seen at once; a key changed or deleted elsewhere is seen
+//! within `--cache-ttl`.
+//!
+//! # Writes
+//!
+//! A write goes to Redis first, then to the local cache. Every change that needs more
+//! than one Redis command runs as one Lua script, so it is atomic in Redis: the
+//! all-or-nothing `/values` writes, conditional sets, `incr` on a new key (which gets
+//! the default TTL), `DELETE /keys`. A write also invalidates what a racing read may
+//! be about to cache: each key maps to one of [`EPOCH_SLOTS`] counters, bumped under
+//! a short lock by every write, and a read caches its answer only if its slot's
+//! counter did not move while it asked Redis.
+//!
+//! # Layout in Redis
+//!
+//! Values are compact JSON text under the key itself, with the TTL as the key's
+//! `PX` expiry. A value another client wrote that is not JSON reads as a JSON string;
+//! keys of other Redis types (hashes, lists...) are not kvserver keys: reads do not
+//! see them and listings skip them. Two keys are kvserver's own, under the reserved
+//! prefix [`RESERVED_PREFIX`] that `/keys` never lists and refuses to write: the hit
+//! counters (a hash, path → count) and, with `--sliding`, the TTL lengths of keys
+//! written with a TTL other than the default (a hash, key → milliseconds), which a
+//! sliding read restarts at. Entries of keys that expired are swept from it now and
+//! then.
+//!
+//! # Sliding TTLs
+//!
+//! A read served by Redis restarts the key's TTL in the same script. A read served
+//! by the local cache records the key, and the background upkeep sends the restarts
+//! to Redis in batches (within about 0.1 s).
+//!
+//! # Failures
+//!
+//! Every Redis call is bounded by `--backend-timeout`; a call that fails or takes
+//! longer answers `503 unavailable` with `Retry-After: 1`. The connection manager
+//! reconnects by itself, so service resumes when Redis returns. `/readyz` pings Redis.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, UNIX_EPOCH};
+
+use kvcore::{
+    Clock, Expiry, JsonText, MemoryStore, Mode, Pattern, ScanPage, SetOptions, SetOutcome, Stats,
+    Store, StoreBuilder, Value,
+};
+use parking_lot::Mutex;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+use tokio::sync::OnceCell;
+
+use super::Result;
+use crate::error::ApiError;
+
+/// Keys starting with this are kvserver's own: never listed, never written by `/keys`.
+pub const RESERVED_PREFIX: &str = "__kv__:";
+/// The hit counters: a hash of path → count.
+const HITS_KEY: &str = "__kv__:hits";
+/// With `--sliding`: a hash of key → the TTL length (ms) a read restarts it at, for
+/// keys written with a TTL other than the default.
+const SLIDE_KEY: &str = "__kv__:ttl";
+
+/// Local cache entries when `--capacity` is not given.
+pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
+/// Keys one `SCAN` call asks for.
+const SCAN_COUNT: usize = 1_000;
+/// Most `SCAN` calls one listing page makes; a page that reaches it ends early, with a
+/// cursor to continue, so that a selective filter over a large keyspace cannot hold a
+/// request for long.
+const SCAN_CALLS_PER_PAGE: usize = 100;
+/// Keys one sliding-restart script call carries.
+const TOUCH_BATCH: usize = 1_000;
+/// Keys whose restarts may wait for the upkeep; beyond it, restarts are dropped.
+const TOUCH_MAX: usize = 100_000;
+/// Counters that writes bump to stop racing reads from caching stale answers.
+pub const EPOCH_SLOTS: usize = 64;
+/// Upkeep rounds between two sweeps of the sliding-length hash.
+const SWEEP_EVERY: usize = 600;
+
+/// How to reach Redis and how the local cache behaves.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// `redis://[user:password@]HOST:PORT[/DB]`.
+    pub url: String,
+    /// How long a local copy is trusted.
+    pub cache_ttl: Duration,
+    /// Most entries in the local cache (default 100 000).
+    pub capacity: Option<usize>,
+    /// How long one Redis call may take.
+    pub timeout: Duration,
+    /// The TTL written keys get when the request names none.
+    pub default_ttl: Option<Duration>,
+    /// Reads restart TTLs.
+    pub sliding: bool,
+    /// The clock of the local cache.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A cached value: what Redis said, and when it was asked.
+#[derive(Clone)]
+struct Cached(Arc<Entry>);
+
+struct Entry {
+    value: JsonText,
+    /// The key's deadline in Redis, in ms since the Unix epoch (0: none). A sliding
+    /// read served from the cache moves it.
+    deadline_ms: AtomicU64,
+    /// The TTL length a sliding read restarts the key at (0: none).
+    slide_ms: u64,
+}
+
+impl Value for Cached {}
+
+/// A key's state as a Redis script reports it: value, `PTTL` (-1: none), and the
+/// TTL length a sliding read restarts it at (0: none).
+type Reply = (Vec<u8>, i64, i64);
+
+/// What one read found, shared with the readers waiting on it.
+#[derive(Clone)]
+struct Found {
+    value: JsonText,
+    pttl: i64,
+    slide: i64,
+}
+
+type Flight = Arc<OnceCell<Result<Option<Found>>>>;
+
+/// The data in Redis, with a local read-through cache.
+pub struct RedisCache {
+    con: ConnectionManager,
+    /// The URL without its password, for logs and `/info`.
+    url: String,
+    cache: MemoryStore<Cached>,
+    clock: Arc<dyn Clock>,
+    cache_ttl: Duration,
+    capacity: usize,
+    timeout: Duration,
+    /// The default TTL in ms (0: none).
+    default_ms: u64,
+    sliding: bool,
+    /// Reads in progress, by key: later readers of the key wait on the first.
+    flights: Mutex<HashMap<String, Flight>>,
+    /// Write counters; see the module docs. A plain mutex: held for a counter bump and
+    /// one cache update, never across an `.await`.
+    epochs: Box<[Mutex<u64>]>,
+    hasher: RandomState,
+    /// Keys read from the cache whose sliding TTL Redis has yet to restart.
+    touches: Mutex<HashSet<String>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    /// Whether the last Redis call failed, to log outages once, not per request.
+    down: AtomicBool,
+    upkeeps: AtomicUsize,
+    /// Where the next sweep of the sliding-length hash starts.
+    sweep_cursor: AtomicU64,
+    scripts: Scripts,
+}
+
+impl std::fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("url", &self.url)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Lua scripts; each runs atomically in Redis. `KEYS[n]`/`ARGV[n]` as noted.
+struct Scripts {
+    read: Script,
+    read_many: Script,
+    exists: Script,
+    pttl: Script,
+    set: Script,
+    set_many: Script,
+    insert_absent: Script,
+    update_present: Script,
+    delete: Script,
+    expire: Script,
+    persist: Script,
+    incr: Script,
+    clear: Script,
+    len: Script,
+    touch: Script,
+    sweep: Script,
+}
+
+/// Shared by the scripts: `slide(key, hash, default, restart)` returns the key's
+/// `PTTL` and the length a sliding read restarts it at (from `hash`, else `default`;
+/// 0 when the key has no TTL), restarting it first when `restart` is true.
+const PRELUDE: &str = r"
+local function slide(key, hash, default, restart)
+  local pttl = redis.call('PTTL', key)
+  local len = 0
+  if pttl > 0 then
+    len = tonumber(redis.call('HGET', hash, key) or default)
+    if restart and len > 0 then
+      redis.call('PEXPIRE', key, len)
+      pttl = len
+    end
+  end
+  return pttl, len
+end
+";
+
+/// A script with the [`PRELUDE`] before `body`.
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{body}"))
+}
+
+impl Scripts {
+    fn new() -> Scripts {
+        Scripts {
+            // KEYS: key, slide hash. ARGV: sliding, default ms.
+            read: script(
+                r"
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end
+local v = redis.call('GET', KEYS[1])
+local pttl, len = slide(KEYS[1], KEYS[2], ARGV[2], ARGV[1] == '1')
+return {v, pttl, len}",
+            ),
+            // KEYS: keys..., slide hash. ARGV: sliding, default ms. One reply per key.
+            read_many: script(
+                r"
+local hash = KEYS[#KEYS]
+local out = {}
+for i = 1, #KEYS - 1 do
+  local k = KEYS[i]
+  if redis.call('TYPE', k).ok ~= 'string' then
+    out[i] = false
+  else
+    local v = redis.call('GET', k)
+    local pttl, len = slide(k, hash, ARGV[2], ARGV[1] == '1')
+    out[i] = {v, pttl, len}
+  end
+end
+return out",
+            ),
+            // KEYS: key.
+            exists: Script::new(r"return redis.call('TYPE', KEYS[1]).ok == 'string' and 1 or 0"),
+            // KEYS: key. -2: no such string key.
+            pttl: Script::new(
+                r"
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return -2 end
+return redis.call('PTTL', KEYS[1])",
+            ),
+            // KEYS: key, slide hash. ARGV: value, condition ('', 'nx', 'xx'), expiry
+            // ('ttl' or 'keep'), ttl ms (0: none), default ms, sliding.
+            // Returns {0 not set | 1 created | 2 replaced, pttl, sliding length}.
+            set: script(
+                r"
+local existed = redis.call('EXISTS', KEYS[1]) == 1
+if (ARGV[2] == 'nx' and existed) or (ARGV[2] == 'xx' and not existed) then
+  return {0, 0, 0}
+end
+if ARGV[3] == 'keep' and existed then
+  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+else
+  local ttl = tonumber(ARGV[4])
+  if ARGV[3] == 'keep' then ttl = tonumber(ARGV[5]) end
+  if ttl > 0 then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+  else
+    redis.call('SET', KEYS[1], ARGV[1])
+  end
+  if ARGV[6] == '1' and ttl > 0 and ttl ~= tonumber(ARGV[5]) then
+    redis.call('HSET', KEYS[2], KEYS[1], ttl)
+  else
+    redis.call('HDEL', KEYS[2], KEYS[1])
+  end
+end
+local pttl, len = slide(KEYS[1], KEYS[2], ARGV[5], false)
+return {existed and 2 or 1, pttl, len}",
+            ),
+            // KEYS: keys..., slide hash. ARGV: values..., ttl ms (0: none), default
+            // ms, sliding. Returns how many were written.
+            set_many: Script::new(
+                r"
+local n = #KEYS - 1
+local slide = KEYS[#KEYS]
+local ttl = tonumber(ARGV[n + 1])
+local keep = ARGV[n + 3] == '1' and ttl > 0 and ttl ~= tonumber(ARGV[n + 2])
+for i = 1, n do
+  if ttl > 0 then
+    redis.call('SET', KEYS[i], ARGV[i], 'PX', ttl)
+  else
+    redis.call('SET', KEYS[i], ARGV[i])
+  end
+  if keep then
+    redis.call('HSET', slide, KEYS[i], ttl)
+  else
+    redis.call('HDEL', slide, KEYS[i])
+  end
+end
+return n",
+            ),
+            // KEYS: keys..., slide hash. ARGV: values..., default ms. 1: inserted all.
+            insert_absent: Script::new(
+                r"
+local n = #KEYS - 1
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
+end
+local ttl = tonumber(ARGV[n + 1])
+for i = 1, n do
+  if ttl > 0 then
+    redis.call('SET', KEYS[i], ARGV[i], 'PX', ttl)
+  else
+    redis.call('SET', KEYS[i], ARGV[i])
+  end
+  redis.call('HDEL', KEYS[#KEYS], KEYS[i])
+end
+return 1",
+            ),
+            // As insert_absent, when every key exists as a string.
+            update_present: Script::new(
+                r"
+local n = #KEYS - 1
+for i = 1, n do
+  if redis.call('TYPE', KEYS[i]).ok ~= 'string' then return 0 end
+end
+local ttl = tonumber(ARGV[n + 1])
+for i = 1, n do
+  if ttl > 0 then
+    redis.call('SET', KEYS[i], ARGV[i], 'PX', ttl)
+  else
+    redis.call('SET', KEYS[i], ARGV[i])
+  end
+  redis.call('HDEL', KEYS[#KEYS], KEYS[i])
+end
+return 1",
+            ),
+            // KEYS: key, slide hash. 1: a string key was deleted.
+            delete: Script::new(
+                r"
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HDEL', KEYS[2], KEYS[1])
+return 1",
+            ),
+            // KEYS: key, slide hash. ARGV: ttl ms, default ms, sliding.
+            expire: Script::new(
+                r"
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if ARGV[3] == '1' and tonumber(ARGV[1]) ~= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[2], KEYS[1], ARGV[1])
+else
+  redis.call('HDEL', KEYS[2], KEYS[1])
+end
+return 1",
+            ),
+            // KEYS: key, slide hash.
+            persist: Script::new(
+                r"
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 0 end
+redis.call('PERSIST', KEYS[1])
+redis.call('HDEL', KEYS[2], KEYS[1])
+return 1",
+            ),
+            // KEYS: key, slide hash. ARGV: by, default ms. A new key gets the default.
+            incr: Script::new(
+                r"
+local existed = redis.call('EXISTS', KEYS[1]) == 1
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if not existed then
+  redis.call('HDEL', KEYS[2], KEYS[1])
+  if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+end
+return n",
+            ),
+            // KEYS: hits, slide hash. Empties the database but for the hit counters;
+            // returns how many keys there were.
+            clear: Script::new(
+                r"
+local hits = redis.call('DUMP', KEYS[1])
+local n = redis.call('DBSIZE') - redis.call('EXISTS', KEYS[1], KEYS[2])
+redis.call('FLUSHDB')
+if hits then redis.call('RESTORE', KEYS[1], 0, hits) end
+return n",
+            ),
+            // KEYS: hits, slide hash.
+            len: Script::new(
+                r"return redis.call('DBSIZE') - redis.call('EXISTS', KEYS[1], KEYS[2])",
+            ),
+            // KEYS: keys..., slide hash. ARGV: default ms. Restarts sliding TTLs.
+            touch: script(
+                r"
+for i = 1, #KEYS - 1 do
+  slide(KEYS[i], KEYS[#KEYS], ARGV[1], true)
+end
+return 0",
+            ),
+            // KEYS: slide hash, keys... Drops the lengths of keys that are gone.
+            sweep: Script::new(
+                r"
+local dropped = 0
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    dropped = dropped + redis.call('HDEL', KEYS[1], KEYS[i])
+  end
+end
+return dropped",
+            ),
+        }
+    }
+}
+
+/// A listing cursor: the Redis `SCAN` cursor, and the last key already returned from
+/// that cursor's batch (keys of a batch are returned in order).
+#[derive(Debug, PartialEq)]
+struct ScanCursor {
+    at: u64,
+    after: Option<String>,
+}
+
+impl ScanCursor {
+    /// `r`, 16 hex digits of the Redis cursor, then the hex of the last key's bytes.
+    fn encode(&self) -> String {
+        let mut out = format!("r{:016x}", self.at);
+        for b in self.after.as_deref().unwrap_or("").bytes() {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+
+    fn decode(text: &str) -> Option<ScanCursor> {
+        let rest = text.strip_prefix('r')?;
+        let at = u64::from_str_radix(rest.get(..16)?, 16).ok()?;
+        let tail = rest.get(16..)?;
+        if tail.len() % 2 != 0 || !tail.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let bytes = (0..tail.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&tail[i..i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        let after = String::from_utf8(bytes).ok()?;
+        Some(ScanCursor {
+            at,
+            after: (!after.is_empty()).then_some(after),
+        })
+    }
+}
+
+fn reserved(key: &str) -> bool {
+    key.starts_with(RESERVED_PREFIX)
+}
+
+fn refuse_reserved(key: &str) -> Result<()> {
+    if reserved(key) {
+        return Err(ApiError::bad_request(format!(
+            "keys starting with {RESERVED_PREFIX} are reserved for the server's own use"
+        )));
+    }
+    Ok(())
+}
+
+/// Whole milliseconds, rounded up so that a TTL of 0.0005 s is not 0.
+fn millis(d: Duration) -> u64 {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    u64::try_from(ms).unwrap_or(u64::MAX).max(1)
+}
+
+/// A value as Redis holds it: JSON text, or (written by another client) anything
+/// else, which reads as a JSON string.
+fn decode_value(bytes: Vec<u8>) -> JsonText {
+    match String::from_utf8(bytes) {
+        Ok(text) => JsonText::parse(&text).unwrap_or_else(|_| JsonText::string(&text)),
+        Err(e) => JsonText::string(&String::from_utf8_lossy(e.as_bytes())),
+    }
+}
+
+/// The URL with any password replaced by `***`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl RedisCache {
+    /// A cache in front of the Redis at `options.url`. Nothing is sent yet: the
+    /// connection is made by the first request, so the server starts (and answers
+    /// `503`) while Redis is down. Must be called within a tokio runtime.
+    pub fn new(options: RedisOptions) -> anyhow::Result<RedisCache> {
+        let client = redis::Client::open(options.url.as_str())
+            .map_err(|e| anyhow::anyhow!("--backend {}: {e}", redact(&options.url)))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.timeout))
+            .set_response_timeout(Some(options.timeout))
+            // A failed connection is retried by the next request, not in a loop
+            // that would outlast the request's timeout.
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let con = client.get_connection_manager_lazy(config)?;
+        let capacity = options.capacity.unwrap_or(DEFAULT_CACHE_CAPACITY);
+        let cache = StoreBuilder::new()
+            .capacity(capacity)
+            .clock(Arc::clone(&options.clock))
+            .build::<Cached>()?;
+        Ok(RedisCache {
+            con,
+            url: redact(&options.url),
+            cache,
+            clock: options.clock,
+            cache_ttl: options.cache_ttl,
+            capacity,
+            timeout: options.timeout,
+            default_ms: options.default_ttl.map_or(0, millis),
+            sliding: options.sliding,
+            flights: Mutex::new(HashMap::new()),
+            epochs: (0..EPOCH_SLOTS).map(|_| Mutex::new(0)).collect(),
+            hasher: RandomState::new(),
+            touches: Mutex::new(HashSet::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            down: AtomicBool::new(false),
+            upkeeps: AtomicUsize::new(0),
+            sweep_cursor: AtomicU64::new(0),
+            scripts: Scripts::new(),
+        })
+    }
+
+    /// The Redis URL, password removed.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// How long a local copy is trusted.
+    pub fn cache_ttl(&self) -> Duration {
+        self.cache_ttl
+    }
+
+    /// Most entries the local cache holds.
+    pub fn cache_capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Entries in the local cache now.
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Local cache counts: hits (answered locally), misses (Redis asked), evictions.
+    pub fn cache_stats(&self) -> Stats {
+        self.cache.stats()
+    }
+
+    fn now_ms(&self) -> u64 {
+        let since = self
+            .clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn sliding_flag(&self) -> &'static str {
+        if self.sliding { "1" } else { "0" }
+    }
+
+    // ---------------------------------------------------------------- Redis calls
+
+    /// Runs one Redis call within the timeout, mapping failures to the client's error.
+    async fn call<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => {
+                if self.down.load(Relaxed) && self.down.swap(false, Relaxed) {
+                    tracing::info!(url = %self.url, "the Redis backend answers again");
+                }
+                Ok(value)
+            }
+            Ok(Err(e)) => Err(self.failure(&e)),
+            Err(_) => Err(self.unreachable(&format!("no answer within {:?}", self.timeout))),
+        }
+    }
+
+    fn unreachable(&self, detail: &str) -> ApiError {
+        if !self.down.swap(true, Relaxed) {
+            tracing::warn!(
+                url = %self.url,
+                detail,
+                "the Redis backend does not answer; requests get 503 until it does"
+            );
+        }
+        ApiError::unavailable("the Redis backend does not answer; retry shortly", 1)
+    }
+
+    fn failure(&self, e: &RedisError) -> ApiError {
+        let text = e.to_string();
+        if e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_refusal()
+            || e.is_connection_dropped()
+        {
+            return self.unreachable(&text);
+        }
+        if text.contains("not an integer") || text.contains("overflow") {
+            return ApiError::not_an_integer(
+                "the value is not an integer, or adding to it would overflow a 64-bit integer",
+            );
+        }
+        if text.contains("WRONGTYPE") {
+            return ApiError::not_an_integer(
+                "the key holds a Redis value of another type (a hash, a list...), not an integer",
+            );
+        }
+        // Redis is there but refuses (out of memory, a read-only replica, loading...).
+        tracing::warn!(url = %self.url, error = %text, "Redis refused a command");
+        ApiError::unavailable(
+            format!(
+                "the Redis backend refused the request ({}); retry shortly",
+                e.code().unwrap_or("error")
+            ),
+            1,
+        )
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
+        let mut con = self.con.clone();
+        self.call(async move { invocation.invoke_async(&mut con).await })
+            .await
+    }
+
+    /// `PING`, within the timeout.
+    pub async fn ping(&self) -> Result<()> {
+        let mut con = self.con.clone();
+        let _: String = self
+            .call(async move { redis::cmd("PING").query_async(&mut con).await })
+            .await?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- local cache
+
+    fn slot(&self, key: &str) -> &Mutex<u64> {
+        let i = self.hasher.hash_one(key) as usize % EPOCH_SLOTS;
+        &self.epochs[i]
+    }
+
+    /// Caches what Redis said of `key`, for at most the cache TTL and never past the
+    /// key's deadline.
+    fn cache_put(&self, key: &str, found: &Found) {
+        let keep = if found.pttl > 0 {
+            self.cache_ttl
+                .min(Duration::from_millis(found.pttl.unsigned_abs()))
+        } else {
+            self.cache_ttl
+        };
+        let deadline_ms = if found.pttl > 0 {
+            self.now_ms().saturating_add(found.pttl.unsigned_abs())
+        } else {
+            0
+        };
+        let entry = Cached(Arc::new(Entry {
+            value: found.value.clone(),
+            deadline_ms: AtomicU64::new(deadline_ms),
+            slide_ms: found.slide.max(0).unsigned_abs(),
+        }));
+        if let Err(e) = self.cache.set(key, entry, SetOptions::new().ttl(keep)) {
+            tracing::debug!(error = %e, "not cached");
+        }
+    }
+
+    /// Caches a read's answer unless a write to the key's slot happened since `epoch`.
+    fn cache_if_unchanged(&self, key: &str, epoch: u64, found: &Found) {
+        let slot = self.slot(key).lock();
+        if *slot == epoch {
+            self.cache_put(key, found);
+        }
+    }
+
+    /// After a write to Redis: stops racing reads from caching, then caches the key's
+    /// new state (or forgets the key when it is not known).
+    fn written(&self, key: &str, now: Option<&Found>) {
+        let mut slot = self.slot(key).lock();
+        *slot += 1;
+        match now {
+            Some(found) => self.cache_put(key, found),
+            None => {
+                let _ = self.cache.delete(key);
+            }
+        }
+    }
+
+    /// A cache hit: the value and remaining TTL; with `--sliding`, the TTL restarts
+    /// here and in Redis (by the upkeep).
+    fn cached(&self, key: &str) -> Option<(JsonText, Option<Duration>)> {
+        let Cached(entry) = self.cache.get(key)?;
+        let now = self.now_ms();
+        let mut deadline = entry.deadline_ms.load(Relaxed);
+        if self.sliding && entry.slide_ms > 0 && deadline != 0 {
+            deadline = now.saturating_add(entry.slide_ms);
+            entry.deadline_ms.store(deadline, Relaxed);
+            self.touch(key);
+        }
+        let ttl =
+            (deadline != 0).then(|| Duration::from_millis(deadline.saturating_sub(now).max(1)));
+        Some((entry.value.clone(), ttl))
+    }
+
+    /// Records that `key`'s sliding TTL must restart in Redis.
+    fn touch(&self, key: &str) {
+        let mut touches = self.touches.lock();
+        if touches.len() < TOUCH_MAX {
+            touches.insert(key.to_owned());
+        }
+    }
+
+    fn count(&self, found: bool) {
+        if found {
+            self.hits.fetch_add(1, Relaxed);
+        } else {
+            self.misses.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Reads `key` from Redis, one request however many readers ask at once.
+    async fn fetch(&self, key: &str) -> Result<Option<Found>> {
+        let (flight, leader) = {
+            let mut flights = self.flights.lock();
+            match flights.get(key) {
+                Some(f) => (Arc::clone(f), false),
+                None => {
+                    let f: Flight = Arc::new(OnceCell::new());
+                    flights.insert(key.to_owned(), Arc::clone(&f));
+                    (f, true)
+                }
+            }
+        };
+        // The first reader removes the flight when done, or when its request is
+        // dropped; readers still waiting keep their handle and are answered.
+        let _done = leader.then(|| FlightDone {
+            flights: &self.flights,
+            key,
+            flight: &flight,
+        });
+        flight
+            .get_or_init(|| async {
+                let epoch = *self.slot(key).lock();
+                let mut invocation = self.scripts.read.prepare_invoke();
+                invocation
+                    .key(key)
+                    .key(SLIDE_KEY)
+                    .arg(self.sliding_flag())
+                    .arg(self.default_ms);
+                let reply: Option<Reply> = self.run(invocation).await?;
+                let found = reply.map(|(v, pttl, slide)| Found {
+                    value: decode_value(v),
+                    pttl,
+                    slide,
+                });
+                if let Some(f) = &found {
+                    self.cache_if_unchanged(key, epoch, f);
+                }
+                Ok(found)
+            })
+            .await
+            .clone()
+    }
+
+    // ---------------------------------------------------------------- operations
+
+    pub(super) async fn get_with_ttl(
+        &self,
+        key: &str,
+    ) -> Result<Option<(JsonText, Option<Duration>)>> {
+        if reserved(key) {
+            self.count(false);
+            return Ok(None);
+        }
+        if let Some(hit) = self.cached(key) {
+            self.count(true);
+            return Ok(Some(hit));
+        }
+        let found = self.fetch(key).await?;
+        self.count(found.is_some());
+        Ok(found.map(|f| {
+            let ttl = (f.pttl > 0).then(|| Duration::from_millis(f.pttl.unsigned_abs()));
+            (f.value, ttl)
+        }))
+    }
+
+    pub(super) async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<JsonText>>> {
+        let mut out: Vec<Option<JsonText>> = vec![None; keys.len()];
+        let mut missing = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            if reserved(key) {
+                continue;
+            }
+            match self.cached(key) {
+                Some((value, _)) => out[i] = Some(value),
+                None => missing.push(i),
+            }
+        }
+        if !missing.is_empty() {
+            let epochs: Vec<u64> = missing
+                .iter()
+                .map(|&i| *self.slot(keys[i]).lock())
+                .collect();
+            let mut invocation = self.scripts.read_many.prepare_invoke();
+            for &i in &missing {
+                invocation.key(keys[i]);
+            }
+            invocation
+                .key(SLIDE_KEY)
+                .arg(self.sliding_flag())
+                .arg(self.default_ms);
+            let replies: Vec<Option<Reply>> = self.run(invocation).await?;
+            for ((&i, epoch), reply) in missing.iter().zip(epochs).zip(replies) {
+                if let Some((v, pttl, slide)) = reply {
+                    let found = Found {
+                        value: decode_value(v),
+                        pttl,
+                        slide,
+                    };
+                    self.cache_if_unchanged(keys[i], epoch, &found);
+                    out[i] = Some(found.value);
+                }
+            }
+        }
+        for value in &out {
+            self.count(value.is_some());
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn contains(&self, key: &str) -> Result<bool> {
+        if reserved(key) {
+            return Ok(false);
+        }
+        if self.cache.contains(key) {
+            return Ok(true);
+        }
+        let mut invocation = self.scripts.exists.prepare_invoke();
+        invocation.key(key);
+        let n: i64 = self.run(invocation).await?;
+        Ok(n == 1)
+    }
+
+    pub(super) async fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>> {
+        if reserved(key) {
+            return Ok(None);
+        }
+        let mut invocation = self.scripts.pttl.prepare_invoke();
+        invocation.key(key);
+        let pttl: i64 = self.run(invocation).await?;
+        Ok(match pttl {
+            -2 => None,
+            n if n < 0 => Some(None),
+            n => Some(Some(Duration::from_millis(n.unsigned_abs()))),
+        })
+    }
+
+    /// The (expiry kind, ttl ms) script arguments for `expiry`.
+    fn expiry_args(&self, expiry: Expiry) -> (&'static str, u64) {
+        match expiry {
+            Expiry::After(ttl) => ("ttl", millis(ttl)),
+            Expiry::Never => ("ttl", 0),
+            Expiry::Keep => ("keep", 0),
+            _ => ("ttl", self.default_ms),
+        }
+    }
+
+    pub(super) async fn set(
+        &self,
+        key: &str,
+        value: JsonText,
+        opts: SetOptions,
+    ) -> Result<SetOutcome> {
+        refuse_reserved(key)?;
+        let condition = match opts.condition {
+            kvcore::Condition::IfAbsent => "nx",
+            kvcore::Condition::IfPresent => "xx",
+            _ => "",
+        };
+        let (kind, ttl) = self.expiry_args(opts.expiry);
+        let mut invocation = self.scripts.set.prepare_invoke();
+        invocation
+            .key(key)
+            .key(SLIDE_KEY)
+            .arg(value.as_str())
+            .arg(condition)
+            .arg(kind)
+            .arg(ttl)
+            .arg(self.default_ms)
+            .arg(self.sliding_flag());
+        let (code, pttl, slide): (i64, i64, i64) = self.run(invocation).await?;
+        let outcome = match code {
+            0 => return Ok(SetOutcome::NotSet),
+            1 => SetOutcome::Created,
+            _ => SetOutcome::Replaced,
+        };
+        self.written(key, Some(&Found { value, pttl, slide }));
+        Ok(outcome)
+    }
+
+    /// Adds `items` (keys, then values) and the slide hash to a batch invocation.
+    fn batch<'a>(
+        invocation: &mut redis::ScriptInvocation<'a>,
+        items: &[(String, JsonText)],
+    ) -> Result<()> {
+        for (key, _) in items {
+            refuse_reserved(key)?;
+            invocation.key(key.as_str());
+        }
+        invocation.key(SLIDE_KEY);
+        for (_, value) in items {
+            invocation.arg(value.as_str());
+        }
+        Ok(())
+    }
+
+    /// Forgets `items`' keys locally after a batch write.
+    fn written_all(&self, items: &[(String, JsonText)]) {
+        for (key, _) in items {
+            self.written(key, None);
+        }
+    }
+
+    pub(super) async fn set_many(
+        &self,
+        items: Vec<(String, JsonText)>,
+        expiry: Expiry,
+    ) -> Result<usize> {
+        let (_, ttl) = match expiry {
+            Expiry::Keep => ("ttl", self.default_ms),
+            other => self.expiry_args(other),
+        };
+        let mut invocation = self.scripts.set_many.prepare_invoke();
+        Self::batch(&mut invocation, &items)?;
+        invocation
+            .arg(ttl)
+            .arg(self.default_ms)
+            .arg(self.sliding_flag());
+        let n: usize = self.run(invocation).await?;
+        self.written_all(&items);
+        Ok(n)
+    }
+
+    async fn all_or_nothing(
+        &self,
+        script: &Script,
+        items: Vec<(String, JsonText)>,
+    ) -> Result<bool> {
+        let mut invocation = script.prepare_invoke();
+        Self::batch(&mut invocation, &items)?;
+        invocation.arg(self.default_ms);
+        let done: i64 = self.run(invocation).await?;
+        if done == 1 {
+            self.written_all(&items);
+        }
+        Ok(done == 1)
+    }
+
+    pub(super) async fn insert_all_absent(&self, items: Vec<(String, JsonText)>) -> Result<bool> {
+        self.all_or_nothing(&self.scripts.insert_absent, items)
+            .await
+    }
+
+    pub(super) async fn update_all_present(&self, items: Vec<(String, JsonText)>) -> Result<bool> {
+        self.all_or_nothing(&self.scripts.update_present, items)
+            .await
+    }
+
+    /// Runs a single-key script over `key` and the slide hash; forgets the key locally.
+    async fn change(&self, script: &Script, key: &str, args: &[String]) -> Result<bool> {
+        if reserved(key) {
+            return Ok(false);
+        }
+        let mut invocation = script.prepare_invoke();
+        invocation.key(key).key(SLIDE_KEY);
+        for arg in args {
+            invocation.arg(arg.as_str());
+        }
+        let done: i64 = self.run(invocation).await?;
+        self.written(key, None);
+        Ok(done == 1)
+    }
+
+    pub(super) async fn delete(&self, key: &str) -> Result<bool> {
+        self.change(&self.scripts.delete, key, &[]).await
+    }
+
+    pub(super) async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let args = [
+            millis(ttl).to_string(),
+            self.default_ms.to_string(),
+            self.sliding_flag().to_owned(),
+        ];
+        self.change(&self.scripts.expire, key, &args).await
+    }
+
+    pub(super) async fn persist(&self, key: &str) -> Result<bool> {
+        self.change(&self.scripts.persist, key, &[]).await
+    }
+
+    pub(super) async fn incr(&self, key: &str, by: i64) -> Result<i64> {
+        refuse_reserved(key)?;
+        let mut invocation = self.scripts.incr.prepare_invoke();
+        invocation
+            .key(key)
+            .key(SLIDE_KEY)
+            .arg(by)
+            .arg(self.default_ms);
+        let n: i64 = self.run(invocation).await?;
+        self.written(key, None);
+        Ok(n)
+    }
+
+    pub(super) async fn clear(&self) -> Result<usize> {
+        let mut invocation = self.scripts.clear.prepare_invoke();
+        invocation.key(HITS_KEY).key(SLIDE_KEY);
+        let n: i64 = self.run(invocation).await?;
+        // Every slot is bumped, so no read in flight caches what was there before.
+        let mut slots: Vec<_> = self.epochs.iter().map(|s| s.lock()).collect();
+        for slot in &mut slots {
+            **slot += 1;
+        }
+        let _ = self.cache.clear();
+        drop(slots);
+        self.touches.lock().clear();
+        Ok(n.max(0).unsigned_abs() as usize)
+    }
+
+    pub(super) async fn scan(
+        &self,
+        pattern: Option<&Pattern>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ScanPage<JsonText>> {
+        if limit == 0 {
+            return Err(kvcore::Error::InvalidLimit.into());
+        }
+        let mut at = match cursor {
+            None => ScanCursor { at: 0, after: None },
+            Some(text) => ScanCursor::decode(text).ok_or_else(|| {
+                ApiError::from(kvcore::Error::InvalidCursor {
+                    cursor: text.to_owned(),
+                })
+            })?,
+        };
+        let pattern = pattern.filter(|p| !p.matches_all());
+        let mut keys: Vec<String> = Vec::new();
+        let mut next = None;
+        for _ in 0..SCAN_CALLS_PER_PAGE {
+            let mut con = self.con.clone();
+            let from = at.at;
+            let (after, mut batch): (u64, Vec<Vec<u8>>) = self
+                .call(async move {
+                    redis::cmd("SCAN")
+                        .arg(from)
+                        .arg("COUNT")
+                        .arg(SCAN_COUNT)
+                        .arg("TYPE")
+                        .arg("string")
+                        .query_async(&mut con)
+                        .await
+                })
+                .await?;
+            let mut found: Vec<String> = batch
+                .drain(..)
+                .filter_map(|k| String::from_utf8(k).ok())
+                .filter(|k| !reserved(k))
+                .filter(|k| pattern.is_none_or(|p| p.matches(k)))
+                .filter(|k| at.after.as_deref().is_none_or(|a| k.as_str() > a))
+                .collect();
+            found.sort_unstable();
+            found.dedup();
+            let want = limit - keys.len();
+            if found.len() > want {
+                found.truncate(want);
+                let last = found.last().cloned();
+                keys.extend(found);
+                next = Some(ScanCursor {
+                    at: at.at,
+                    after: last,
+                });
+                break;
+            }
+            keys.extend(found);
+            at = ScanCursor {
+                at: after,
+                after: None,
+            };
+            if after == 0 {
+                next = None;
+                break;
+            }
+            next = Some(ScanCursor {
+                at: after,
+                after: None,
+            });
+            if keys.len() == limit {
+                break;
+            }
+        }
+        let mut items = Vec::with_capacity(keys.len());
+        if !keys.is_empty() {
+            let mut con = self.con.clone();
+            let names = keys.clone();
+            let values: Vec<Option<Vec<u8>>> = self
+                .call(async move { redis::cmd("MGET").arg(&names).query_async(&mut con).await })
+                .await?;
+            for (key, value) in keys.into_iter().zip(values) {
+                if let Some(v) = value {
+                    if self.sliding {
+                        self.touch(&key);
+                    }
+                    items.push((key, decode_value(v)));
+                }
+            }
+        }
+        Ok(ScanPage {
+            items,
+            next_cursor: next.map(|c| c.encode()),
+        })
+    }
+
+    pub(super) async fn hit(&self, path: &str) -> Result<i64> {
+        let mut con = self.con.clone();
+        let path = path.to_owned();
+        self.call(async move {
+            redis::cmd("HINCRBY")
+                .arg(HITS_KEY)
+                .arg(path)
+                .arg(1)
+                .query_async(&mut con)
+                .await
+        })
+        .await
+    }
+
+    pub(super) async fn hits(&self) -> Result<Vec<(String, i64)>> {
+        let mut con = self.con.clone();
+        self.call(async move {
+            redis::cmd("HGETALL")
+                .arg(HITS_KEY)
+                .query_async(&mut con)
+                .await
+        })
+        .await
+    }
+
+    pub(super) async fn len(&self) -> Result<usize> {
+        let mut invocation = self.scripts.len.prepare_invoke();
+        invocation.key(HITS_KEY).key(SLIDE_KEY);
+        let n: i64 = self.run(invocation).await?;
+        Ok(n.max(0).unsigned_abs() as usize)
+    }
+
+    pub(super) fn stats(&self) -> Stats {
+        let local = self.cache.stats();
+        let mut stats = Stats::default();
+        stats.hits = self.hits.load(Relaxed);
+        stats.misses = self.misses.load(Relaxed);
+        stats.evictions = local.evictions;
+        stats.expirations = local.expirations;
+        stats
+    }
+
+    pub(super) fn mode(&self) -> Mode {
+        let mut mode = Mode::default();
+        mode.capacity = Some(self.capacity);
+        mode.default_ttl = (self.default_ms != 0).then(|| Duration::from_millis(self.default_ms));
+        mode.sliding = self.sliding;
+        mode
+    }
+
+    pub(super) async fn upkeep(&self, budget: usize) {
+        self.cache.purge_expired(budget);
+        if !self.sliding {
+            return;
+        }
+        if let Err(e) = self.flush_touches().await {
+            tracing::debug!(error = %e, "sliding TTL restarts not sent");
+        }
+        if self
+            .upkeeps
+            .fetch_add(1, Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
+            && let Err(e) = self.sweep().await
+        {
+            tracing::debug!(error = %e, "sliding-length sweep not done");
+        }
+    }
+
+    /// Sends the sliding TTL restarts owed for cache hits.
+    async fn flush_touches(&self) -> Result<()> {
+        let keys: Vec<String> = std::mem::take(&mut *self.touches.lock())
+            .into_iter()
+            .collect();
+        for chunk in keys.chunks(TOUCH_BATCH) {
+            let mut invocation = self.scripts.touch.prepare_invoke();
+            for key in chunk {
+                invocation.key(key.as_str());
+            }
+            invocation.key(SLIDE_KEY).arg(self.default_ms);
+            let _: i64 = self.run(invocation).await?;
+        }
+        Ok(())
+    }
+
+    /// Drops one batch of sliding lengths whose keys are gone.
+    async fn sweep(&self) -> Result<()> {
+        let mut con = self.con.clone();
+        let from = self.sweep_cursor.load(Relaxed);
+        let (next, fields): (u64, Vec<(String, String)>) = self
+            .call(async move {
+                redis::cmd("HSCAN")
+                    .arg(SLIDE_KEY)
+                    .arg(from)
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT)
+                    .query_async(&mut con)
+                    .await
+            })
+            .await?;
+        self.sweep_cursor.store(next, Relaxed);
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let mut invocation = self.scripts.sweep.prepare_invoke();
+        invocation.key(SLIDE_KEY);
+        for (key, _) in &fields {
+            invocation.key(key.as_str());
+        }
+        let _: i64 = self.run(invocation).await?;
+        Ok(())
+    }
+
+    pub(super) async fn sync(&self) -> anyhow::Result<()> {
+        if self.sliding {
+            self.flush_touches().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Removes a finished (or abandoned) flight, unless a newer one took its place.
+struct FlightDone<'a> {
+    flights: &'a Mutex<HashMap<String, Flight>>,
+    key: &'a str,
+    flight: &'a Flight,
+}
+
+impl Drop for FlightDone<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.flights.lock();
+        if flights
+            .get(self.key)
+            .is_some_and(|f| Arc::ptr_eq(f, self.flight))
+        {
+            flights.remove(self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_garbage() {
+        for c in [
+            ScanCursor { at: 0, after: None },
+            ScanCursor {
+                at: u64::MAX,
+                after: Some("user:42/ü".into()),
+            },
+        ] {
+            assert_eq!(ScanCursor::decode(&c.encode()), Some(c));
+        }
+        for bad in [
+            "",
+            "r",
+            "x0000000000000000",
+            "r000000000000000g",
+            "r0000000000000000a",
+            "r0000000000000000ff",
+        ] {
+            assert_eq!(ScanCursor::decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn values_other_clients_wrote_read_as_json_strings() {
+        assert_eq!(
+            decode_value(b"{\"a\": [1, 2.50]}".to_vec()).as_str(),
+            "{\"a\":[1,2.50]}"
+        );
+        assert_eq!(
+            decode_value(b"hello world".to_vec()).as_str(),
+            "\"hello world\""
+        );
+        assert_eq!(decode_value(b"42".to_vec()).as_str(), "42");
+        assert_eq!(decode_value(vec![0xff, b'a']).as_str(), "\"\u{fffd}a\"");
+    }
+
+    #[test]
+    fn ttls_round_up_to_whole_milliseconds() {
+        assert_eq!(millis(Duration::from_micros(500)), 1);
+        assert_eq!(millis(Duration::from_millis(1500)), 1500);
+        assert_eq!(millis(Duration::from_micros(1_000_001)), 1001);
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(redact("redis://:s3cret@db:6379/2"), "redis://***@db:6379/2");
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

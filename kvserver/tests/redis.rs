@@ -1,0 +1,897 @@
+//! `--backend redis://...` against a real `redis-server` that each test starts on a
+//! free port of its own (`.ci/run` installs the Debian package).
+//!
+//! Servers run in process: routers called with `oneshot` (each with a `ManualClock`,
+//! so the local cache's `--cache-ttl` is passed by advancing time), and, for the
+//! outage test, a bound server over real HTTP. What is checked:
+//!
+//! - read-through (a value written straight into Redis is served) and write-through
+//!   (what the server writes is in Redis, as compact JSON, with its TTL in `PX`);
+//! - values other clients wrote: non-JSON text reads as a JSON string, keys of other
+//!   Redis types are invisible, and the reserved keys are never listed or written;
+//! - two servers sharing one Redis: a change through one is seen by the other once
+//!   its cached copy is older than `--cache-ttl`, and not before; `incr` is atomic
+//!   across servers; hit counters are shared;
+//! - every route family over Redis, listing pages included;
+//! - sliding TTLs restart in Redis, from Redis reads and from cache hits;
+//! - concurrent misses on one key make one Redis request;
+//! - Redis stopped under traffic gives `503` within the timeout, never a hang, and
+//!   service resumes by itself when it is back.
+//!
+//! Set `KV_SKIP_REDIS_TESTS=1` to skip them on a machine without `redis-server`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use kvcore::ManualClock;
+use kvserver::{AppState, Server};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+// ---------------------------------------------------------------------------------
+// A redis-server of the test's own.
+
+/// A `redis-server` child process on a free loopback port, killed when dropped.
+struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts one, or returns `None` (after saying so) when `KV_SKIP_REDIS_TESTS=1`.
+    fn start() -> Option<RedisServer> {
+        if std::env::var("KV_SKIP_REDIS_TESTS").is_ok_and(|v| v == "1") {
+            eprintln!("KV_SKIP_REDIS_TESTS=1: skipping a test that needs redis-server");
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = RedisServer {
+            child: None,
+            port,
+            _dir: tempfile::tempdir().expect("a temp dir"),
+        };
+        server.run();
+        Some(server)
+    }
+
+    /// Starts the process on this server's port and waits until it answers.
+    fn run(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .arg("--dir")
+            .arg(self._dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start redis-server ({e}): install it (`apt-get install \
+                     redis-server`), or set KV_SKIP_REDIS_TESTS=1 to skip these tests"
+                )
+            });
+        self.child = Some(child);
+        let started = Instant::now();
+        while self.command(&["PING"]).as_deref() != Some("+PONG") {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not answer on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Sends one command (RESP); returns the reply's text, `None` if nobody answers.
+    /// Bulk replies come back as their content, `$-1` as `(nil)`, integers as `:N`,
+    /// arrays as their elements joined by newlines.
+    fn command(&self, args: &[&str]) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let mut out = format!("*{}\r\n", args.len());
+        for a in args {
+            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        stream.write_all(out.as_bytes()).ok()?;
+        let mut reader = RespReader {
+            stream,
+            buf: Vec::new(),
+        };
+        reader.reply()
+    }
+
+    fn cmd(&self, args: &[&str]) -> String {
+        self.command(args)
+            .unwrap_or_else(|| panic!("redis-server did not answer {args:?}"))
+    }
+
+    fn int(&self, args: &[&str]) -> i64 {
+        let reply = self.cmd(args);
+        reply
+            .strip_prefix(':')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{args:?}: not an integer reply: {reply:?}"))
+    }
+
+    /// How many times Redis ran `EVALSHA` since the last `CONFIG RESETSTAT`.
+    fn evalsha_calls(&self) -> u64 {
+        let info = self.cmd(&["INFO", "commandstats"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+            .and_then(|rest| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Just enough of RESP to read the replies the tests ask for.
+struct RespReader {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RespReader {
+    fn line(&mut self) -> Option<String> {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                self.buf.drain(..end + 2);
+                return Some(line);
+            }
+            self.fill()?;
+        }
+    }
+
+    fn fill(&mut self) -> Option<()> {
+        let mut chunk = [0u8; 4096];
+        let n = self.stream.read(&mut chunk).ok()?;
+        (n > 0).then(|| self.buf.extend_from_slice(&chunk[..n]))
+    }
+
+    fn reply(&mut self) -> Option<String> {
+        let line = self.line()?;
+        match line.as_bytes().first()? {
+            b'$' => {
+                let len: i64 = line[1..].parse().ok()?;
+                if len < 0 {
+                    return Some("(nil)".into());
+                }
+                let len = len as usize;
+                while self.buf.len() < len + 2 {
+                    self.fill()?;
+                }
+                let body = String::from_utf8_lossy(&self.buf[..len]).into_owned();
+                self.buf.drain(..len + 2);
+                Some(body)
+            }
+            b'*' => {
+                let n: i64 = line[1..].parse().ok()?;
+                let items: Option<Vec<String>> = (0..n.max(0)).map(|_| self.reply()).collect();
+                Some(items?.join("\n"))
+            }
+            _ => Some(line),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// A kvserver in front of it, called through its router.
+
+struct Node {
+    app: Router,
+    state: AppState,
+    clock: ManualClock,
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    fn expect(self, status: u16) -> Answer {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        self
+    }
+
+    fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+impl Node {
+    /// A server over `redis` with these extra flags.
+    fn new(redis: &RedisServer, args: &[&str]) -> Node {
+        let url = redis.url();
+        let mut all = vec!["--no-persist", "--backend", url.as_str()];
+        all.extend_from_slice(args);
+        let clock = ManualClock::new();
+        let state = AppState::build_with_clock(&common::config(&all), Arc::new(clock.clone()))
+            .expect("building a server over Redis");
+        Node {
+            app: kvserver::app(state.clone()),
+            state,
+            clock,
+        }
+    }
+
+    async fn call(&self, method: &str, uri: &str, body: Option<&str>) -> Answer {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+            .expect("a request");
+        let response =
+            tokio::time::timeout(Duration::from_secs(20), self.app.clone().oneshot(request))
+                .await
+                .unwrap_or_else(|_| panic!("{method} {uri} hung"))
+                .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, uri: &str) -> Answer {
+        self.call("GET", uri, None).await
+    }
+
+    async fn put(&self, uri: &str, body: &str) -> Answer {
+        self.call("PUT", uri, Some(body)).await
+    }
+
+    /// The value of `key` as this server sees it, or `None` on 404.
+    async fn value(&self, key: &str) -> Option<Value> {
+        let a = self.get(&format!("/keys/{key}")).await;
+        match a.status.as_u16() {
+            200 => Some(a.json()["value"].clone()),
+            404 => None,
+            other => panic!("GET /keys/{key}: {other} {}", a.body),
+        }
+    }
+
+    /// Moves the local cache's clock past `--cache-ttl` (default 5 s).
+    fn outlive_cache(&self) {
+        self.clock.advance(Duration::from_secs(6));
+    }
+}
+
+macro_rules! redis_or_skip {
+    () => {
+        match RedisServer::start() {
+            Some(r) => r,
+            None => return,
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------
+// Read-through, write-through, values of other clients.
+
+#[tokio::test]
+async fn writes_go_to_redis_as_compact_json_and_reads_come_back_through() {
+    let redis = redis_or_skip!();
+    let node = Node::new(&redis, &[]);
+
+    node.put("/keys/user", r#"{ "name" : "Ada", "n": 1.50 }"#)
+        .await
+        .expect(201);
+    assert_eq!(redis.cmd(&["GET", "user"]), r#"{"name":"Ada","n":1.50}"#);
+    assert_eq!(redis.int(&["PTTL", "user"]), -1, "no TTL without --ttl");
+
+    // Read-through: written straight into Redis, served by the server.
+    redis.cmd(&["SET", "direct", "[1, 2]"]);
+    let a = node.get("/keys/direct").await.expect(200);
+    assert_eq!(
+        a.json(),
+        json!({"key": "direct", "value": [1, 2], "ttl_ms": null})
+    );
+
+    // Replacing reports created=false; delete removes it from Redis.
+    node.put("/keys/user", "2").await.expect(200);
+    assert_eq!(redis.cmd(&["GET", "user"]), "2");
+    node.call("DELETE", "/keys/user", None).await.expect(204);
+    assert_eq!(redis.int(&["EXISTS", "user"]), 0);
+    node.get("/keys/user").await.expect(404);
+    node.call("DELETE", "/keys/user", None).await.expect(404);
+}
+
+#[tokio::test]
+async fn values_other_clients_wrote_and_keys_of_other_types() {
+    let redis = redis_or_skip!();
+    let node = Node::new(&redis, &[]);
+    redis.cmd(&["SET", "text", "hello world"]);
+    redis.cmd(&["SET", "number", "42"]);
+    redis.cmd(&["HSET", "a-hash", "f", "v"]);
+
+    assert_eq!(node.value("text").await, Some(json!("hello world")));
+    assert_eq!(node.value("number").await, Some(json!(42)));
+    // Keys of other Redis types are not kvserver keys.
+    assert_eq!(node.value("a-hash").await, None);
+    node.call("HEAD", "/keys/a-hash", None).await.expect(404);
+    node.get("/keys/a-hash/ttl").await.expect(404);
+    let listed = node.get("/keys").await.expect(200).json();
+    assert_eq!(listed, json!({"text": "hello world", "number": 42}));
+    // incr on text or on a hash is not_an_integer; on "42" it counts.
+    let a = node.call("POST", "/keys/text/incr", None).await.expect(409);
+    assert_eq!(a.error(), "not_an_integer");
+    let a = node
+        .call("POST", "/keys/a-hash/incr", None)
+        .await
+        .expect(409);
+    assert_eq!(a.error(), "not_an_integer");
+    let a = node
+        .call("POST", "/keys/number/incr?by=8", None)
+        .await
+        .expect(200);
+    assert_eq!(a.json(), json!({"key": "number", "value": 50}));
+}
+
+#[tokio::test]
+async fn reserved_keys_are_never_listed_or_written() {
+    let redis = redis_or_skip!();
+    let node = Node::new(&redis, &["--ttl", "60", "--sliding"]);
+    node.get("/api/x").await.expect(200);
+    node.put("/keys/k?ttl=5", "1").await.expect(201); // a sliding length of its own
+    assert_eq!(redis.int(&["EXISTS", "__kv__:hits", "__kv__:ttl"]), 2);
+
+    assert_eq!(node.get("/keys").await.expect(200).json(), json!({"k": 1}));
+    assert_eq!(
+        node.get("/values").await.expect(200).json(),
+        json!({"k": 1})
+    );
+    for (method, uri, body) in [
+        ("PUT", "/keys/__kv__:hits", Some("1")),
+        ("PUT", "/keys", Some(r#"{"__kv__:x": 1}"#)),
+        ("POST", "/values", Some(r#"{"ok": 1, "__kv__:x": 1}"#)),
+        ("POST", "/keys/__kv__:hits/incr", None),
+    ] {
+        let a = node.call(method, uri, body).await.expect(400);
+        assert_eq!(a.error(), "bad_request", "{method} {uri}");
+    }
+    node.get("/keys/__kv__:hits").await.expect(404);
+    node.call("DELETE", "/keys/__kv__:hits", None)
+        .await
+        .expect(404);
+    assert_eq!(redis.cmd(&["HGET", "__kv__:hits", "/x"]), "1");
+    assert_eq!(
+        redis.int(&["EXISTS", "ok"]),
+        0,
+        "nothing of the refused batch"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// TTLs in Redis.
+
+#[tokio::test]
+async fn ttls_live_in_redis() {
+    let redis = redis_or_skip!();
+    let node = Node::new(&redis, &["--ttl", "300"]);
+
+    node.put("/keys/default", "1").await.expect(201);
+    let pttl = redis.int(&["PTTL", "default"]);
+    assert!((299_000..=300_000).contains(&pttl), "{pttl}");
+
+    node.put("/keys/own?ttl=2.5", "1").await.expect(201);
+    let pttl = redis.int(&["PTTL", "own"]);
+    assert!((2_000..=2_500).contains(&pttl), "{pttl}");
+
+    // keepttl keeps it; a write without a TTL gives the default again.
+    redis.cmd(&["PEXPIRE", "own", "100000"]);
+    node.put("/keys/own?keepttl=true", "2").await.expect(200);
+    assert!(redis.int(&["PTTL", "own"]) > 99_000);
+    node.put("/keys/own", "3").await.expect(200);
+    assert!(redis.int(&["PTTL", "own"]) > 299_000);
+
+    // PUT, GET and DELETE of /ttl.
+    let a = node
+        .call("PUT", "/keys/own/ttl", Some(r#"{"ttl": 20}"#))
+        .await
+        .expect(200);
+    assert_eq!(a.json(), json!({"ttl_ms": 20000}));
+    assert!((19_000..=20_000).contains(&redis.int(&["PTTL", "own"])));
+    let ttl = node.get("/keys/own/ttl").await.expect(200).json()["ttl_ms"].as_i64();
+    assert!(
+        ttl.is_some_and(|t| (19_000..=20_000).contains(&t)),
+        "{ttl:?}"
+    );
+    node.call("DELETE", "/keys/own/ttl", None).await.expect(200);
+    assert_eq!(redis.int(&["PTTL", "own"]), -1);
+    assert_eq!(
+        node.get("/keys/own/ttl").await.expect(200).json(),
+        json!({"ttl_ms": null})
+    );
+    node.call("PUT", "/keys/nothing/ttl", Some(r#"{"ttl": 20}"#))
+        .await
+        .expect(404);
+
+    // incr keeps a TTL; a key incr creates gets the default.
+    redis.cmd(&["SET", "counter", "1", "PX", "50000"]);
+    node.call("POST", "/keys/counter/incr", None)
+        .await
+        .expect(200);
+    assert!((40_000..=50_000).contains(&redis.int(&["PTTL", "counter"])));
+    node.call("POST", "/keys/fresh/incr", None)
+        .await
+        .expect(200);
+    assert!(redis.int(&["PTTL", "fresh"]) > 299_000);
+
+    // PUT /keys with expire_in, and a key expired in Redis is gone for the server.
+    node.put("/keys?expire_in=0.05", r#"{"a": 1, "b": 2}"#)
+        .await
+        .expect(200);
+    assert!(redis.int(&["PTTL", "a"]) <= 50);
+    redis.cmd(&["PEXPIRE", "default", "1"]);
+    let started = Instant::now();
+    while redis.int(&["EXISTS", "default"]) == 1 && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    node.outlive_cache();
+    assert_eq!(node.value("default").await, None);
+}
+
+#[tokio::test]
+async fn sliding_reads_restart_the_ttl_in_redis() {
+    let redis = redis_or_skip!();
+    let node = Node::new(&redis, &["--ttl", "300", "--sliding"]);
+    node.put("/keys/k", "1").await.expect(201);
+    node.put("/keys/own?ttl=40", "2").await.expect(201);
+
+    // A read served by Redis restarts the TTL at the length last written with.
+    node.outlive_cache();
+    redis.cmd(&["PEXPIRE", "k", "1000"]);
+    redis.cmd(&["PEXPIRE", "own", "1000"]);
+    let a = node.get("/keys/k").await.expect(200);
+    assert_eq!(a.json()["ttl_ms"], json!(300000));
+    assert!(redis.int(&["PTTL", "k"]) > 299_000);
+    node.get("/values?keys=own").await.expect(200);
+    let pttl = redis.int(&["PTTL", "own"]);
+    assert!((39_000..=40_000).contains(&pttl), "{pttl}");
+
+    // A read served by the cache restarts it too, once the upkeep has run.
+    redis.cmd(&["PEXPIRE", "k", "1000"]);
+    redis.cmd(&["PEXPIRE", "own", "1000"]);
+    let evals = {
+        redis.cmd(&["CONFIG", "RESETSTAT"]);
+        node.get("/keys/k").await.expect(200);
+        node.get("/keys/own").await.expect(200);
+        redis.evalsha_calls()
+    };
+    assert_eq!(evals, 0, "both reads were cache hits");
+    assert!(redis.int(&["PTTL", "k"]) <= 1000, "not restarted yet");
+    node.state.backend().upkeep(100).await;
+    assert!(redis.int(&["PTTL", "k"]) > 299_000);
+    assert!(redis.int(&["PTTL", "own"]) > 39_000);
+
+    // HEAD and GET .../ttl only look.
+    redis.cmd(&["PEXPIRE", "k", "5000"]);
+    node.call("HEAD", "/keys/k", None).await.expect(200);
+    node.get("/keys/k/ttl").await.expect(200);
+    node.state.backend().upkeep(100).await;
+    assert!(redis.int(&["PTTL", "k"]) <= 5000);
+}
+
+// ---------------------------------------------------------------------------------
+// Several servers, one Redis.
+
+#[tokio::test]
+async fn a_change_through_one_server_reaches_the_other_within_the_cache_ttl() {
+    let redis = redis_or_skip!();
+    let a = Node::new(&redis, &["--cache-ttl", "5"]);
+    let b = Node::new(&redis, &["--cache-ttl", "5"]);
+
+    a.put("/keys/k", "1").await.expect(201);
+    assert_eq!(
+        b.value("k").await,
+        Some(json!(1)),
+        "a new key is seen at once"
+    );
+
+    // b has cached k: a's change is not seen until b's copy is 5 s old...
+    a.put("/keys/k", "2").await.expect(200);
+    b.clock.advance(Duration::from_secs(4));
+    assert_eq!(b.value("k").await, Some(json!(1)));
+    // ...and then it is.
+    b.clock.advance(Duration::from_millis(1001));
+    assert_eq!(b.value("k").await, Some(json!(2)));
+
+    // The writer's own cache is updated by its write.
+    a.put("/keys/k", "3").await.expect(200);
+    assert_eq!(a.value("k").await, Some(json!(3)));
+
+    // Deletes likewise.
+    a.call("DELETE", "/keys/k", None).await.expect(204);
+    assert_eq!(a.value("k").await, None);
+    b.outlive_cache();
+    assert_eq!(b.value("k").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incr_is_atomic_across_servers() {
+    let redis = redis_or_skip!();
+    let nodes: Vec<Arc<Node>> = (0..3).map(|_| Arc::new(Node::new(&redis, &[]))).collect();
+    let mut tasks = Vec::new();
+    for node in &nodes {
+        for _ in 0..4 {
+            let node = Arc::clone(node);
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..50 {
+                    node.call("POST", "/keys/total/incr?by=2", None)
+                        .await
+                        .expect(200);
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.expect("an incr task");
+    }
+    assert_eq!(redis.cmd(&["GET", "total"]), "1200");
+    for node in &nodes {
+        node.outlive_cache();
+        assert_eq!(node.value("total").await, Some(json!(1200)));
+    }
+}
+
+#[tokio::test]
+async fn hit_counters_are_shared_and_survive_delete_keys() {
+    let redis = redis_or_skip!();
+    let a = Node::new(&redis, &[]);
+    let b = Node::new(&redis, &[]);
+    a.get("/api/hello").await.expect(200);
+    let hit = b.get("/api/hello").await.expect(200);
+    assert_eq!(hit.json(), json!({"path": "/hello", "hits": 2}));
+    b.get("/api/").await.expect(200);
+    let stats = a.get("/stats").await.expect(200).json();
+    assert_eq!(
+        stats,
+        json!([{"path": "/hello", "hits": 2}, {"path": "/", "hits": 1}])
+    );
+
+    // DELETE /keys empties the database but for the counters.
+    a.put("/keys", r#"{"x": 1, "y": 2}"#).await.expect(200);
+    redis.cmd(&["HSET", "foreign-hash", "f", "v"]);
+    let deleted = a.call("DELETE", "/keys", None).await.expect(200).json();
+    assert_eq!(deleted, json!({"deleted": 3}));
+    assert_eq!(redis.int(&["DBSIZE"]), 1);
+    assert_eq!(
+        a.value("x").await,
+        None,
+        "the deleting server forgot its copies"
+    );
+    let stats = b.get("/stats").await.expect(200).json();
+    assert_eq!(stats[0], json!({"path": "/hello", "hits": 2}));
+    let info = a.get("/info").await.expect(200).json();
+    assert_eq!(info["keys"], json!(0));
+    assert_eq!(info["backend"]["kind"], json!("redis"));
+    assert_eq!(info["backend"]["url"], json!(redis.url()));
+    assert_eq!(info["data_dir"], json!(null));
+}
+
+// ---------------------------------------------------------------------------------
+// Every route family over Redis.
+
+#[tokio::test]
+async fn values_are_all_or_nothing_in_redis() {
+    let redis = redis_or_skip!();
+    let node = Node::new(&redis, &["--ttl", "300", "--sliding"]);
+    node.call("POST", "/values", Some(r#"{"a": 1, "b": 2}"#))
+        .await
+        .expect(201);
+    assert!(redis.int(&["PTTL", "a"]) > 299_000);
+
+    let a = node
+        .call("POST", "/values", Some(r#"{"b": 20, "c": 30}"#))
+        .await
+        .expect(409);
+    assert_eq!(a.error(), "conflict");
+    assert_eq!(redis.int(&["EXISTS", "c"]), 0);
+    assert_eq!(redis.cmd(&["GET", "b"]), "2");
+
+    let a = node
+        .call("PATCH", "/values", Some(r#"{"a": 10, "z": 0}"#))
+        .await
+        .expect(404);
+    assert_eq!(a.error(), "not_found");
+    assert_eq!(redis.cmd(&["GET", "a"]), "1");
+    redis.cmd(&["PEXPIRE", "a", "1000"]);
+    node.call("PATCH", "/values", Some(r#"{"a": 10, "b": 20}"#))
+        .await
+        .expect(204);
+    assert_eq!(redis.cmd(&["GET", "a"]), "10");
+    assert!(
+        redis.int(&["PTTL", "a"]) > 299_000,
+        "PATCH restarts the TTL"
+    );
+
+    let some = node.get("/values?keys=a,zz,b").await.expect(200).json();
+    assert_eq!(some, json!({"a": 10, "b": 20}));
+    node.get("/values?keys=zz").await.expect(404);
+    assert_eq!(
+        node.get("/values").await.expect(200).json(),
+        json!({"a": 10, "b": 20})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_all_or_nothing_posts_never_half_apply() {
+    let redis = redis_or_skip!();
+    let nodes: Vec<Arc<Node>> = (0..2).map(|_| Arc::new(Node::new(&redis, &[]))).collect();
+    // Rounds of two POSTs sharing the key "shared": exactly one may win each round.
+    for round in 0..20 {
+        let shared = format!("shared{round}");
+        let bodies = [0, 1].map(|i| format!(r#"{{"{shared}": {i}, "own{round}-{i}": {i}}}"#));
+        let mut tasks = Vec::new();
+        for (i, body) in bodies.into_iter().enumerate() {
+            let node = Arc::clone(&nodes[i]);
+            tasks.push(tokio::spawn(async move {
+                node.call("POST", "/values", Some(&body))
+                    .await
+                    .status
+                    .as_u16()
+            }));
+        }
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.expect("a post"));
+        }
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409], "round {round}");
+        let winner = redis.cmd(&["GET", &shared]);
+        let own_winner = redis.int(&["EXISTS", &format!("own{round}-{winner}")]);
+        let loser = 1 - winner.parse::<i64>().expect("0 or 1");
+        let own_loser = redis.int(&["EXISTS", &format!("own{round}-{loser}")]);
+        assert_eq!((own_winner, own_loser), (1, 0), "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn conditional_writes_and_uuid_lookup() {
+    let redis = redis_or_skip!();
+    let node = Node::new(&redis, &[]);
+    node.put("/keys/k?if=present", "1").await.expect(404);
+    assert_eq!(redis.int(&["EXISTS", "k"]), 0);
+    node.put("/keys/k?if=absent", "1").await.expect(201);
+    let a = node.put("/keys/k?if=absent", "2").await.expect(409);
+    assert_eq!(a.error(), "conflict");
+    node.put("/keys/k?if=present", "3").await.expect(200);
+    assert_eq!(redis.cmd(&["GET", "k"]), "3");
+
+    let uuid = "0b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f";
+    redis.cmd(&["SET", uuid, r#""found""#]);
+    let body = format!(r#"{{"key": "{}"}}"#, uuid.to_uppercase());
+    let a = node
+        .call("POST", "/get_value", Some(&body))
+        .await
+        .expect(200);
+    assert_eq!(a.json(), json!({"value": "found"}));
+    let missing = r#"{"key": "1b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f"}"#;
+    node.call("POST", "/get_value", Some(missing))
+        .await
+        .expect(404);
+}
+
+#[tokio::test]
+async fn listing_pages_return_every_key_once() {
+    let redis = redis_or_skip!();
+    let node = Node::new(&redis, &[]);
+    let mut body = serde_json::Map::new();
+    for i in 0..2_500 {
+        body.insert(format!("k{i:04}"), json!(i));
+    }
+    body.insert("other".into(), json!("x"));
+    node.put("/keys", &Value::Object(body).to_string())
+        .await
+        .expect(200);
+
+    let mut seen = std::collections::BTreeMap::new();
+    let mut uri = "/keys?filter=k*&limit=700".to_string();
+    let mut pages = 0;
+    loop {
+        let a = node.get(&uri).await.expect(200);
+        pages += 1;
+        let page = a.json();
+        let page = page.as_object().expect("an object");
+        assert!(page.len() <= 700, "a page of {}", page.len());
+        for (k, v) in page {
+            assert!(seen.insert(k.clone(), v.clone()).is_none(), "{k} twice");
+        }
+        match a.headers.get("x-next-cursor") {
+            Some(c) => uri = format!("/keys?filter=k*&limit=700&cursor={}", c.to_str().unwrap()),
+            None => break,
+        }
+        assert!(pages < 100, "the listing does not end");
+    }
+    assert_eq!(seen.len(), 2_500);
+    assert!(
+        seen.iter()
+            .all(|(k, v)| k[1..].parse::<i64>().ok() == v.as_i64())
+    );
+
+    for bad in ["x", "r12", "rzzzzzzzzzzzzzzzz"] {
+        let a = node.get(&format!("/keys?cursor={bad}")).await.expect(400);
+        assert_eq!(a.error(), "bad_request");
+    }
+    let info = node.get("/info").await.expect(200).json();
+    assert_eq!(info["keys"], json!(2_501));
+}
+
+// ---------------------------------------------------------------------------------
+// Single flight.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_on_one_key_make_one_redis_request() {
+    let redis = redis_or_skip!();
+    let node = Arc::new(Node::new(&redis, &[]));
+    redis.cmd(&["SET", "hot", "1"]);
+    node.get("/keys/warm-up").await.expect(404); // loads the read script
+
+    redis.cmd(&["CONFIG", "RESETSTAT"]);
+    // Redis is single-threaded: while it sleeps, every read below is waiting on it.
+    let sleeper = {
+        let port = redis.port;
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            s.write_all(b"*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$3\r\n0.5\r\n")
+                .expect("send");
+            let mut reply = [0u8; 5];
+            s.read_exact(&mut reply).expect("+OK");
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let node = Arc::clone(&node);
+        tasks.push(tokio::spawn(
+            async move { node.get("/keys/hot").await.status },
+        ));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("a read"), StatusCode::OK);
+    }
+    sleeper.join().expect("the sleeper");
+    assert_eq!(
+        redis.evalsha_calls(),
+        1,
+        "20 concurrent misses, one Redis read"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Redis going away and coming back.
+
+/// One HTTP/1.1 request over a fresh connection: the status, or `None` if the
+/// connection failed.
+fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.get(9..12)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stopped_and_restarted_under_traffic() {
+    let mut redis = redis_or_skip!();
+    let url = redis.url();
+    let config = common::config(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--no-persist",
+        "--backend",
+        &url,
+        "--backend-timeout",
+        "1",
+    ]);
+    let server = Server::bind(&config).await.expect("binding");
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(server.serve(async move {
+        let _ = stopped.await;
+    }));
+    let request = move |method: &'static str, path: &'static str, body: &'static str| {
+        tokio::task::spawn_blocking(move || http(addr, method, path, body))
+    };
+
+    assert_eq!(request("PUT", "/keys/k", "1").await.unwrap(), Some(201));
+    assert_eq!(request("GET", "/readyz", "").await.unwrap(), Some(200));
+
+    // Traffic while Redis is down: every answer is a clean 503, in bounded time.
+    redis.stop();
+    let started = Instant::now();
+    for (method, path, body) in [
+        ("PUT", "/keys/k", "2"),
+        ("GET", "/keys/other", ""),
+        ("POST", "/keys/n/incr", ""),
+        ("GET", "/keys", ""),
+        ("GET", "/api/x", ""),
+        ("GET", "/readyz", ""),
+    ] {
+        let t = Instant::now();
+        assert_eq!(
+            request(method, path, body).await.unwrap(),
+            Some(503),
+            "{method} {path}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{method} {path} took {:?}",
+            t.elapsed()
+        );
+    }
+    assert_eq!(request("GET", "/healthz", "").await.unwrap(), Some(200));
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // Redis returns (empty: it keeps nothing on disk); service resumes by itself.
+    redis.run();
+    let started = Instant::now();
+    while request("GET", "/readyz", "").await.unwrap() != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "service did not resume"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(request("PUT", "/keys/k", "3").await.unwrap(), Some(201));
+    assert_eq!(request("GET", "/keys/k", "").await.unwrap(), Some(200));
+    assert_eq!(redis.cmd(&["GET", "k"]), "3");
+
+    stop.send(()).expect("the server runs");
+    served.await.expect("serving").expect("a clean stop");
+}
