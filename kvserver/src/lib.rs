@@ -28,7 +28,8 @@ use axum::extract::DefaultBodyLimit;
 use kvcore::{Clock, SystemClock};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::trace::TraceLayer;
+use tower_http::LatencyUnit;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use config::Config;
 pub use error::ApiError;
@@ -45,7 +46,12 @@ const PURGE_BUDGET: usize = 10_000;
 pub fn app(state: AppState) -> Router {
     let layers = ServiceBuilder::new()
         // One debug line per request, when it is answered; never bodies or headers.
-        .layer(TraceLayer::new_for_http().on_request(()))
+        .layer(
+            TraceLayer::new_for_http()
+                .on_request(())
+                .on_response(DefaultOnResponse::new().latency_unit(LatencyUnit::Micros))
+                .on_eos(()),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::track,
@@ -101,7 +107,7 @@ impl Server {
             (Some(dir), None) => dir.display().to_string(),
             (None, None) => "none (memory only)".into(),
         };
-        tracing::info!(%addr, mode = state.mode(), keys, data_dir = %data, "kvserver listening");
+        tracing::info!(%addr, mode = state.mode(), keys = %keys, data_dir = %data, "kvserver listening");
         Ok(Server { listener, state })
     }
 

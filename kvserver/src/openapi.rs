@@ -18,9 +18,11 @@ use std::sync::LazyLock;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::json;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
@@ -330,9 +332,29 @@ pub struct TtlResult {
 }
 
 /// Key-value pairs: a JSON object whose members are the keys and their values (any JSON).
-#[derive(Debug, ToSchema)]
-#[schema(example = json!({"a": 1, "b": {"nested": [true, null]}}))]
+#[derive(Debug)]
 pub struct Pairs(pub HashMap<String, serde_json::Value>);
+
+impl PartialSchema for Pairs {
+    /// As the derive would write it, plus what the keys must be: non-empty.
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .description(Some(
+                "Key-value pairs: a JSON object whose members are the keys (non-empty) and \
+                 their values (any JSON).",
+            ))
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1)),
+            ))
+            .examples([json!({"a": 1, "b": {"nested": [true, null]}})])
+            .into()
+    }
+}
+
+impl ToSchema for Pairs {}
 
 /// The outcome of `POST /values`.
 #[derive(Debug, ToSchema)]
@@ -346,7 +368,11 @@ pub struct Added {
 #[derive(Debug, ToSchema)]
 pub struct Lookup {
     /// A UUID v4, in any letter case.
-    #[schema(format = "uuid", example = "0b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f")]
+    #[schema(
+        format = "uuid",
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$",
+        example = "0b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f"
+    )]
     pub key: String,
 }
 
