@@ -2489,6 +2489,84 @@ async fn ops_metrics() {
     );
 }
 
+/// The value of the series `name{labels}` (labels in any order) in Prometheus text.
+fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let (head, value) = line.rsplit_once(' ')?;
+        let rest = head.strip_prefix(name)?;
+        let inner = match rest {
+            "" => "",
+            _ => rest.strip_prefix('{')?.strip_suffix('}')?,
+        };
+        let mut have: Vec<&str> = inner.split(',').filter(|l| !l.is_empty()).collect();
+        let mut want: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        have.sort_unstable();
+        want.sort_unstable();
+        (have == want).then(|| value.parse().ok())?
+    })
+}
+
+#[tokio::test]
+async fn ops_metrics_count_known_traffic_exactly() {
+    let s = Srv::new(&[]);
+    for key in ["a", "b", "c"] {
+        s.put_key(key, "", "1").await;
+    }
+    s.expect("GET", "/keys/a", None, 200, Want::Any).await;
+    s.expect("GET", "/keys/b", None, 200, Want::Any).await;
+    s.expect("GET", "/keys/zz", None, 404, Want::Any).await;
+    s.expect("DELETE", "/keys/c", None, 204, Want::Empty).await;
+    s.expect("GET", "/no/such/route", None, 404, Want::Any)
+        .await;
+    let text = s
+        .expect("GET", "/metrics", None, 200, Want::Any)
+        .await
+        .text();
+
+    let count = |name: &str, labels: &[(&str, &str)]| {
+        series(&text, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?} in:\n{text}"))
+    };
+    let key = ("route", "/keys/{key}");
+    for name in ["http_requests_total", "request_count"] {
+        assert_eq!(
+            count(name, &[("method", "PUT"), key, ("status", "201")]),
+            3.0
+        );
+        assert_eq!(
+            count(name, &[("method", "GET"), key, ("status", "200")]),
+            2.0
+        );
+        assert_eq!(
+            count(name, &[("method", "GET"), key, ("status", "404")]),
+            1.0
+        );
+        assert_eq!(
+            count(name, &[("method", "DELETE"), key, ("status", "204")]),
+            1.0
+        );
+        let unmatched = [("method", "GET"), ("route", "unmatched"), ("status", "404")];
+        assert_eq!(count(name, &unmatched), 1.0);
+    }
+    for name in [
+        "http_request_duration_seconds_count",
+        "request_latency_seconds_count",
+    ] {
+        assert_eq!(count(name, &[("method", "PUT"), key]), 3.0);
+        assert_eq!(count(name, &[("method", "GET"), key]), 3.0);
+        assert_eq!(count(name, &[("method", "DELETE"), key]), 1.0);
+    }
+    // Every request falls in the last bucket; no raw path is ever a label.
+    let inf = [("method", "GET"), key, ("le", "+Inf")];
+    assert_eq!(count("http_request_duration_seconds_bucket", &inf), 3.0);
+    assert!(
+        !text.contains("/keys/a\""),
+        "a raw key became a label:\n{text}"
+    );
+    assert_eq!(count("kv_keys", &[]), 2.0);
+    assert_eq!(count("kv_hits_total", &[]), 2.0);
+    assert_eq!(count("kv_misses_total", &[]), 1.0);
+}
+
 #[tokio::test]
 async fn ops_info() {
     let s = Srv::new(&[]);
