@@ -196,10 +196,18 @@ struct Scripts {
     sweep: Script,
 }
 
-/// Shared by the scripts: `slide(key, hash, default, restart)` returns the key's
-/// `PTTL` and the length a sliding read restarts it at (from `hash`, else `default`;
-/// 0 when the key has no TTL), restarting it first when `restart` is true.
+/// Shared by the scripts: `put(key, value, ttl)` writes a value with a TTL in ms (0:
+/// none); `slide(key, hash, default, restart)` returns the key's `PTTL` and the
+/// length a sliding read restarts it at (from `hash`, else `default`; 0 when the key
+/// has no TTL), restarting it first when `restart` is true.
 const PRELUDE: &str = r"
+local function put(key, value, ttl)
+  if ttl > 0 then
+    redis.call('SET', key, value, 'PX', ttl)
+  else
+    redis.call('SET', key, value)
+  end
+end
 local function slide(key, hash, default, restart)
   local pttl = redis.call('PTTL', key)
   local len = 0
@@ -217,6 +225,25 @@ end
 /// A script with the [`PRELUDE`] before `body`.
 fn script(body: &str) -> Script {
     Script::new(&format!("{PRELUDE}{body}"))
+}
+
+/// KEYS: keys..., slide hash. ARGV: values..., default ms. Writes every pair with the
+/// default TTL if `holds` (Lua, of `KEYS[i]`) is true of every key, else nothing.
+/// Returns 1 when it wrote.
+fn all_or_nothing(holds: &str) -> Script {
+    script(&format!(
+        r"
+local n = #KEYS - 1
+for i = 1, n do
+  if not ({holds}) then return 0 end
+end
+local ttl = tonumber(ARGV[n + 1])
+for i = 1, n do
+  put(KEYS[i], ARGV[i], ttl)
+  redis.call('HDEL', KEYS[#KEYS], KEYS[i])
+end
+return 1"
+    ))
 }
 
 impl Scripts {
@@ -269,11 +296,7 @@ if ARGV[3] == 'keep' and existed then
 else
   local ttl = tonumber(ARGV[4])
   if ARGV[3] == 'keep' then ttl = tonumber(ARGV[5]) end
-  if ttl > 0 then
-    redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-  else
-    redis.call('SET', KEYS[1], ARGV[1])
-  end
+  put(KEYS[1], ARGV[1], ttl)
   if ARGV[6] == '1' and ttl > 0 and ttl ~= tonumber(ARGV[5]) then
     redis.call('HSET', KEYS[2], KEYS[1], ttl)
   else
@@ -285,19 +308,15 @@ return {existed and 2 or 1, pttl, len}",
             ),
             // KEYS: keys..., slide hash. ARGV: values..., ttl ms (0: none), default
             // ms, sliding. Returns how many were written.
-            set_many: Script::new(
+            set_many: script(
                 r"
 local n = #KEYS - 1
 local slide = KEYS[#KEYS]
 local ttl = tonumber(ARGV[n + 1])
-local keep = ARGV[n + 3] == '1' and ttl > 0 and ttl ~= tonumber(ARGV[n + 2])
+local own_length = ARGV[n + 3] == '1' and ttl > 0 and ttl ~= tonumber(ARGV[n + 2])
 for i = 1, n do
-  if ttl > 0 then
-    redis.call('SET', KEYS[i], ARGV[i], 'PX', ttl)
-  else
-    redis.call('SET', KEYS[i], ARGV[i])
-  end
-  if keep then
+  put(KEYS[i], ARGV[i], ttl)
+  if own_length then
     redis.call('HSET', slide, KEYS[i], ttl)
   else
     redis.call('HDEL', slide, KEYS[i])
@@ -305,42 +324,8 @@ for i = 1, n do
 end
 return n",
             ),
-            // KEYS: keys..., slide hash. ARGV: values..., default ms. 1: inserted all.
-            insert_absent: Script::new(
-                r"
-local n = #KEYS - 1
-for i = 1, n do
-  if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
-end
-local ttl = tonumber(ARGV[n + 1])
-for i = 1, n do
-  if ttl > 0 then
-    redis.call('SET', KEYS[i], ARGV[i], 'PX', ttl)
-  else
-    redis.call('SET', KEYS[i], ARGV[i])
-  end
-  redis.call('HDEL', KEYS[#KEYS], KEYS[i])
-end
-return 1",
-            ),
-            // As insert_absent, when every key exists as a string.
-            update_present: Script::new(
-                r"
-local n = #KEYS - 1
-for i = 1, n do
-  if redis.call('TYPE', KEYS[i]).ok ~= 'string' then return 0 end
-end
-local ttl = tonumber(ARGV[n + 1])
-for i = 1, n do
-  if ttl > 0 then
-    redis.call('SET', KEYS[i], ARGV[i], 'PX', ttl)
-  else
-    redis.call('SET', KEYS[i], ARGV[i])
-  end
-  redis.call('HDEL', KEYS[#KEYS], KEYS[i])
-end
-return 1",
-            ),
+            insert_absent: all_or_nothing("redis.call('EXISTS', KEYS[i]) == 0"),
+            update_present: all_or_nothing("redis.call('TYPE', KEYS[i]).ok == 'string'"),
             // KEYS: key, slide hash. 1: a string key was deleted.
             delete: Script::new(
                 r"
@@ -1050,7 +1035,7 @@ impl RedisCache {
         if limit == 0 {
             return Err(kvcore::Error::InvalidLimit.into());
         }
-        let mut at = match cursor {
+        let start = match cursor {
             None => ScanCursor { at: 0, after: None },
             Some(text) => ScanCursor::decode(text).ok_or_else(|| {
                 ApiError::from(kvcore::Error::InvalidCursor {
@@ -1060,14 +1045,19 @@ impl RedisCache {
         };
         let pattern = pattern.filter(|p| !p.matches_all());
         let mut keys: Vec<String> = Vec::new();
-        let mut next = None;
+        // Where the listing resumes; `None` once SCAN has gone round.
+        let mut next = Some(start);
         for _ in 0..SCAN_CALLS_PER_PAGE {
+            let Some(from) = next.take() else { break };
+            if keys.len() == limit {
+                next = Some(from);
+                break;
+            }
             let mut con = self.con.clone();
-            let from = at.at;
-            let (after, mut batch): (u64, Vec<Vec<u8>>) = self
+            let (after, batch): (u64, Vec<Vec<u8>>) = self
                 .call(async move {
                     redis::cmd("SCAN")
-                        .arg(from)
+                        .arg(from.at)
                         .arg("COUNT")
                         .arg(SCAN_COUNT)
                         .arg("TYPE")
@@ -1077,41 +1067,30 @@ impl RedisCache {
                 })
                 .await?;
             let mut found: Vec<String> = batch
-                .drain(..)
+                .into_iter()
                 .filter_map(|k| String::from_utf8(k).ok())
                 .filter(|k| !reserved(k))
                 .filter(|k| pattern.is_none_or(|p| p.matches(k)))
-                .filter(|k| at.after.as_deref().is_none_or(|a| k.as_str() > a))
+                .filter(|k| from.after.as_deref().is_none_or(|a| k.as_str() > a))
                 .collect();
             found.sort_unstable();
             found.dedup();
             let want = limit - keys.len();
             if found.len() > want {
+                // The rest of this batch comes on the next page, after its last key.
                 found.truncate(want);
-                let last = found.last().cloned();
-                keys.extend(found);
                 next = Some(ScanCursor {
-                    at: at.at,
-                    after: last,
+                    at: from.at,
+                    after: found.last().cloned(),
                 });
+                keys.extend(found);
                 break;
             }
             keys.extend(found);
-            at = ScanCursor {
-                at: after,
-                after: None,
-            };
-            if after == 0 {
-                next = None;
-                break;
-            }
-            next = Some(ScanCursor {
+            next = (after != 0).then_some(ScanCursor {
                 at: after,
                 after: None,
             });
-            if keys.len() == limit {
-                break;
-            }
         }
         let mut items = Vec::with_capacity(keys.len());
         if !keys.is_empty() {
