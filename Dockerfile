@@ -7,7 +7,10 @@ COPY . .
 RUN cargo build --release --locked -p kvserver
 
 FROM debian:bookworm-slim
-RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin kv \
+# curl only for the health check below.
+RUN apt-get update && apt-get install -y --no-install-recommends curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin kv \
     && mkdir -p /data && chown kv:kv /data
 COPY --from=build /src/target/release/kvserver /usr/local/bin/kvserver
 USER kv
@@ -16,5 +19,5 @@ EXPOSE 8080
 ENV KV_LISTEN=0.0.0.0:8080 \
     KV_DATA_DIR=/data \
     RUST_LOG=info
-HEALTHCHECK --interval=10s --timeout=2s CMD ["/usr/local/bin/kvserver", "--version"]
+HEALTHCHECK --interval=10s --timeout=2s CMD ["curl", "-fsS", "http://127.0.0.1:8080/healthz"]
 ENTRYPOINT ["/usr/local/bin/kvserver"]

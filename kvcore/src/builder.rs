@@ -55,7 +55,7 @@ impl StoreBuilder {
         }
     }
 
-    /// The TTL given to keys written without one (at most [`MAX_TTL`](crate::MAX_TTL)).
+    /// The TTL given to keys written without one (at most [`MAX_TTL`]).
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.default_ttl = Some(ttl);
         self
