@@ -1,0 +1,168 @@
+//! The peers behind the [`Cache`] trait, each configured as close to a [`Mode`] as it
+//! allows, and the one place that decides which peer takes part in which mode.
+//!
+//! Every peer hashes with the same function as kvcore (hashbrown's default, foldhash)
+//! so that hashing cost is not what tells the stores apart.
+
+// Each bench target uses part of this module.
+#![allow(dead_code)]
+
+use std::num::NonZeroUsize;
+
+use kv_benches::{Cache, Mode, Val};
+use parking_lot::Mutex;
+
+type Hasher = hashbrown::DefaultHashBuilder;
+
+/// A store under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    Kvcore,
+    Moka,
+    QuickCache,
+    Lru,
+    DashMap,
+}
+
+impl Peer {
+    /// Every store, in report order.
+    pub const ALL: [Peer; 5] = [
+        Peer::Kvcore,
+        Peer::Moka,
+        Peer::QuickCache,
+        Peer::Lru,
+        Peer::DashMap,
+    ];
+
+    /// The store's name in benchmark ids and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Kvcore => "kvcore",
+            Peer::Moka => "moka",
+            Peer::QuickCache => "quick_cache",
+            Peer::Lru => "lru",
+            Peer::DashMap => "dashmap",
+        }
+    }
+
+    /// Whether the store can be configured for `mode`. quick_cache and lru have no
+    /// TTLs; dashmap has neither TTLs nor a bound and is measured once, unbounded, as
+    /// the ceiling every mode is compared with.
+    pub fn supports(self, mode: Mode) -> bool {
+        match self {
+            Peer::Kvcore | Peer::Moka => true,
+            Peer::QuickCache | Peer::Lru => matches!(mode, Mode::Plain | Mode::Lru),
+            Peer::DashMap => mode == Mode::Plain,
+        }
+    }
+}
+
+/// Receives a constructor of one store, with its concrete type, so that benchmark
+/// loops are compiled for each store and no measurement pays a virtual call.
+pub trait Visitor {
+    fn visit<C: Cache>(&mut self, peer: Peer, make: impl Fn() -> C);
+}
+
+/// Hands `visitor` a constructor of an empty `peer` configured for `mode` over a key
+/// space of `n` keys.
+pub fn visit(peer: Peer, mode: Mode, n: usize, visitor: &mut impl Visitor) {
+    match peer {
+        Peer::Kvcore => visitor.visit(peer, || mode.kvcore(n)),
+        Peer::Moka => visitor.visit(peer, || moka(mode, n)),
+        // quick_cache is always bounded; in the unbounded mode it gets room for
+        // twice the key space, so that uneven shards never make it evict.
+        Peer::QuickCache => visitor.visit(peer, || {
+            let cap = mode.capacity(n).unwrap_or(2 * n);
+            QuickCache(quick_cache::sync::Cache::new(cap))
+        }),
+        Peer::Lru => visitor.visit(peer, || {
+            let cache = match mode.capacity(n).and_then(NonZeroUsize::new) {
+                Some(cap) => lru::LruCache::with_hasher(cap, Hasher::default()),
+                None => lru::LruCache::unbounded_with_hasher(Hasher::default()),
+            };
+            Lru(Mutex::new(cache))
+        }),
+        Peer::DashMap => visitor.visit(peer, || {
+            DashMap(dashmap::DashMap::with_hasher(Hasher::default()))
+        }),
+    }
+}
+
+/// moka with `max_capacity` and an LRU eviction policy for the bounded modes (its
+/// default, TinyLFU, also refuses to admit new keys), `time_to_live` for fixed TTLs
+/// and `time_to_idle` for sliding ones.
+fn moka(mode: Mode, n: usize) -> Moka {
+    let mut b = moka::sync::Cache::builder();
+    if let Some(cap) = mode.capacity(n) {
+        b = b
+            .max_capacity(cap as u64)
+            .eviction_policy(moka::policy::EvictionPolicy::lru());
+    }
+    if let Some(ttl) = mode.ttl() {
+        b = match mode {
+            Mode::Sliding => b.time_to_idle(ttl),
+            _ => b.time_to_live(ttl),
+        };
+    }
+    Moka(b.build_with_hasher(Hasher::default()))
+}
+
+pub struct Moka(moka::sync::Cache<String, Val, Hasher>);
+
+impl Cache for Moka {
+    fn get(&self, key: &str) -> Option<Val> {
+        self.0.get(key)
+    }
+    fn set(&self, key: &str, value: Val) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn contains(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+    fn settle(&self) {
+        self.0.run_pending_tasks();
+    }
+}
+
+pub struct QuickCache(quick_cache::sync::Cache<String, Val>);
+
+impl Cache for QuickCache {
+    fn get(&self, key: &str) -> Option<Val> {
+        self.0.get(key)
+    }
+    fn set(&self, key: &str, value: Val) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn contains(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+}
+
+/// `lru::LruCache` needs `&mut` even to read, so every operation takes the mutex.
+pub struct Lru(Mutex<lru::LruCache<String, Val, Hasher>>);
+
+impl Cache for Lru {
+    fn get(&self, key: &str) -> Option<Val> {
+        self.0.lock().get(key).copied()
+    }
+    fn set(&self, key: &str, value: Val) {
+        self.0.lock().put(key.to_owned(), value);
+    }
+    fn contains(&self, key: &str) -> bool {
+        self.0.lock().contains(key)
+    }
+}
+
+pub struct DashMap(dashmap::DashMap<String, Val, Hasher>);
+
+impl Cache for DashMap {
+    fn get(&self, key: &str) -> Option<Val> {
+        self.0.get(key).map(|v| *v)
+    }
+    fn set(&self, key: &str, value: Val) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn contains(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+}
