@@ -54,15 +54,7 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::track,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::limits,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::auth,
+            middleware::gate,
         ))
         .layer(DefaultBodyLimit::max(state.limits().max_body_bytes));
     // Every route comes with its documentation; `openapi::document()` is the other half.

@@ -22,12 +22,16 @@
 //! `route` is the matched route template (`/keys/{key}`), never a raw path; requests
 //! that match no route are labelled `unmatched`.
 
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use metrics::{counter, gauge, histogram, with_local_recorder};
+use axum::http::Method;
+use hashbrown::{Equivalent, HashMap};
+use metrics::{Counter, Histogram, counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use parking_lot::RwLock;
 
 use crate::state::AppState;
 
@@ -41,6 +45,39 @@ const LATENCY_BUCKETS: &[f64] = &[
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// The handles of each (method, route, status) seen, so that recording a request
+    /// neither builds label strings nor looks the series up in the registry. Bounded:
+    /// routes are templates, methods outside the standard ones count as `other`.
+    series: RwLock<HashMap<SeriesKey, Arc<Series>>>,
+    internal_errors: Counter,
+}
+
+/// Which series a request is counted in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SeriesKey {
+    method: &'static str,
+    route: String,
+    status: u16,
+}
+
+/// A [`SeriesKey`] borrowed from a request, to look one up without allocating.
+#[derive(Hash)]
+struct SeriesRef<'a> {
+    method: &'static str,
+    route: &'a str,
+    status: u16,
+}
+
+impl Equivalent<SeriesKey> for SeriesRef<'_> {
+    fn equivalent(&self, key: &SeriesKey) -> bool {
+        self.method == key.method && self.route == key.route && self.status == key.status
+    }
+}
+
+/// The handles one request updates, under the current and the older names.
+struct Series {
+    requests: [Counter; 2],
+    duration: [Histogram; 2],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -55,6 +92,23 @@ impl Default for Metrics {
     }
 }
 
+/// The method as a label: the standard methods by name, any other as `other`, so that
+/// clients inventing methods cannot grow the registry without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
 impl Metrics {
     /// An empty registry.
     pub fn new() -> Self {
@@ -64,28 +118,67 @@ impl Metrics {
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
         // Present from the start, so dashboards see 0 rather than no series.
-        with_local_recorder(&recorder, || counter!("internal_error_count").absolute(0));
-        Metrics { recorder, handle }
+        let internal_errors = with_local_recorder(&recorder, || {
+            let c = counter!("internal_error_count");
+            c.absolute(0);
+            c
+        });
+        Metrics {
+            recorder,
+            handle,
+            series: RwLock::new(HashMap::new()),
+            internal_errors,
+        }
     }
 
-    /// Records one answered request.
-    pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
-        let seconds = took.as_secs_f64();
-        with_local_recorder(&self.recorder, || {
+    /// The handles of a series, registered the first time it is seen.
+    fn series(&self, method: &'static str, route: &str, status: u16) -> Arc<Series> {
+        let wanted = SeriesRef {
+            method,
+            route,
+            status,
+        };
+        if let Some(series) = self.series.read().get(&wanted) {
+            return Arc::clone(series);
+        }
+        let series = with_local_recorder(&self.recorder, || {
             let labels = [
                 ("method", method.to_owned()),
                 ("route", route.to_owned()),
                 ("status", status.to_string()),
             ];
-            counter!("http_requests_total", &labels).increment(1);
-            counter!("request_count", &labels).increment(1);
-            let labels = [("method", method.to_owned()), ("route", route.to_owned())];
-            histogram!("http_request_duration_seconds", &labels).record(seconds);
-            histogram!("request_latency_seconds", &labels).record(seconds);
-            if status >= 500 {
-                counter!("internal_error_count").increment(1);
-            }
+            let requests = [
+                counter!("http_requests_total", &labels),
+                counter!("request_count", &labels),
+            ];
+            let labels = &labels[..2];
+            let duration = [
+                histogram!("http_request_duration_seconds", labels),
+                histogram!("request_latency_seconds", labels),
+            ];
+            Arc::new(Series { requests, duration })
         });
+        let key = SeriesKey {
+            method,
+            route: route.to_owned(),
+            status,
+        };
+        Arc::clone(self.series.write().entry(key).or_insert(series))
+    }
+
+    /// Records one answered request. `route` is the matched route template.
+    pub fn request(&self, method: &Method, route: &str, status: u16, took: Duration) {
+        let seconds = took.as_secs_f64();
+        let series = self.series(method_label(method), route, status);
+        for counter in &series.requests {
+            counter.increment(1);
+        }
+        for histogram in &series.duration {
+            histogram.record(seconds);
+        }
+        if status >= 500 {
+            self.internal_errors.increment(1);
+        }
     }
 
     /// The Prometheus text exposition, with store figures read now. `keys` is the

@@ -1,12 +1,12 @@
-//! Middleware every request passes: metrics, load shedding and timeouts, then
-//! authentication.
+//! The middleware every request passes, as one layer ([`gate`]): metrics, load
+//! shedding and the request timeout, then authentication.
 //!
 //! Order matters and follows the spec: a request beyond the concurrency limit is shed
 //! at once (`503` with `Retry-After`) rather than queued without bound; then the token
-//! is checked (`401`) before routing can answer `404`/`405`.
+//! is checked (`401`) before routing can answer `404`/`405`. One layer rather than
+//! three, because each layer costs every request a boxed future.
 
 use std::sync::Arc;
-
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -23,26 +23,25 @@ fn is_probe(path: &str) -> bool {
     path == "/healthz" || path == "/readyz"
 }
 
-/// Counts every request and its duration, labelled by the matched route template.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Counts every request and its duration, labelled by the matched route template,
+/// around [`admit`].
+pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let response = next.run(request).await;
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let response = admit(&state, request, next).await;
     state.metrics().request(
-        method.as_str(),
-        route.as_deref().unwrap_or("unmatched"),
+        &method,
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
         response.status().as_u16(),
         started.elapsed(),
     );
     response
 }
 
-/// Sheds load beyond the concurrency limit and bounds each request's time.
-pub async fn limits(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Sheds load beyond the concurrency limit, requires the token when the server has
+/// one, and bounds the request's time. Probes pass straight through.
+async fn admit(state: &AppState, request: Request, next: Next) -> Response {
     if is_probe(request.uri().path()) {
         return next.run(request).await;
     }
@@ -51,17 +50,7 @@ pub async fn limits(State(state): State<AppState>, request: Request, next: Next)
         return ApiError::unavailable("too many requests in flight; retry shortly", 1)
             .into_response();
     };
-    match tokio::time::timeout(state.limits().request_timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::unavailable("the request took too long", 1).into_response(),
-    }
-}
-
-/// Requires `Authorization: Bearer TOKEN` when the server has a token.
-pub async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(token) = state.auth_token()
-        && !is_probe(request.uri().path())
-    {
+    if let Some(token) = state.auth_token() {
         let given = request
             .headers()
             .get(header::AUTHORIZATION)
@@ -73,7 +62,10 @@ pub async fn auth(State(state): State<AppState>, request: Request, next: Next) -
             return ApiError::unauthorized().into_response();
         }
     }
-    next.run(request).await
+    match tokio::time::timeout(state.limits().request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::unavailable("the request took too long", 1).into_response(),
+    }
 }
 
 /// The token of an `Authorization: Bearer TOKEN` header value. The scheme name is

@@ -2518,6 +2518,11 @@ async fn ops_metrics_count_known_traffic_exactly() {
     s.expect("DELETE", "/keys/c", None, 204, Want::Empty).await;
     s.expect("GET", "/no/such/route", None, 404, Want::Any)
         .await;
+    // Invented methods share one label, so they cannot grow the registry.
+    for method in ["PURGE", "BREW"] {
+        let r = s.call(method, "/keys/a", None).await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+    }
     let text = s
         .expect("GET", "/metrics", None, 200, Want::Any)
         .await
@@ -2546,7 +2551,13 @@ async fn ops_metrics_count_known_traffic_exactly() {
         );
         let unmatched = [("method", "GET"), ("route", "unmatched"), ("status", "404")];
         assert_eq!(count(name, &unmatched), 1.0);
+        let other = [("method", "other"), key, ("status", "405")];
+        assert_eq!(count(name, &other), 2.0);
     }
+    assert!(
+        !text.contains("PURGE"),
+        "an invented method became a label:\n{text}"
+    );
     for name in [
         "http_request_duration_seconds_count",
         "request_latency_seconds_count",
