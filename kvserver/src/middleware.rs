@@ -23,8 +23,8 @@ fn is_probe(path: &str) -> bool {
     path == "/healthz" || path == "/readyz"
 }
 
-/// Counts every request and its duration, labelled by the matched route template,
-/// around [`admit`].
+/// Admits a request (load shedding, the token, the timeout) and counts it and its
+/// duration, labelled by the matched route template.
 pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
