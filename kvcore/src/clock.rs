@@ -6,6 +6,18 @@
 //!
 //! Times are wall-clock (`SystemTime`) so that deadlines can be persisted as absolute
 //! instants and time spent while a process is down still counts.
+//!
+//! # Reads ask the cheap clock first
+//!
+//! A precise reading of the system clock is not free: on x86 the kernel's
+//! `clock_gettime` orders the time-stamp counter read with a fence, which also stops
+//! the processor from overlapping one lookup's cache misses with the next one's. So a
+//! read of a key with a deadline first asks [`Clock::coarse_now`] — for
+//! [`SystemClock`] on Linux, `CLOCK_REALTIME_COARSE`, the time at the kernel's last
+//! tick, read without a fence — which bounds the current time from both sides. A
+//! deadline past the upper bound means the key is live; one before the lower bound
+//! means it is dead; only a deadline in between, within a few milliseconds of now,
+//! costs a precise reading. Writes always read the precise clock.
 
 use std::fmt;
 use std::sync::Arc;
@@ -29,15 +41,50 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
+
+    /// A cheaper reading for hot paths: `(earliest, slack)` such that the current time
+    /// lies between `earliest` and `earliest + slack`, both included. A store decides
+    /// from it alone when a deadline is clearly ahead or behind, and asks
+    /// [`now`](Clock::now) otherwise.
+    ///
+    /// The default is `now()` with no slack, so every decision is exact; clocks whose
+    /// precise reading costs more than a cheaper, bounded one override it.
+    ///
+    /// ```
+    /// use kvcore::{Clock, ManualClock, SystemClock};
+    /// use std::time::Duration;
+    ///
+    /// let manual = ManualClock::new();
+    /// assert_eq!(manual.coarse_now(), (manual.now(), Duration::ZERO));
+    ///
+    /// let (earliest, slack) = SystemClock.coarse_now();
+    /// assert!(earliest <= SystemClock.now());
+    /// assert!(slack < Duration::from_secs(1));
+    /// ```
+    fn coarse_now(&self) -> (SystemTime, Duration) {
+        (self.now(), Duration::ZERO)
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for Arc<C> {
     fn now(&self) -> SystemTime {
         (**self).now()
     }
+
+    fn coarse_now(&self) -> (SystemTime, Duration) {
+        (**self).coarse_now()
+    }
 }
 
 /// The operating system's wall clock.
+///
+/// [`now`](Clock::now) is `SystemTime::now()`. On Linux,
+/// [`coarse_now`](Clock::coarse_now) is `CLOCK_REALTIME_COARSE` (the time at the
+/// kernel's last tick, a few nanoseconds to read) with a slack of four times that
+/// clock's resolution and at least 20 ms: the kernel updates it every tick, 1 to 10 ms.
+/// Should the kernel's timekeeping stall for longer than the slack — a virtual machine
+/// whose timekeeping CPU is descheduled that long — a key may be served for that much
+/// longer past its deadline. Elsewhere `coarse_now` is the precise reading.
 ///
 /// ```
 /// use kvcore::{Clock, SystemClock};
@@ -50,6 +97,32 @@ impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }
+
+    #[cfg(target_os = "linux")]
+    fn coarse_now(&self) -> (SystemTime, Duration) {
+        use rustix::time::{ClockId, clock_gettime};
+        (
+            from_timespec(clock_gettime(ClockId::RealtimeCoarse)),
+            *COARSE_SLACK,
+        )
+    }
+}
+
+/// How far the coarse clock may lag the precise one (see [`SystemClock`]).
+#[cfg(target_os = "linux")]
+static COARSE_SLACK: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
+    use rustix::time::{ClockId, clock_getres};
+    let resolution = from_timespec(clock_getres(ClockId::RealtimeCoarse));
+    let resolution = resolution.duration_since(UNIX_EPOCH).unwrap_or_default();
+    (resolution * 4).max(Duration::from_millis(20))
+});
+
+/// A `timespec` since the Unix epoch as a `SystemTime` (clamped to the epoch).
+#[cfg(target_os = "linux")]
+fn from_timespec(ts: rustix::time::Timespec) -> SystemTime {
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(ts.tv_nsec).unwrap_or(0).min(999_999_999);
+    UNIX_EPOCH + Duration::new(secs, nanos)
 }
 
 /// A clock that moves only when told to.

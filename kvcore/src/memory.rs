@@ -20,6 +20,11 @@
 //! new deadline in `expires_at`, an LRU read stores a fresh stamp from a global counter
 //! in `used`. Neither touches an index, so a read costs O(1) whatever the mode.
 //!
+//! A read of a key with a deadline asks the clock's cheap reading
+//! ([`Clock::coarse_now`]) first, and the precise one only when the deadline is within
+//! the cheap reading's slack; a sliding restart then counts from the cheap reading's
+//! upper bound, so it never ends earlier than a precise one would.
+//!
 //! # Indexes are lazy lower bounds
 //!
 //! The expiry heap of a shard holds, for every slot with a deadline, an item whose
@@ -414,6 +419,26 @@ impl<V: Value> Shared<V> {
 
     fn now(&self) -> u64 {
         to_nanos(self.clock.now())
+    }
+
+    /// For a read of `slot`, which has a deadline: `None` if the deadline has passed,
+    /// else a time to act on — no earlier than now, and before the deadline. The cheap
+    /// reading decides unless the deadline falls within its slack; then the precise one
+    /// does (see the [`clock`](crate::clock) module docs). The deadline is loaded after
+    /// each reading, so a sliding restart that happened before it is seen.
+    fn live_at(&self, slot: &Slot<V>) -> Option<u64> {
+        let (earliest, slack) = self.clock.coarse_now();
+        let earliest = to_nanos(earliest);
+        let latest = earliest.saturating_add(nanos(slack));
+        let d = slot.deadline();
+        if latest < d {
+            return Some(latest);
+        }
+        if earliest >= d {
+            return None;
+        }
+        let now = self.now();
+        slot.is_live(now).then_some(now)
     }
 
     fn mode(&self) -> Mode {
@@ -898,8 +923,11 @@ impl<V: Value> Shared<V> {
         let table = shard.table.read();
         let found = table.slots.find(hash, |s| s.key.is(key)).and_then(|slot| {
             // Only keys with a deadline need the time.
-            let now = if slot.deadline() == 0 { 0 } else { self.now() };
-            slot.is_live(now).then(|| f(slot, now))
+            let now = match slot.deadline() {
+                0 => 0,
+                _ => self.live_at(slot)?,
+            };
+            Some(f(slot, now))
         });
         if count {
             let counter = if found.is_some() {
@@ -1213,6 +1241,104 @@ mod tests {
     }
 
     const SEC: Duration = Duration::from_secs(1);
+
+    /// A clock whose cheap reading lags its precise one by `lag` and claims `slack`,
+    /// and that counts its precise readings.
+    #[derive(Debug)]
+    struct Lagging {
+        precise: ManualClock,
+        lag: Duration,
+        slack: Duration,
+        precise_reads: AtomicUsize,
+    }
+
+    impl Clock for Lagging {
+        fn now(&self) -> std::time::SystemTime {
+            self.precise_reads.fetch_add(1, Relaxed);
+            self.precise.now()
+        }
+
+        fn coarse_now(&self) -> (std::time::SystemTime, Duration) {
+            (self.precise.now() - self.lag, self.slack)
+        }
+    }
+
+    #[test]
+    fn reads_decide_from_the_cheap_reading_unless_the_deadline_is_within_its_slack() {
+        let ms = Duration::from_millis(1);
+        let precise = ManualClock::new();
+        let clock = Arc::new(Lagging {
+            precise: precise.clone(),
+            lag: 3 * ms,
+            slack: 10 * ms,
+            precise_reads: AtomicUsize::new(0),
+        });
+        let s = StoreBuilder::new()
+            .clock(Arc::clone(&clock))
+            .build::<u64>()
+            .unwrap();
+        s.set("k", 1, SetOptions::new().ttl(SEC)).unwrap();
+        let reads = || clock.precise_reads.load(Relaxed);
+
+        // Far from the deadline: live, from the cheap reading alone.
+        let before = reads();
+        assert_eq!(s.get("k"), Some(1));
+        let ttl = s.ttl("k").flatten().unwrap();
+        assert_eq!(reads(), before, "no precise reading far from the deadline");
+        // The remaining time counts from the cheap reading's upper bound: 10 - 3 ms
+        // less than the precise remaining time.
+        assert_eq!(ttl, SEC - 7 * ms);
+
+        // Within the slack: the precise reading decides, both ways.
+        precise.advance(SEC - 2 * ms); // cheap reading 5 ms before the deadline
+        assert_eq!(s.get("k"), Some(1));
+        assert!(reads() > before, "a precise reading near the deadline");
+        precise.advance(2 * ms); // precisely at the deadline; cheap reading 3 ms before
+        assert_eq!(s.get("k"), None, "dead by the precise reading");
+        assert!(!s.contains("k"));
+
+        // Past the deadline by more than the lag: dead from the cheap reading alone.
+        s.set("j", 2, SetOptions::new().ttl(SEC)).unwrap();
+        precise.advance(SEC + 4 * ms);
+        let before = reads();
+        assert_eq!(s.get("j"), None);
+        assert_eq!(
+            reads(),
+            before,
+            "no precise reading long after the deadline"
+        );
+    }
+
+    #[test]
+    fn a_sliding_restart_counts_from_the_cheap_readings_upper_bound() {
+        let ms = Duration::from_millis(1);
+        let precise = ManualClock::new();
+        let clock = Lagging {
+            precise: precise.clone(),
+            lag: 3 * ms,
+            slack: 10 * ms,
+            precise_reads: AtomicUsize::new(0),
+        };
+        let s = StoreBuilder::new()
+            .default_ttl(SEC)
+            .sliding(true)
+            .clock(clock)
+            .build::<u64>()
+            .unwrap();
+        s.set("k", 1, SetOptions::new()).unwrap();
+        precise.advance(SEC / 2);
+        assert_eq!(s.get("k"), Some(1));
+        // Restarted at (precise - 3 ms + 10 ms) + 1 s: 7 ms later than a precise
+        // restart, never earlier.
+        let remaining = s
+            .shared
+            .read("k", false, |slot, _| slot.deadline())
+            .unwrap()
+            - to_nanos(precise.now());
+        assert_eq!(Duration::from_nanos(remaining), SEC + 7 * ms);
+        precise.advance(SEC + 6 * ms);
+        assert_eq!(s.get("k"), Some(1), "still live 1.006 s after the read");
+    }
 
     #[test]
     fn expired_at_exactly_the_deadline() {
