@@ -1,9 +1,9 @@
 //! [`StoreBuilder`]: configure a store with noun methods, then `build()`.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::Timer;
 use crate::memory::{Config, MAX_TTL};
 use crate::persist::{PersistOptions, ValueCodec};
 use crate::{
@@ -33,7 +33,7 @@ pub struct StoreBuilder {
     default_ttl: Option<Duration>,
     sliding: bool,
     capacity: Option<usize>,
-    clock: Arc<dyn Clock>,
+    clock: Timer,
     shards: Option<usize>,
 }
 
@@ -50,7 +50,7 @@ impl StoreBuilder {
             default_ttl: None,
             sliding: false,
             capacity: None,
-            clock: Arc::new(SystemClock),
+            clock: Timer::new(SystemClock),
             shards: None,
         }
     }
@@ -76,7 +76,7 @@ impl StoreBuilder {
 
     /// The clock expiry decisions use (default: [`SystemClock`]).
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = Timer::new(clock);
         self
     }
 

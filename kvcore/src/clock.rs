@@ -98,31 +98,44 @@ impl Clock for SystemClock {
         SystemTime::now()
     }
 
-    #[cfg(target_os = "linux")]
     fn coarse_now(&self) -> (SystemTime, Duration) {
-        use rustix::time::{ClockId, clock_gettime};
-        (
-            from_timespec(clock_gettime(ClockId::RealtimeCoarse)),
-            *COARSE_SLACK,
-        )
+        let (earliest, slack) = system_coarse();
+        (from_nanos(earliest), Duration::from_nanos(slack))
     }
 }
 
-/// How far the coarse clock may lag the precise one (see [`SystemClock`]).
+/// [`SystemClock::coarse_now`] in nanoseconds since the Unix epoch.
 #[cfg(target_os = "linux")]
-static COARSE_SLACK: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
+fn system_coarse() -> (u64, u64) {
+    use rustix::time::{ClockId, clock_gettime};
+    (
+        timespec_nanos(clock_gettime(ClockId::RealtimeCoarse)),
+        *COARSE_SLACK,
+    )
+}
+
+#[cfg(not(target_os = "linux"))]
+fn system_coarse() -> (u64, u64) {
+    (to_nanos(SystemTime::now()), 0)
+}
+
+/// How far the coarse clock may lag the precise one, in nanoseconds (see
+/// [`SystemClock`]).
+#[cfg(target_os = "linux")]
+static COARSE_SLACK: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
     use rustix::time::{ClockId, clock_getres};
-    let resolution = from_timespec(clock_getres(ClockId::RealtimeCoarse));
-    let resolution = resolution.duration_since(UNIX_EPOCH).unwrap_or_default();
-    (resolution * 4).max(Duration::from_millis(20))
+    let resolution = timespec_nanos(clock_getres(ClockId::RealtimeCoarse));
+    resolution.saturating_mul(4).max(20_000_000)
 });
 
-/// A `timespec` since the Unix epoch as a `SystemTime` (clamped to the epoch).
+/// A `timespec` since the Unix epoch in nanoseconds, saturating at both ends.
 #[cfg(target_os = "linux")]
-fn from_timespec(ts: rustix::time::Timespec) -> SystemTime {
-    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
-    let nanos = u32::try_from(ts.tv_nsec).unwrap_or(0).min(999_999_999);
-    UNIX_EPOCH + Duration::new(secs, nanos)
+fn timespec_nanos(ts: rustix::time::Timespec) -> u64 {
+    let Ok(secs) = u64::try_from(ts.tv_sec) else {
+        return 0;
+    };
+    let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0).min(999_999_999);
+    secs.saturating_mul(1_000_000_000).saturating_add(nanos)
 }
 
 /// A clock that moves only when told to.
@@ -196,6 +209,58 @@ impl Clock for ManualClock {
     }
 }
 
+/// A store's clock, read in nanoseconds since the Unix epoch.
+///
+/// The two clocks kvcore ships are read directly — no dynamic call, no detour through
+/// `SystemTime` — because a read of a key with a deadline asks for the time, and at a
+/// million keys every instruction on that path delays the next lookup's cache misses.
+/// Any other [`Clock`] is called through the trait.
+#[derive(Debug, Clone)]
+pub(crate) enum Timer {
+    System,
+    Manual(Arc<AtomicU64>),
+    Other(Arc<dyn Clock>),
+}
+
+impl Timer {
+    /// Reads `clock` the cheapest way its type allows.
+    pub(crate) fn new<C: Clock + 'static>(clock: C) -> Timer {
+        let any: &dyn std::any::Any = &clock;
+        if any.is::<SystemClock>() {
+            Timer::System
+        } else if let Some(manual) = any.downcast_ref::<ManualClock>() {
+            Timer::Manual(Arc::clone(&manual.nanos))
+        } else {
+            Timer::Other(Arc::new(clock))
+        }
+    }
+
+    /// [`Clock::now`], in nanoseconds.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        match self {
+            Timer::System => to_nanos(SystemTime::now()),
+            Timer::Manual(nanos) => nanos.load(Ordering::Acquire),
+            Timer::Other(clock) => to_nanos(clock.now()),
+        }
+    }
+
+    /// [`Clock::coarse_now`], in nanoseconds: the earliest the time can be, and how
+    /// much later it may be.
+    #[inline]
+    pub(crate) fn coarse_now(&self) -> (u64, u64) {
+        match self {
+            Timer::System => system_coarse(),
+            Timer::Manual(nanos) => (nanos.load(Ordering::Acquire), 0),
+            Timer::Other(clock) => {
+                let (earliest, slack) = clock.coarse_now();
+                let slack = u64::try_from(slack.as_nanos()).unwrap_or(u64::MAX);
+                (to_nanos(earliest), slack)
+            }
+        }
+    }
+}
+
 /// Nanoseconds since the Unix epoch, saturating at both ends.
 pub(crate) fn to_nanos(time: SystemTime) -> u64 {
     match time.duration_since(UNIX_EPOCH) {
@@ -231,6 +296,42 @@ mod tests {
         assert_eq!(to_nanos(c.now()), 10_000_000_000);
         c.advance(Duration::MAX);
         assert_eq!(to_nanos(c.now()), u64::MAX);
+    }
+
+    #[test]
+    fn timers_read_the_clock_they_were_made_from() {
+        let manual = ManualClock::new();
+        let timer = Timer::new(manual.clone());
+        assert!(matches!(timer, Timer::Manual(_)));
+        manual.advance(Duration::from_secs(3));
+        assert_eq!(timer.now(), to_nanos(manual.now()));
+        assert_eq!(timer.coarse_now(), (to_nanos(manual.now()), 0));
+
+        // A clock kvcore does not know is called through the trait.
+        let other = Timer::new(Arc::new(manual.clone()));
+        assert!(matches!(other, Timer::Other(_)));
+        manual.advance(Duration::from_secs(1));
+        assert_eq!(other.now(), timer.now());
+        assert_eq!(other.coarse_now(), timer.coarse_now());
+    }
+
+    #[test]
+    fn the_system_timers_coarse_reading_brackets_the_precise_one() {
+        let timer = Timer::new(SystemClock);
+        assert!(matches!(timer, Timer::System));
+        for _ in 0..1000 {
+            let before = timer.now();
+            let (earliest, slack) = timer.coarse_now();
+            let after = timer.now();
+            assert!(earliest <= after, "the coarse reading is never ahead");
+            assert!(
+                before <= earliest + slack,
+                "nor behind by more than its slack"
+            );
+        }
+        let (earliest, slack) = SystemClock.coarse_now();
+        assert!(earliest <= SystemClock.now());
+        assert!(slack < Duration::from_secs(1));
     }
 
     #[test]

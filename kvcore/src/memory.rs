@@ -21,9 +21,12 @@
 //! in `used`. Neither touches an index, so a read costs O(1) whatever the mode.
 //!
 //! A read of a key with a deadline asks the clock's cheap reading
-//! ([`Clock::coarse_now`]) first, and the precise one only when the deadline is within
-//! the cheap reading's slack; a sliding restart then counts from the cheap reading's
-//! upper bound, so it never ends earlier than a precise one would.
+//! ([`Clock::coarse_now`](crate::Clock::coarse_now)) first, and the precise one only
+//! when the deadline is within the cheap reading's slack; a sliding restart then
+//! counts from the cheap reading's upper bound, so it never ends earlier than a
+//! precise one would. A sliding read stores the new deadline only when it moves,
+//! which between two ticks of the cheap clock it does not, so a hot key's cache line
+//! is not written by every read.
 //!
 //! # Indexes are lazy lower bounds
 //!
@@ -63,10 +66,10 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 
-use crate::clock::to_nanos;
+use crate::clock::Timer;
 use crate::cursor::Cursor;
 use crate::store::{Condition, Expiry, Mode, ScanPage, SetOptions, SetOutcome, Stats, Store};
-use crate::{Clock, Error, Pattern, Result, Value};
+use crate::{Error, Pattern, Result, Value};
 
 type Hasher = hashbrown::DefaultHashBuilder;
 type DeadlineHeap = BinaryHeap<Reverse<(u64, SlotRef)>>;
@@ -121,7 +124,7 @@ impl<V> fmt::Debug for MemoryStore<V> {
 /// What the builder hands to [`MemoryStore::new`].
 pub(crate) struct Config {
     pub shards: usize,
-    pub clock: Arc<dyn Clock>,
+    pub clock: Timer,
     pub default_ttl: Option<Duration>,
     pub sliding: bool,
     pub capacity: Option<usize>,
@@ -130,7 +133,7 @@ pub(crate) struct Config {
 struct Shared<V> {
     shards: Box<[Shard<V>]>,
     hasher: Hasher,
-    clock: Arc<dyn Clock>,
+    clock: Timer,
     /// Default TTL in nanoseconds; 0 for none.
     default_ttl: u64,
     sliding: bool,
@@ -418,7 +421,7 @@ impl<V: Value> Shared<V> {
     }
 
     fn now(&self) -> u64 {
-        to_nanos(self.clock.now())
+        self.clock.now()
     }
 
     /// For a read of `slot`, which has a deadline: `None` if the deadline has passed,
@@ -428,8 +431,7 @@ impl<V: Value> Shared<V> {
     /// each reading, so a sliding restart that happened before it is seen.
     fn live_at(&self, slot: &Slot<V>) -> Option<u64> {
         let (earliest, slack) = self.clock.coarse_now();
-        let earliest = to_nanos(earliest);
-        let latest = earliest.saturating_add(nanos(slack));
+        let latest = earliest.saturating_add(slack);
         let d = slot.deadline();
         if latest < d {
             return Some(latest);
@@ -483,8 +485,13 @@ impl<V: Value> Shared<V> {
     /// Records a use of `slot` by a read: restarts a sliding TTL, refreshes LRU order.
     fn touch_read(&self, slot: &Slot<V>, now: impl FnOnce() -> u64) {
         if self.sliding && slot.ttl != 0 {
-            slot.expires_at
-                .fetch_max(now().saturating_add(slot.ttl), Relaxed);
+            // Look before writing: between two ticks of the cheap clock every read
+            // computes the same deadline, and a store only when it moves keeps a hot
+            // key's cache line shared between cores instead of bouncing on each read.
+            let d = now().saturating_add(slot.ttl);
+            if slot.expires_at.load(Relaxed) < d {
+                slot.expires_at.fetch_max(d, Relaxed);
+            }
         }
         self.touch_lru(slot);
     }
@@ -1233,7 +1240,8 @@ impl<V: Value> Store<V> for MemoryStore<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ManualClock, StoreBuilder};
+    use crate::clock::to_nanos;
+    use crate::{Clock, ManualClock, StoreBuilder};
 
     fn store(b: StoreBuilder) -> (MemoryStore<u64>, ManualClock) {
         let clock = ManualClock::new();
