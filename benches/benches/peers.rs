@@ -147,39 +147,82 @@ fn run<C: Cache>(op: Op, cache: &Filled<C>, w: &Workload, t: usize, start: usize
     }
 }
 
-struct Bench<'a> {
-    c: &'a mut Criterion,
-    w: &'a Workload,
-    mode: Mode,
+/// One store of the mode being measured, filled on its first measurement.
+trait Runner {
+    fn peer(&self) -> Peer;
+    /// Runs `iters` iterations of `op` on `threads` threads from position `start` of
+    /// the traces, and returns the time they took.
+    fn run(&self, op: Op, threads: usize, iters: u64, start: usize) -> Duration;
 }
 
-impl Visitor for Bench<'_> {
-    fn visit<C: Cache>(&mut self, peer: Peer, make: impl Fn() -> C) {
+struct Lazy<'w, C, F> {
+    peer: Peer,
+    make: F,
+    w: &'w Workload,
+    filled: OnceCell<Filled<C>>,
+}
+
+impl<C: Cache, F: Fn() -> C> Runner for Lazy<'_, C, F> {
+    fn peer(&self) -> Peer {
+        self.peer
+    }
+
+    fn run(&self, op: Op, threads: usize, iters: u64, start: usize) -> Duration {
         // Filled on first use, so that a filter that skips a store skips its filling.
-        let filled: OnceCell<Filled<C>> = OnceCell::new();
-        let w = self.w;
-        for op in Op::ALL {
-            let mut group =
-                self.c
-                    .benchmark_group(format!("{}/{}/{}", w.label, self.mode.name(), op.name()));
-            for threads in THREADS {
-                group.throughput(Throughput::Elements(OPS * threads as u64));
+        let f = self.filled.get_or_init(|| fill(&self.make, self.w));
+        timed_threads(threads, iters, |t, iters| {
+            run(op, f, self.w, t, start, iters * OPS);
+        })
+    }
+}
+
+/// Collects the stores of one mode.
+struct Stores<'w> {
+    w: &'w Workload,
+    runners: Vec<Box<dyn Runner + 'w>>,
+}
+
+impl<'w> Visitor for Stores<'w> {
+    fn visit<C: Cache + 'static>(&mut self, peer: Peer, make: impl Fn() -> C + 'static) {
+        self.runners.push(Box::new(Lazy {
+            peer,
+            make,
+            w: self.w,
+            filled: OnceCell::new(),
+        }));
+    }
+}
+
+/// Measures every operation of `mode` on every store that supports it. For each
+/// operation and thread count the stores run one after another, so that the figures a
+/// ratio compares are taken within seconds of each other: on a shared machine, how
+/// much CPU a benchmark gets drifts over minutes.
+fn bench_mode(c: &mut Criterion, w: &Workload, mode: Mode, n: usize) {
+    let mut stores = Stores {
+        w,
+        runners: Vec::new(),
+    };
+    for peer in Peer::ALL.into_iter().filter(|p| p.supports(mode)) {
+        common::visit(peer, mode, n, &mut stores);
+    }
+    for op in Op::ALL {
+        let mut group = c.benchmark_group(format!("{}/{}/{}", w.label, mode.name(), op.name()));
+        for threads in THREADS {
+            group.throughput(Throughput::Elements(OPS * threads as u64));
+            for store in &stores.runners {
                 // Each sample continues where the last one stopped in the traces.
                 let mut cursor = 0usize;
-                let id = BenchmarkId::new(peer.name(), format!("{threads}t"));
+                let id = BenchmarkId::new(store.peer().name(), format!("{threads}t"));
                 group.bench_function(id, |b| {
-                    let f = filled.get_or_init(|| fill(&make, w));
                     b.iter_custom(|iters| {
                         let start = cursor;
                         cursor = cursor.wrapping_add((iters * OPS) as usize);
-                        timed_threads(threads, iters, |t, iters| {
-                            run(op, f, w, t, start, iters * OPS);
-                        })
+                        store.run(op, threads, iters, start)
                     });
                 });
             }
-            group.finish();
         }
+        group.finish();
     }
 }
 
@@ -198,18 +241,7 @@ fn main() {
     for &(label, n) in sizes {
         let w = Workload::new(label, n);
         for mode in Mode::ALL {
-            for peer in Peer::ALL.into_iter().filter(|p| p.supports(mode)) {
-                common::visit(
-                    peer,
-                    mode,
-                    n,
-                    &mut Bench {
-                        c: &mut c,
-                        w: &w,
-                        mode,
-                    },
-                );
-            }
+            bench_mode(&mut c, &w, mode, n);
         }
     }
     c.final_summary();

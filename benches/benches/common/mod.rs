@@ -60,29 +60,29 @@ impl Peer {
 /// Receives a constructor of one store, with its concrete type, so that benchmark
 /// loops are compiled for each store and no measurement pays a virtual call.
 pub trait Visitor {
-    fn visit<C: Cache>(&mut self, peer: Peer, make: impl Fn() -> C);
+    fn visit<C: Cache + 'static>(&mut self, peer: Peer, make: impl Fn() -> C + 'static);
 }
 
 /// Hands `visitor` a constructor of an empty `peer` configured for `mode` over a key
 /// space of `n` keys.
 pub fn visit(peer: Peer, mode: Mode, n: usize, visitor: &mut impl Visitor) {
     match peer {
-        Peer::Kvcore => visitor.visit(peer, || mode.kvcore(n)),
-        Peer::Moka => visitor.visit(peer, || moka(mode, n)),
+        Peer::Kvcore => visitor.visit(peer, move || mode.kvcore(n)),
+        Peer::Moka => visitor.visit(peer, move || moka(mode, n)),
         // quick_cache is always bounded; in the unbounded mode it gets room for
         // twice the key space, so that uneven shards never make it evict.
-        Peer::QuickCache => visitor.visit(peer, || {
+        Peer::QuickCache => visitor.visit(peer, move || {
             let cap = mode.capacity(n).unwrap_or(2 * n);
             QuickCache(quick_cache::sync::Cache::new(cap))
         }),
-        Peer::Lru => visitor.visit(peer, || {
+        Peer::Lru => visitor.visit(peer, move || {
             let cache = match mode.capacity(n).and_then(NonZeroUsize::new) {
                 Some(cap) => lru::LruCache::with_hasher(cap, Hasher::default()),
                 None => lru::LruCache::unbounded_with_hasher(Hasher::default()),
             };
             Lru(Mutex::new(cache))
         }),
-        Peer::DashMap => visitor.visit(peer, || {
+        Peer::DashMap => visitor.visit(peer, move || {
             DashMap(dashmap::DashMap::with_hasher(Hasher::default()))
         }),
     }
