@@ -11,7 +11,7 @@ use kv_benches::{Cache, Mode, Val, ZIPF_S, key, quick, zipf_trace};
 
 mod common;
 
-use common::{Peer, Visitor};
+use common::{Moka, Peer, Visitor};
 
 /// Runs the cache-aside loop over `trace` and returns the hit ratio of its second half.
 fn hit_ratio(cache: &impl Cache, keys: &[String], trace: &[u32]) -> f64 {
@@ -44,24 +44,6 @@ impl Visitor for Measure<'_> {
     }
 }
 
-/// moka with its default policy, TinyLFU, which the shared configurations leave out.
-struct MokaTinyLfu(moka::sync::Cache<String, Val, hashbrown::DefaultHashBuilder>);
-
-impl Cache for MokaTinyLfu {
-    fn get(&self, key: &str) -> Option<Val> {
-        self.0.get(key)
-    }
-    fn set(&self, key: &str, value: Val) {
-        self.0.insert(key.to_owned(), value);
-    }
-    fn contains(&self, key: &str) -> bool {
-        self.0.contains_key(key)
-    }
-    fn settle(&self) {
-        self.0.run_pending_tasks();
-    }
-}
-
 fn main() {
     // A bench target is also run by `cargo test --benches`; a plain run measures.
     if std::env::args().any(|a| a == "--test") {
@@ -89,7 +71,9 @@ fn main() {
             common::visit(peer, Mode::Lru, 2 * cap, &mut m);
             row.push(m.ratio);
         }
-        let tiny_lfu = MokaTinyLfu(
+        // moka with its default policy, TinyLFU, which the shared configurations
+        // leave out.
+        let tiny_lfu = Moka(
             moka::sync::Cache::builder()
                 .max_capacity(cap as u64)
                 .build_with_hasher(Default::default()),

@@ -107,7 +107,8 @@ fn moka(mode: Mode, n: usize) -> Moka {
     Moka(b.build_with_hasher(Hasher::default()))
 }
 
-pub struct Moka(moka::sync::Cache<String, Val, Hasher>);
+/// moka's `sync::Cache`, however configured.
+pub struct Moka(pub moka::sync::Cache<String, Val, Hasher>);
 
 impl Cache for Moka {
     fn get(&self, key: &str) -> Option<Val> {
