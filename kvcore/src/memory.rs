@@ -1243,6 +1243,14 @@ mod tests {
     use crate::clock::to_nanos;
     use crate::{Clock, ManualClock, StoreBuilder};
 
+    /// The keys of the first page of a scan, sorted.
+    fn first_page(s: &MemoryStore<u64>, pattern: Option<&Pattern>, limit: usize) -> Vec<String> {
+        let page = s.scan(pattern, None, limit).unwrap();
+        let mut keys: Vec<String> = page.items.into_iter().map(|(k, _)| k).collect();
+        keys.sort();
+        keys
+    }
+
     fn store(b: StoreBuilder) -> (MemoryStore<u64>, ManualClock) {
         let clock = ManualClock::new();
         (b.clock(clock.clone()).build().unwrap(), clock)
@@ -1444,15 +1452,7 @@ mod tests {
         assert!(matches!(Key::new(&inline), Key::Inline { .. }));
         s.set(&boxed, 1, SetOptions::new().ttl(SEC)).unwrap();
         s.set(&inline, 2, SetOptions::new()).unwrap();
-        let mut keys: Vec<String> = s
-            .scan(None, None, 10)
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        keys.sort();
-        assert_eq!(keys, [boxed.clone(), inline.clone()]);
+        assert_eq!(first_page(&s, None, 10), [boxed.clone(), inline.clone()]);
         assert_eq!((s.get(&boxed), s.get(&inline)), (Some(1), Some(2)));
         s.set("new", 3, SetOptions::new()).unwrap(); // evicts the boxed key, used first
         assert!(!s.contains(&boxed) && s.contains(&inline));
@@ -1539,15 +1539,7 @@ mod tests {
             s.set(k, 1, SetOptions::new()).unwrap();
         }
         let p = Pattern::new("wo$d").unwrap();
-        let mut keys: Vec<String> = s
-            .scan(Some(&p), None, 100)
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        keys.sort();
-        assert_eq!(keys, ["wod", "word", "world"]);
+        assert_eq!(first_page(&s, Some(&p), 100), ["wod", "word", "world"]);
         assert!(matches!(
             s.scan(None, Some("nope"), 10),
             Err(Error::InvalidCursor { .. })
