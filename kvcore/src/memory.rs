@@ -28,6 +28,12 @@
 //! which between two ticks of the cheap clock it does not, so a hot key's cache line
 //! is not written by every read.
 //!
+//! A write asks for the time only when a deadline is involved: when the key it
+//! replaces has one, when the value gets one, or when expired keys may be due for
+//! purging. A precise reading waits for the instructions before it to finish (on x86
+//! the vDSO reads the TSC with `rdtscp`); a write that skips it lets its cache misses
+//! overlap with the next operation's.
+//!
 //! # Indexes are lazy lower bounds
 //!
 //! The expiry heap of a shard holds, for every slot with a deadline, an item whose
@@ -55,6 +61,7 @@
 //! LRU mutex, then shard locks in ascending index order. Single-key paths hold one
 //! shard lock at a time; multi-key writes lock their shards in ascending order.
 
+use std::cell::OnceCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
@@ -277,8 +284,13 @@ impl<V> Slot<V> {
     }
 
     fn is_live(&self, now: u64) -> bool {
+        self.is_live_at(|| now)
+    }
+
+    /// [`is_live`](Self::is_live), asking for the time only if the slot has a deadline.
+    fn is_live_at(&self, now: impl FnOnce() -> u64) -> bool {
         let d = self.deadline();
-        d == 0 || d > now
+        d == 0 || d > now()
     }
 
     fn remaining(&self, now: u64) -> Option<Duration> {
@@ -456,9 +468,15 @@ impl<V: Value> Shared<V> {
         move |slot| self.hash(slot.key.as_str())
     }
 
-    /// The (deadline, ttl) a write gives a key, from its options and what it had.
-    fn resolve(&self, expiry: Expiry, old: Option<(u64, u64)>, now: u64) -> (u64, u64) {
-        let after = |ttl: u64| (now.saturating_add(ttl), ttl);
+    /// The (deadline, ttl) a write gives a key, from its options and what it had. The
+    /// time is asked for only when the key gets a new deadline.
+    fn resolve(
+        &self,
+        expiry: Expiry,
+        old: Option<(u64, u64)>,
+        now: impl FnOnce() -> u64,
+    ) -> (u64, u64) {
+        let after = |ttl: u64| (now().saturating_add(ttl), ttl);
         match expiry {
             Expiry::After(ttl) => after(nanos(ttl)),
             Expiry::Never => (0, 0),
@@ -720,18 +738,22 @@ impl<V: Value> Shared<V> {
         // shard lock, per the lock order), so a create goes round the loop once more.
         let mut licence: Option<MutexGuard<'_, LruIndex>> = None;
         loop {
-            let now = self.now();
+            // Read the clock only if the write needs it: replacing a key that has no
+            // deadline with a value that gets none does not.
+            let clock = OnceCell::new();
+            let now = || *clock.get_or_init(|| self.now());
             let mut guard = shard.table.write();
             let table = &mut *guard;
             if let Some(slot) = table.slots.find_mut(hash, |s| s.key.is(key))
-                && slot.is_live(now)
+                && slot.is_live_at(now)
             {
                 return match op {
                     Op::Set(_, opts) if opts.condition == Condition::IfAbsent => {
                         Ok(Done::Set(SetOutcome::NotSet))
                     }
                     Op::Set(value, opts) => {
-                        let ttl = self.resolve(opts.expiry, Some((slot.deadline(), slot.ttl)), now);
+                        let old = Some((slot.deadline(), slot.ttl));
+                        let ttl = self.resolve(opts.expiry, old, now);
                         self.overwrite(&mut table.expiry, hash, slot, value, ttl);
                         Ok(Done::Set(SetOutcome::Replaced))
                     }
@@ -770,7 +792,7 @@ impl<V: Value> Shared<V> {
                 // Eviction locks other shards, so ours is released while room is
                 // made. Holding the licence, nobody else can create this key meanwhile.
                 drop(guard);
-                self.make_room(lru, 1, now)?;
+                self.make_room(lru, 1, now())?;
                 guard = shard.table.write();
             }
             let table = &mut *guard;
@@ -791,7 +813,9 @@ impl<V: Value> Shared<V> {
                 Op::Restore(value, d, ttl) => (value, (d, ttl), Done::Set(SetOutcome::Created)),
             };
             self.insert(table, licence.as_deref_mut(), hash, key, value, ttl);
-            self.purge_table(table, now, PURGE_ON_WRITE);
+            if !table.expiry.is_empty() {
+                self.purge_table(table, now(), PURGE_ON_WRITE);
+            }
             if let Some(lru) = licence.as_deref_mut() {
                 drop(guard);
                 self.maybe_compact_lru(lru);
@@ -865,7 +889,7 @@ impl<V: Value> Shared<V> {
             guards = self.lock_shards(&items);
         }
         for item in items {
-            let ttl = self.resolve(expiry, None, now);
+            let ttl = self.resolve(expiry, None, || now);
             let table = guard_for(&mut guards, item.shard);
             self.insert(
                 table,
@@ -901,7 +925,7 @@ impl<V: Value> Shared<V> {
                 expiry: heap,
             } = table;
             if let Some(slot) = slots.find_mut(item.hash, |s| s.key.is(&item.key)) {
-                let ttl = self.resolve(expiry, Some((slot.deadline(), slot.ttl)), now);
+                let ttl = self.resolve(expiry, Some((slot.deadline(), slot.ttl)), || now);
                 self.overwrite(heap, item.hash, slot, item.value, ttl);
             }
         }
@@ -1323,6 +1347,37 @@ mod tests {
             before,
             "no precise reading long after the deadline"
         );
+    }
+
+    #[test]
+    fn writes_read_the_clock_only_when_a_deadline_is_involved() {
+        let clock = Arc::new(Lagging {
+            precise: ManualClock::new(),
+            lag: Duration::ZERO,
+            slack: Duration::ZERO,
+            precise_reads: AtomicUsize::new(0),
+        });
+        let s = StoreBuilder::new()
+            .clock(Arc::clone(&clock))
+            .build::<String>()
+            .unwrap();
+        let reads = || clock.precise_reads.load(Relaxed);
+        let v = |s: &str| s.to_owned();
+        s.set("k", v("1"), SetOptions::new()).unwrap();
+        let before = reads();
+        let replaced = s.set("k", v("2"), SetOptions::new()).unwrap();
+        assert_eq!(replaced, SetOutcome::Replaced);
+        assert_eq!(s.incr("n", 1).unwrap(), 1);
+        assert_eq!(s.incr("n", 1).unwrap(), 2);
+        assert_eq!(reads(), before, "no deadline: no clock");
+
+        // A new deadline, or an old one to check, needs the time.
+        s.set("k", v("3"), SetOptions::new().ttl(SEC)).unwrap();
+        assert!(reads() > before);
+        let before = reads();
+        s.set("k", v("4"), SetOptions::new().keep_ttl()).unwrap();
+        assert!(reads() > before, "the old deadline is checked");
+        assert_eq!(s.ttl("k"), Some(Some(SEC)));
     }
 
     #[test]
