@@ -17,7 +17,14 @@
 //! tick, read without a fence — which bounds the current time from both sides. A
 //! deadline past the upper bound means the key is live; one before the lower bound
 //! means it is dead; only a deadline in between, within a few milliseconds of now,
-//! costs a precise reading. Writes always read the precise clock.
+//! costs a precise reading. Writes read the precise clock, when they need the time
+//! at all.
+//!
+//! Even the cheap reading is a call into the kernel's vDSO, and in a store much larger
+//! than the processor's caches it still costs a read of a key with a deadline a
+//! noticeable share of its time. [`TickingClock`] trades a background thread for a
+//! cheaper one: the thread stores the time in memory every millisecond, and a read
+//! loads it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -138,6 +145,160 @@ fn timespec_nanos(ts: rustix::time::Timespec) -> u64 {
     secs.saturating_mul(1_000_000_000).saturating_add(nanos)
 }
 
+/// The system clock, with a cheap reading kept up to date by a background thread.
+///
+/// [`now`](Clock::now) is `SystemTime::now()`, as for [`SystemClock`].
+/// [`coarse_now`](Clock::coarse_now) is the time a thread of the clock's own stored
+/// at its last tick, one load from memory, with a slack of the tick period plus 20 ms.
+/// It is for large stores with TTLs, where even [`SystemClock`]'s cheap reading, a
+/// call into the kernel's vDSO, takes a noticeable share of a read (see the
+/// repository's `docs/PERFORMANCE.md`).
+///
+/// The 20 ms are what a late wake-up of the thread may add. Should the thread be kept
+/// from running for longer than the slack — a starved machine, a process stopped and
+/// resumed — a read of a key within that much of its deadline may return it that much
+/// late; keys further from their deadline are not affected. Where a key must never be
+/// served past its deadline by more than the kernel's own coarse clock allows, keep
+/// [`SystemClock`].
+///
+/// Clones share the thread, which stops, and is joined, when the last clone (stores
+/// hold one too) is dropped.
+///
+/// ```
+/// use kvcore::{Clock, Store, StoreBuilder, TickingClock};
+/// use std::time::Duration;
+///
+/// let clock = TickingClock::new()?;
+/// let (earliest, slack) = clock.coarse_now();
+/// assert!(earliest <= clock.now() && clock.now() <= earliest + slack);
+///
+/// let store = StoreBuilder::new()
+///     .default_ttl(Duration::from_secs(60))
+///     .clock(clock)
+///     .build::<String>()?;
+/// store.set("k", "v".to_string(), Default::default())?;
+/// assert!(store.contains("k"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct TickingClock {
+    ticker: Arc<Ticker>,
+}
+
+/// What a [`TickingClock`]'s thread shares with the clock.
+#[derive(Debug)]
+pub(crate) struct Tick {
+    /// The time at the last tick, in nanoseconds since the Unix epoch.
+    nanos: AtomicU64,
+    /// The cheap reading's slack, in nanoseconds.
+    slack: u64,
+    /// Set when the last clone of the clock is dropped.
+    stop: parking_lot::Mutex<bool>,
+    wake: parking_lot::Condvar,
+}
+
+#[derive(Debug)]
+struct Ticker {
+    tick: Arc<Tick>,
+    period: Duration,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TickingClock {
+    /// The tick period of [`TickingClock::new`].
+    pub const DEFAULT_PERIOD: Duration = Duration::from_millis(1);
+
+    /// How late beyond its period the thread may wake before the cheap reading's
+    /// slack no longer covers it.
+    pub const LATENESS: Duration = Duration::from_millis(20);
+
+    /// Starts a clock that ticks every millisecond.
+    ///
+    /// # Errors
+    ///
+    /// If the operating system refuses to start the thread.
+    pub fn new() -> std::io::Result<Self> {
+        Self::with_period(Self::DEFAULT_PERIOD)
+    }
+
+    /// Starts a clock that ticks every `period`, from 1 µs to 1 s.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a period outside that range; any error the operating system
+    /// gives for starting the thread.
+    pub fn with_period(period: Duration) -> std::io::Result<Self> {
+        if !(Duration::from_micros(1)..=Duration::from_secs(1)).contains(&period) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("a tick period must be from 1 µs to 1 s, not {period:?}"),
+            ));
+        }
+        let slack = period.saturating_add(Self::LATENESS);
+        let tick = Arc::new(Tick {
+            nanos: AtomicU64::new(to_nanos(SystemTime::now())),
+            slack: u64::try_from(slack.as_nanos()).unwrap_or(u64::MAX),
+            stop: parking_lot::Mutex::new(false),
+            wake: parking_lot::Condvar::new(),
+        });
+        let thread = std::thread::Builder::new()
+            .name("kvcore-clock".into())
+            .spawn({
+                let tick = Arc::clone(&tick);
+                move || {
+                    let mut stop = tick.stop.lock();
+                    while !*stop {
+                        tick.wake.wait_for(&mut stop, period);
+                        tick.nanos
+                            .store(to_nanos(SystemTime::now()), Ordering::Relaxed);
+                    }
+                }
+            })?;
+        Ok(TickingClock {
+            ticker: Arc::new(Ticker {
+                tick,
+                period,
+                thread: Some(thread),
+            }),
+        })
+    }
+
+    /// How often the thread stores the time.
+    pub fn period(&self) -> Duration {
+        self.ticker.period
+    }
+}
+
+impl Tick {
+    /// The cheap reading in nanoseconds: the last tick's time and the slack.
+    #[inline]
+    fn coarse_nanos(&self) -> (u64, u64) {
+        (self.nanos.load(Ordering::Relaxed), self.slack)
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        *self.tick.stop.lock() = true;
+        self.tick.wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            // The thread only loops, sleeps and stores; it has nothing to panic on.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Clock for TickingClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn coarse_now(&self) -> (SystemTime, Duration) {
+        let (earliest, slack) = self.ticker.tick.coarse_nanos();
+        (from_nanos(earliest), Duration::from_nanos(slack))
+    }
+}
+
 /// A clock that moves only when told to.
 ///
 /// Clones share one time, so a test can keep a clone and advance the clock a store
@@ -211,7 +372,7 @@ impl Clock for ManualClock {
 
 /// A store's clock, read in nanoseconds since the Unix epoch.
 ///
-/// The two clocks kvcore ships are read directly — no dynamic call, no detour through
+/// The clocks kvcore ships are read directly — no dynamic call, no detour through
 /// `SystemTime` — because a read of a key with a deadline asks for the time, and at a
 /// million keys every instruction on that path delays the next lookup's cache misses.
 /// Any other [`Clock`] is called through the trait.
@@ -219,6 +380,11 @@ impl Clock for ManualClock {
 pub(crate) enum Timer {
     System,
     Manual(Arc<AtomicU64>),
+    /// The tick, read directly, and the clock, which keeps its thread running.
+    Ticking {
+        tick: Arc<Tick>,
+        _clock: TickingClock,
+    },
     Other(Arc<dyn Clock>),
 }
 
@@ -230,6 +396,11 @@ impl Timer {
             Timer::System
         } else if let Some(manual) = any.downcast_ref::<ManualClock>() {
             Timer::Manual(Arc::clone(&manual.nanos))
+        } else if let Some(ticking) = any.downcast_ref::<TickingClock>() {
+            Timer::Ticking {
+                tick: Arc::clone(&ticking.ticker.tick),
+                _clock: ticking.clone(),
+            }
         } else {
             Timer::Other(Arc::new(clock))
         }
@@ -239,8 +410,8 @@ impl Timer {
     #[inline]
     pub(crate) fn now(&self) -> u64 {
         match self {
-            Timer::System => to_nanos(SystemTime::now()),
             Timer::Manual(nanos) => nanos.load(Ordering::Acquire),
+            Timer::System | Timer::Ticking { .. } => to_nanos(SystemTime::now()),
             Timer::Other(clock) => to_nanos(clock.now()),
         }
     }
@@ -252,6 +423,7 @@ impl Timer {
         match self {
             Timer::System => system_coarse(),
             Timer::Manual(nanos) => (nanos.load(Ordering::Acquire), 0),
+            Timer::Ticking { tick, .. } => tick.coarse_nanos(),
             Timer::Other(clock) => {
                 let (earliest, slack) = clock.coarse_now();
                 let slack = u64::try_from(slack.as_nanos()).unwrap_or(u64::MAX);
@@ -332,6 +504,64 @@ mod tests {
         let (earliest, slack) = SystemClock.coarse_now();
         assert!(earliest <= SystemClock.now());
         assert!(slack < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_ticking_timers_coarse_reading_brackets_the_precise_one_and_moves() {
+        let clock = TickingClock::new().unwrap();
+        let timer = Timer::new(clock.clone());
+        assert!(matches!(timer, Timer::Ticking { .. }));
+        let (first, slack) = timer.coarse_now();
+        assert_eq!(
+            slack,
+            u64::try_from((clock.period() + TickingClock::LATENESS).as_nanos()).unwrap()
+        );
+        for _ in 0..1000 {
+            let before = timer.now();
+            let (earliest, slack) = timer.coarse_now();
+            let after = timer.now();
+            assert!(earliest <= after, "the coarse reading is never ahead");
+            assert!(
+                before <= earliest + slack,
+                "nor behind by more than its slack"
+            );
+        }
+        // The thread ticks: wait for it, not for any TTL.
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        while timer.coarse_now().0 == first {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "the clock never ticked"
+            );
+            std::thread::sleep(clock.period());
+        }
+    }
+
+    #[test]
+    fn a_ticking_clocks_thread_ends_with_its_last_clone() {
+        let clock = TickingClock::with_period(Duration::from_secs(1)).unwrap();
+        let tick = Arc::downgrade(&clock.ticker.tick);
+        let timer = Timer::new(clock.clone());
+        drop(clock);
+        assert!(tick.upgrade().is_some(), "a timer keeps the thread running");
+        // Dropping the last clone wakes the thread at once and joins it, so its share
+        // of the tick is gone when the drop returns, a second before its next tick.
+        drop(timer);
+        assert!(tick.upgrade().is_none());
+    }
+
+    #[test]
+    fn ticking_clock_periods_out_of_range_are_refused() {
+        for period in [
+            Duration::ZERO,
+            Duration::from_nanos(999),
+            Duration::from_secs(2),
+        ] {
+            let err = TickingClock::with_period(period).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("1 µs to 1 s"), "{err}");
+        }
+        assert!(TickingClock::with_period(Duration::from_secs(1)).is_ok());
     }
 
     #[test]

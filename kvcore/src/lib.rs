@@ -34,7 +34,8 @@
 //! # Time
 //!
 //! All expiry decisions ask a [`Clock`]. [`SystemClock`] is the default; tests use a
-//! [`ManualClock`] and advance it instead of sleeping. A key whose TTL has passed is
+//! [`ManualClock`] and advance it instead of sleeping; [`TickingClock`] spends a
+//! background thread to make reads of keys with TTLs cheaper in large stores. A key whose TTL has passed is
 //! never returned, whether or not it has been removed from memory yet. Removal
 //! happens in bounded steps: [`Store::purge_expired`] (call it on a timer), a little on
 //! every write, and all at once when a bounded store needs room.
@@ -69,7 +70,7 @@ pub mod store;
 pub mod value;
 
 pub use builder::StoreBuilder;
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, TickingClock};
 pub use error::{Error, Result};
 pub use glob::Pattern;
 pub use json::JsonText;
