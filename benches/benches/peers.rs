@@ -1,5 +1,7 @@
 // cargo bench -p kv-benches --bench peers
-//! Throughput of kvcore in each mode next to moka, quick_cache, lru and dashmap.
+//! Throughput of kvcore in each mode next to moka, quick_cache, lru and dashmap. In
+//! the modes with TTLs kvcore runs twice: on its default `SystemClock` (`kvcore`) and
+//! on a `TickingClock` (`kvcore-tick`).
 //!
 //! For each key-space size (100k and 1M keys) and mode, each store that supports the
 //! mode is filled with the whole key space (a bounded store keeps the hot half), then

@@ -132,6 +132,13 @@ impl Mode {
 
     /// An empty kvcore store in this mode for a key space of `n` keys.
     pub fn kvcore(self, n: usize) -> MemoryStore<Val> {
+        self.kvcore_builder(n)
+            .build()
+            .expect("a valid configuration")
+    }
+
+    /// A builder of [`kvcore`](Self::kvcore)'s store, to change before building.
+    pub fn kvcore_builder(self, n: usize) -> StoreBuilder {
         let mut b = StoreBuilder::new();
         if let Some(ttl) = self.ttl() {
             b = b.default_ttl(ttl).sliding(self == Mode::Sliding);
@@ -139,7 +146,7 @@ impl Mode {
         if let Some(cap) = self.capacity(n) {
             b = b.capacity(cap);
         }
-        b.build().expect("a valid configuration")
+        b
     }
 }
 

@@ -10,6 +10,7 @@
 use std::num::NonZeroUsize;
 
 use kv_benches::{Cache, Mode, Val};
+use kvcore::TickingClock;
 use parking_lot::Mutex;
 
 type Hasher = hashbrown::DefaultHashBuilder;
@@ -18,6 +19,8 @@ type Hasher = hashbrown::DefaultHashBuilder;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peer {
     Kvcore,
+    /// kvcore on a [`TickingClock`], in the modes with TTLs.
+    KvcoreTick,
     Moka,
     QuickCache,
     Lru,
@@ -26,8 +29,9 @@ pub enum Peer {
 
 impl Peer {
     /// Every store, in report order.
-    pub const ALL: [Peer; 5] = [
+    pub const ALL: [Peer; 6] = [
         Peer::Kvcore,
+        Peer::KvcoreTick,
         Peer::Moka,
         Peer::QuickCache,
         Peer::Lru,
@@ -38,6 +42,7 @@ impl Peer {
     pub fn name(self) -> &'static str {
         match self {
             Peer::Kvcore => "kvcore",
+            Peer::KvcoreTick => "kvcore-tick",
             Peer::Moka => "moka",
             Peer::QuickCache => "quick_cache",
             Peer::Lru => "lru",
@@ -47,10 +52,12 @@ impl Peer {
 
     /// Whether the store can be configured for `mode`. quick_cache and lru have no
     /// TTLs; dashmap has neither TTLs nor a bound and is measured once, unbounded, as
-    /// the ceiling every mode is compared with.
+    /// the ceiling every mode is compared with. kvcore's clock matters only where keys
+    /// have deadlines.
     pub fn supports(self, mode: Mode) -> bool {
         match self {
             Peer::Kvcore | Peer::Moka => true,
+            Peer::KvcoreTick => mode.ttl().is_some(),
             Peer::QuickCache | Peer::Lru => matches!(mode, Mode::Plain | Mode::Lru),
             Peer::DashMap => mode == Mode::Plain,
         }
@@ -68,6 +75,11 @@ pub trait Visitor {
 pub fn visit(peer: Peer, mode: Mode, n: usize, visitor: &mut impl Visitor) {
     match peer {
         Peer::Kvcore => visitor.visit(peer, move || mode.kvcore(n)),
+        Peer::KvcoreTick => visitor.visit(peer, move || {
+            let clock = TickingClock::new().expect("the clock's thread starts");
+            let store = mode.kvcore_builder(n).clock(clock).build();
+            store.expect("a valid configuration")
+        }),
         Peer::Moka => visitor.visit(peer, move || moka(mode, n)),
         // quick_cache is always bounded; in the unbounded mode it gets room for
         // twice the key space, so that uneven shards never make it evict.
