@@ -162,7 +162,8 @@ fn timespec_nanos(ts: rustix::time::Timespec) -> u64 {
 /// [`SystemClock`].
 ///
 /// Clones share the thread, which stops, and is joined, when the last clone (stores
-/// hold one too) is dropped.
+/// hold one too) is dropped. A child process made by `fork` without `exec` has no
+/// such thread, so its clock would stand still: start clocks after forking.
 ///
 /// ```
 /// use kvcore::{Clock, Store, StoreBuilder, TickingClock};
