@@ -36,6 +36,19 @@ unsafe fn granted(ptr: *mut u8) -> usize {
     unsafe { libc::malloc_usable_size(ptr.cast()) }
 }
 
+/// Counts `ptr`, a new allocation for `layout`, unless it is null; returns it.
+///
+/// # Safety
+/// `ptr` must be null or have just been returned by `System` for `layout`.
+unsafe fn counted(ptr: *mut u8, layout: Layout) -> *mut u8 {
+    if !ptr.is_null() {
+        REQUESTED.fetch_add(layout.size(), Relaxed);
+        // SAFETY: `ptr` was just returned by `System`, as the caller guarantees.
+        GRANTED.fetch_add(unsafe { granted(ptr) }, Relaxed);
+    }
+    ptr
+}
+
 // SAFETY: every method forwards its arguments unchanged to `System`, which upholds
 // the `GlobalAlloc` contract, and returns `System`'s result unchanged. The
 // bookkeeping around each call only updates atomics (it never allocates, so it cannot
@@ -43,25 +56,14 @@ unsafe fn granted(ptr: *mut u8) -> usize {
 // caller passes as live, before they are freed.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `alloc`'s contract, which `System` has too.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            REQUESTED.fetch_add(layout.size(), Relaxed);
-            // SAFETY: `ptr` was just returned by `System`.
-            GRANTED.fetch_add(unsafe { granted(ptr) }, Relaxed);
-        }
-        ptr
+        // SAFETY: the caller upholds `alloc`'s contract, which `System` has too; what
+        // `System` returns is what `counted` needs.
+        unsafe { counted(System.alloc(layout), layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as in `alloc`.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            REQUESTED.fetch_add(layout.size(), Relaxed);
-            // SAFETY: `ptr` was just returned by `System`.
-            GRANTED.fetch_add(unsafe { granted(ptr) }, Relaxed);
-        }
-        ptr
+        unsafe { counted(System.alloc_zeroed(layout), layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
