@@ -175,26 +175,39 @@ pub fn uniform_trace(n: usize, len: usize, seed: u64) -> Vec<u32> {
 }
 
 /// Runs `work(thread, iters)` on `threads` threads started together and returns the
-/// time from the common start until the last one finishes.
+/// time from the first one's start to the last one's end. Each thread reads the clock
+/// itself: on 2 cores a coordinating thread may not get the CPU back until the work
+/// is done, and then its own readings would miss most of it.
 pub fn timed_threads(threads: usize, iters: u64, work: impl Fn(usize, u64) + Sync) -> Duration {
-    let barrier = Barrier::new(threads + 1);
-    std::thread::scope(|s| {
+    let barrier = Barrier::new(threads);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (barrier, work) = (&barrier, &work);
                 s.spawn(move || {
                     barrier.wait();
+                    let start = Instant::now();
                     work(t, iters);
+                    (start, Instant::now())
                 })
             })
             .collect();
-        barrier.wait();
-        let start = Instant::now();
-        for h in handles {
-            h.join().expect("a benchmark thread panicked");
-        }
-        start.elapsed()
-    })
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a benchmark thread panicked"))
+            .collect()
+    });
+    let start = spans
+        .iter()
+        .map(|s| s.0)
+        .min()
+        .expect("at least one thread");
+    let end = spans
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .expect("at least one thread");
+    end - start
 }
 
 /// Whether the quick mode (`KV_BENCH_QUICK=1`) is on: fewer sizes, shorter runs.
