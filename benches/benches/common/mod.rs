@@ -7,6 +7,8 @@
 // Each bench target uses part of this module.
 #![allow(dead_code)]
 
+pub mod workload;
+
 use std::num::NonZeroUsize;
 
 use kv_benches::{Cache, Mode, Val};
