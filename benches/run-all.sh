@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # benches/run-all.sh [OUT_DIR]
 #
-# Every measurement docs/PERFORMANCE.md quotes, one after another (about 40 minutes
+# Every measurement docs/PERFORMANCE.md quotes, one after another (about 50 minutes
 # on 2 cores), each one's output kept in OUT_DIR (default: target/bench-results):
 # memory per entry, hit ratios, peer throughput (then the tables and plot of
-# benches/report.py), persistence, and HTTP load. KV_BENCH_QUICK=1 shortens it.
+# benches/report.py), the targets as paired ratios, persistence, and HTTP load. KV_BENCH_QUICK=1 shortens it.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,5 +26,6 @@ cargo bench -p kv-benches --bench memory | tee "$out/memory.md"
 cargo bench -p kv-benches --bench hit_ratio | tee "$out/hit_ratio.md"
 cargo bench -p kv-benches --bench peers | tee "$out/peers.log"
 python3 benches/report.py "$target/criterion" --plot "$out/performance-mixed.png" | tee "$out/peers.md"
+cargo bench -p kv-benches --bench targets | tee "$out/targets.md"
 cargo bench -p kv-benches --bench persist | tee "$out/persist.log"
 benches/http/load.sh 10 | tee "$out/http.md"
