@@ -45,7 +45,7 @@ const RATIOS: [(Peer, Peer, f64, &str); 4] = [
 
 /// How the turns are taken.
 struct Schedule {
-    /// Measured rounds, after one that warms every store up and sizes its bursts.
+    /// Measured rounds, after a warm-up that sizes each store's bursts.
     rounds: usize,
     /// The length of one store's turn.
     burst: Duration,
