@@ -121,11 +121,18 @@ fn sorted(mut xs: Vec<f64>) -> Vec<f64> {
     xs
 }
 
+/// `peer`'s rates, one per round, if it took part.
+fn rates<'t>(turns: &'t [Turns], peer: Peer) -> Option<&'t [f64]> {
+    turns
+        .iter()
+        .find(|t| t.store.peer() == peer)
+        .map(|t| t.rates.as_slice())
+}
+
 /// Round-by-round ratios of `a`'s rate to `b`'s, sorted; empty if either is absent.
 fn ratios(turns: &[Turns], a: Peer, b: Peer) -> Vec<f64> {
-    let find = |p: Peer| turns.iter().find(|t| t.store.peer() == p);
-    match (find(a), find(b)) {
-        (Some(a), Some(b)) => sorted(a.rates.iter().zip(&b.rates).map(|(x, y)| x / y).collect()),
+    match (rates(turns, a), rates(turns, b)) {
+        (Some(a), Some(b)) => sorted(a.iter().zip(b).map(|(x, y)| x / y).collect()),
         _ => Vec::new(),
     }
 }
@@ -180,10 +187,7 @@ fn row(
     turns: &[Turns],
     tally: &mut [(usize, usize); RATIOS.len()],
 ) -> String {
-    let kvcore = turns
-        .iter()
-        .find(|t| t.store.peer() == Peer::Kvcore)
-        .map(|t| quantile(&sorted(t.rates.clone()), 0.5) / 1e6);
+    let kvcore = rates(turns, Peer::Kvcore).map(|r| quantile(&sorted(r.to_vec()), 0.5) / 1e6);
     let mut cells = vec![
         w.label.to_string(),
         format!("{threads}t"),
