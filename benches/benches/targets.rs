@@ -154,7 +154,8 @@ fn main() {
     for &(label, n) in sizes {
         let w = Workload::new(label, n);
         for mode in Mode::ALL {
-            // dashmap, unbounded and without TTLs, is the ceiling of every mode.
+            // dashmap, unbounded and without TTLs, is the ceiling of every mode; lru
+            // has no target.
             let peers: Vec<Peer> = Peer::ALL
                 .into_iter()
                 .filter(|p| p.supports(mode) || *p == Peer::DashMap)

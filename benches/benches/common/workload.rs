@@ -16,7 +16,9 @@ use super::{Peer, Visitor};
 pub const OPS: u64 = 1000;
 /// Length of each pre-generated trace; threads cycle through theirs.
 pub const TRACE: usize = 1 << 20;
-pub const THREADS: [usize; 2] = [1, 2];
+/// The most threads a measurement runs on; each has traces of its own.
+const MAX_THREADS: usize = 2;
+pub const THREADS: [usize; 2] = [1, MAX_THREADS];
 /// Written by every timed write, the same for every store.
 pub const WRITTEN: Val = Val(*b"written-value-16");
 
@@ -64,7 +66,8 @@ pub struct Workload {
 
 impl Workload {
     pub fn new(label: &'static str, n: usize) -> Workload {
-        let per_thread = |f: &dyn Fn(u64) -> Vec<u32>| (0..2).map(|t| f(t as u64)).collect();
+        let per_thread =
+            |f: &dyn Fn(u64) -> Vec<u32>| (0..MAX_THREADS).map(|t| f(t as u64)).collect();
         Workload {
             label,
             keys: (0..n).map(key).collect(),
@@ -91,7 +94,7 @@ fn fill<C: Cache>(make: &impl Fn() -> C, w: &Workload) -> Filled<C> {
         .filter(|&i| cache.contains(&w.keys[i as usize]))
         .collect();
     assert!(!present.is_empty(), "a filled store holds keys");
-    let hits = (0..2)
+    let hits = (0..MAX_THREADS as u64)
         .map(|t| {
             zipf_trace(present.len(), TRACE, 40 + t)
                 .into_iter()
