@@ -13,7 +13,9 @@
 //!
 //! Stores and workload are those of the `peers` bench (see `common/workload.rs`); here
 //! dashmap runs in every mode, so that each mode's ratio to it is paired too.
-//! `KV_BENCH_QUICK=1` runs the 100k size only, with fewer rounds.
+//! `KV_BENCH_QUICK=1` runs the 100k size only, with fewer rounds. Arguments after
+//! `--` pick cells whose id (`SIZE/MODE/THREADSt`) contains one of them:
+//! `cargo bench -p kv-benches --bench targets -- 100k/lru/2t`.
 
 mod common;
 
@@ -148,12 +150,25 @@ fn main() {
     } else {
         &[("100k", 100_000), ("1M", 1_000_000)]
     };
+    // cargo passes `--bench`; the other arguments are filters.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let picked = |id: &str| filters.is_empty() || filters.iter().any(|f| id.contains(f));
     let mut rows = Vec::new();
     // Per ratio: cells measured, and cells whose median meets the target.
     let mut tally = [(0usize, 0usize); RATIOS.len()];
     for &(label, n) in sizes {
         let w = Workload::new(label, n);
         for mode in Mode::ALL {
+            let threads: Vec<usize> = THREADS
+                .into_iter()
+                .filter(|t| picked(&format!("{label}/{}/{t}t", mode.name())))
+                .collect();
+            if threads.is_empty() {
+                continue;
+            }
             // dashmap, unbounded and without TTLs, is the ceiling of every mode; lru
             // has no target.
             let peers: Vec<Peer> = Peer::ALL
@@ -166,7 +181,7 @@ fn main() {
                 eprintln!("{label}/{}: filling {}", mode.name(), store.peer().name());
                 store.prepare();
             }
-            for threads in THREADS {
+            for threads in threads {
                 eprintln!(
                     "{label}/{}/{threads}t: {} rounds",
                     mode.name(),
