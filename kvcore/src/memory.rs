@@ -34,6 +34,19 @@
 //! the vDSO reads the TSC with `rdtscp`); a write that skips it lets its cache misses
 //! overlap with the next operation's.
 //!
+//! # Written fields have their own cache lines
+//!
+//! A core that writes a cache line takes it away from every other core, and their
+//! next read of anything on that line waits for it to come back. The fields of the
+//! store that operations change (the key count, the LRU counter and mutex, the
+//! earliest deadline, the statistics) are therefore each padded to a line of their
+//! own (`crossbeam_utils::CachePadded`), away from the fields every read looks at
+//! and never changes (the shard array, the hasher, the mode). Shards are padded too,
+//! so that a read lock taken on one shard does not take the line of its neighbour's
+//! lock. Without the padding, a read of a bounded store (which advances the LRU
+//! counter) could make the other core's next operation wait for the line holding the
+//! shard array, depending on where the allocation put the line boundaries.
+//!
 //! # Indexes are lazy lower bounds
 //!
 //! The expiry heap of a shard holds, for every slot with a deadline, an item whose
@@ -69,6 +82,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
@@ -137,28 +151,30 @@ pub(crate) struct Config {
     pub capacity: Option<usize>,
 }
 
+/// Fields a running store never writes come first; every field it does write is on a
+/// cache line of its own (see "Written fields have their own cache lines" above).
 struct Shared<V> {
-    shards: Box<[Shard<V>]>,
+    shards: Box<[CachePadded<Shard<V>>]>,
     hasher: Hasher,
     clock: Timer,
     /// Default TTL in nanoseconds; 0 for none.
     default_ttl: u64,
     sliding: bool,
     capacity: Option<usize>,
-    /// Slots in all shards, expired-but-unpurged ones included.
-    len: AtomicUsize,
-    /// Source of LRU stamps; only advanced in bounded stores.
-    tick: AtomicU64,
-    /// The LRU index; its mutex is also the licence to create keys in a bounded store.
-    lru: Mutex<LruIndex>,
-    /// No deadline in any expiry heap is earlier than this (u64::MAX: none filed).
-    next_deadline: AtomicU64,
-    expirations: AtomicU64,
-    evictions: AtomicU64,
-    /// The shard `purge_expired` starts at next, so successive calls go round.
-    purge_next: AtomicUsize,
     /// Where every change is recorded, once a persistent store has recovered.
     log: OnceLock<Box<dyn WriteLog<V>>>,
+    /// Slots in all shards, expired-but-unpurged ones included.
+    len: CachePadded<AtomicUsize>,
+    /// Source of LRU stamps; only advanced in bounded stores.
+    tick: CachePadded<AtomicU64>,
+    /// The LRU index; its mutex is also the licence to create keys in a bounded store.
+    lru: CachePadded<Mutex<LruIndex>>,
+    /// No deadline in any expiry heap is earlier than this (u64::MAX: none filed).
+    next_deadline: CachePadded<AtomicU64>,
+    expirations: CachePadded<AtomicU64>,
+    evictions: CachePadded<AtomicU64>,
+    /// The shard `purge_expired` starts at next, so successive calls go round.
+    purge_next: CachePadded<AtomicUsize>,
 }
 
 /// Receives every change as the full resulting state of a key, called under the lock
@@ -330,13 +346,15 @@ struct Item<V> {
 impl<V: Value> MemoryStore<V> {
     pub(crate) fn new(config: Config) -> Self {
         let shards = (0..config.shards)
-            .map(|_| Shard {
-                table: RwLock::new(Table {
-                    slots: HashTable::new(),
-                    expiry: BinaryHeap::new(),
-                }),
-                hits: AtomicU64::new(0),
-                misses: AtomicU64::new(0),
+            .map(|_| {
+                CachePadded::new(Shard {
+                    table: RwLock::new(Table {
+                        slots: HashTable::new(),
+                        expiry: BinaryHeap::new(),
+                    }),
+                    hits: AtomicU64::new(0),
+                    misses: AtomicU64::new(0),
+                })
             })
             .collect();
         MemoryStore {
@@ -347,14 +365,14 @@ impl<V: Value> MemoryStore<V> {
                 default_ttl: config.default_ttl.map_or(0, nanos),
                 sliding: config.sliding,
                 capacity: config.capacity,
-                len: AtomicUsize::new(0),
-                tick: AtomicU64::new(1),
-                lru: Mutex::new(LruIndex::default()),
-                next_deadline: AtomicU64::new(u64::MAX),
-                expirations: AtomicU64::new(0),
-                evictions: AtomicU64::new(0),
-                purge_next: AtomicUsize::new(0),
                 log: OnceLock::new(),
+                len: CachePadded::new(AtomicUsize::new(0)),
+                tick: CachePadded::new(AtomicU64::new(1)),
+                lru: CachePadded::new(Mutex::new(LruIndex::default())),
+                next_deadline: CachePadded::new(AtomicU64::new(u64::MAX)),
+                expirations: CachePadded::new(AtomicU64::new(0)),
+                evictions: CachePadded::new(AtomicU64::new(0)),
+                purge_next: CachePadded::new(AtomicUsize::new(0)),
             }),
         }
     }
