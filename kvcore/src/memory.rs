@@ -55,8 +55,8 @@
 //! are removed, slid ones are filed again at their real deadline. A sliding read
 //! therefore pays nothing; the re-filing happens at most once per deadline passed.
 //!
-//! The LRU index works the same way across the whole store: one min-heap of
-//! `(stamp, slot)` under a mutex, one item per slot, filed when the key is created. To
+//! The LRU index works the same way across the whole store: one radix heap of
+//! `(stamp, slot)` under a mutex (stamps only grow, which is what a radix heap needs), one item per slot, filed when the key is created. To
 //! evict, pop the smallest stamp; if the slot has been used since, file it again at its
 //! current stamp and pop again; otherwise it is the least recently used key of the
 //! whole store, because every other slot's real stamp is at least its filed one. This
@@ -86,6 +86,7 @@ use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
+use radix_heap::RadixHeapMap;
 
 use crate::clock::Timer;
 use crate::cursor::Cursor;
@@ -260,7 +261,7 @@ impl Key {
 /// decision an item leads to is therefore checked against the slot's own state (its
 /// filed deadline, its stamp, its real deadline), which makes such an item merely
 /// stale, as if its slot had been used since.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct SlotRef {
     hash: u64,
     addr: usize,
@@ -317,9 +318,38 @@ impl<V> Slot<V> {
     }
 }
 
+/// Items `(stamp, slot)`, popped smallest stamp first.
+///
+/// Stamps come from one counter that only goes up, so an item filed now is never
+/// older than the last one popped: the index is a monotone priority queue. A radix
+/// heap serves one in O(1) per push and amortized O(log distance) per pop, by
+/// sequential passes over a few vectors, where a binary heap of a million items
+/// takes a cache miss for each level it sifts through.
 #[derive(Default)]
 struct LruIndex {
-    heap: BinaryHeap<Reverse<(u64, SlotRef)>>,
+    heap: RadixHeapMap<Reverse<u64>, SlotRef>,
+}
+
+impl LruIndex {
+    /// Files `at` at `stamp`. A stamp older than the last one popped (two reads of a
+    /// key raced, and the older stamp was stored last) is filed at that one instead:
+    /// the slot was used at least that recently.
+    fn push(&mut self, stamp: u64, at: SlotRef) {
+        let floor = self.heap.top().map_or(0, |Reverse(top)| top);
+        self.heap.push(Reverse(stamp.max(floor)), at);
+    }
+
+    fn pop(&mut self) -> Option<(u64, SlotRef)> {
+        self.heap.pop().map(|(Reverse(stamp), at)| (stamp, at))
+    }
+
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    fn clear(&mut self) {
+        self.heap.clear();
+    }
 }
 
 /// A single-key write.
@@ -597,7 +627,7 @@ impl<V: Value> Shared<V> {
         self.file_deadline(&mut table.expiry, hash, &mut slot);
         self.log_put(&slot);
         if let Some(lru) = lru {
-            lru.heap.push(Reverse((stamp, SlotRef::new(hash, &slot))));
+            lru.push(stamp, SlotRef::new(hash, &slot));
         }
         table.slots.insert_unique(hash, slot, self.rehasher());
         self.len.fetch_add(1, Relaxed);
@@ -702,14 +732,14 @@ impl<V: Value> Shared<V> {
 
     /// Removes the least recently used key. Returns false if the index is empty.
     fn evict_one(&self, lru: &mut LruIndex, now: u64) -> bool {
-        while let Some(Reverse((stamp, at))) = lru.heap.pop() {
+        while let Some((stamp, at)) = lru.pop() {
             let mut table = self.shard(at.hash).table.write();
             let Ok(entry) = table.slots.find_entry(at.hash, |s| at.is(s)) else {
                 continue; // deleted or re-created since it was filed
             };
             let used = entry.get().used.load(Relaxed);
             if used != stamp {
-                lru.heap.push(Reverse((used, at)));
+                lru.push(used, at);
                 continue;
             }
             let live = entry.get().is_live(now);
@@ -728,19 +758,21 @@ impl<V: Value> Shared<V> {
 
     /// Refiles every slot at its current stamp, dropping stale items.
     fn rebuild_lru(&self, lru: &mut LruIndex) {
-        lru.heap.clear();
+        lru.clear();
         for shard in self.shards.iter() {
             let table = shard.table.read();
-            lru.heap.extend(table.slots.iter().map(|s| {
-                let at = SlotRef::new(self.hash(s.key.as_str()), s);
-                Reverse((s.used.load(Relaxed), at))
-            }));
+            for s in table.slots.iter() {
+                lru.push(
+                    s.used.load(Relaxed),
+                    SlotRef::new(self.hash(s.key.as_str()), s),
+                );
+            }
         }
     }
 
     /// Drops stale LRU items once they outnumber the keys.
     fn maybe_compact_lru(&self, lru: &mut LruIndex) {
-        if lru.heap.len() > 2 * self.len.load(Relaxed) + 1024 {
+        if lru.len() > 2 * self.len.load(Relaxed) + 1024 {
             self.rebuild_lru(lru);
         }
     }
@@ -1067,7 +1099,7 @@ impl<V: Value> Shared<V> {
         if let Some(log) = self.log.get() {
             log.clear();
         }
-        lru.heap.clear();
+        lru.clear();
         live
     }
 
@@ -1513,7 +1545,30 @@ mod tests {
             s.set(&key, i, SetOptions::new()).unwrap();
             s.delete(&key).unwrap();
         }
-        assert!(s.shared.lru.lock().heap.len() <= 2 * 10 + 1024 + 1);
+        assert!(s.shared.lru.lock().len() <= 2 * 10 + 1024 + 1);
+    }
+
+    #[test]
+    fn lru_index_pops_oldest_first_and_files_a_raced_stamp_at_the_last_popped() {
+        let at = |n: u64| SlotRef { hash: n, addr: 0 };
+        let mut index = LruIndex::default();
+        for stamp in [7, 3, 9, 5] {
+            index.push(stamp, at(stamp));
+        }
+        assert_eq!(index.pop(), Some((3, at(3))));
+        assert_eq!(index.pop(), Some((5, at(5))));
+        // Older than the last popped stamp: filed at 5, so it comes out next.
+        index.push(4, at(4));
+        index.push(8, at(8));
+        assert_eq!(index.pop(), Some((5, at(4))));
+        let rest: Vec<_> = std::iter::from_fn(|| index.pop()).collect();
+        assert_eq!(rest, [(7, at(7)), (8, at(8)), (9, at(9))]);
+        assert_eq!(index.len(), 0);
+        // A cleared index takes any stamp again.
+        index.push(100, at(100));
+        index.clear();
+        index.push(1, at(1));
+        assert_eq!(index.pop(), Some((1, at(1))));
     }
 
     #[test]
