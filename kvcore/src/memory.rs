@@ -254,7 +254,7 @@ impl Key {
     }
 }
 
-/// How an index item (expiry heap, LRU heap) finds its slot: the key's hash, to find
+/// How an index item (expiry heap, LRU index) finds its slot: the key's hash, to find
 /// the shard and bucket, and the address of the slot's box, to tell it from others
 /// there. A box does not move while its slot lives, but a new slot may get the address
 /// of a removed one, so an item can come to name a slot it was not filed for. Every
