@@ -17,8 +17,13 @@
 //! tick, read without a fence — which bounds the current time from both sides. A
 //! deadline past the upper bound means the key is live; one before the lower bound
 //! means it is dead; only a deadline in between, within a few milliseconds of now,
-//! costs a precise reading. Writes read the precise clock, when they need the time
-//! at all.
+//! costs a precise reading. Single-key writes decide whether the key they find is
+//! live the same way. A new deadline ends no earlier than its TTL after the write:
+//! it counts from the cheap reading's upper bound when the slack is at most a
+//! thousandth of the TTL, so that a key lives at most a thousandth of its TTL longer
+//! (with [`SystemClock`]'s slack of 20 ms or more, for TTLs of at least 20 s), and from
+//! a precise reading otherwise. A [`ManualClock`] has no slack: every deadline is
+//! exact.
 //!
 //! Even the cheap reading is a call into the kernel's vDSO, and in a store much larger
 //! than the processor's caches it still costs a read of a key with a deadline a

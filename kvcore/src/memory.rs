@@ -32,7 +32,11 @@
 //! replaces has one, when the value gets one, or when expired keys may be due for
 //! purging. A precise reading waits for the instructions before it to finish (on x86
 //! the vDSO reads the TSC with `rdtscp`); a write that skips it lets its cache misses
-//! overlap with the next operation's.
+//! overlap with the next operation's. So a single-key write asks the cheap reading
+//! first too: it decides whether the key the write finds is live as a read does, and
+//! a new deadline counts from the cheap reading's upper bound when the slack is at
+//! most a thousandth of the TTL (a key then lives at most that much past its TTL,
+//! never less); a shorter TTL counts from a precise reading.
 //!
 //! # Written fields have their own cache lines
 //!
@@ -318,6 +322,65 @@ impl<V> Slot<V> {
     }
 }
 
+/// The time as one single-key write sees it: read only if the write needs it, and
+/// the cheap reading first, as reads do (see the module docs).
+struct WriteTime<'c> {
+    clock: &'c Timer,
+    coarse: OnceCell<(u64, u64)>,
+    precise: OnceCell<u64>,
+}
+
+impl<'c> WriteTime<'c> {
+    fn new(clock: &'c Timer) -> Self {
+        WriteTime {
+            clock,
+            coarse: OnceCell::new(),
+            precise: OnceCell::new(),
+        }
+    }
+
+    /// The cheap reading: the earliest the time can be, and how much later it may be.
+    fn coarse(&self) -> (u64, u64) {
+        *self.coarse.get_or_init(|| self.clock.coarse_now())
+    }
+
+    fn precise(&self) -> u64 {
+        *self.precise.get_or_init(|| self.clock.now())
+    }
+
+    /// A time no later than now: what has expired by it has surely expired.
+    fn earliest(&self) -> u64 {
+        self.coarse().0
+    }
+
+    /// Whether deadline `d` (0: none) has not passed; a precise reading decides only
+    /// when `d` falls within the cheap reading's slack.
+    fn is_live(&self, d: u64) -> bool {
+        if d == 0 {
+            return true;
+        }
+        let (earliest, slack) = self.coarse();
+        if earliest.saturating_add(slack) < d {
+            return true;
+        }
+        earliest < d && d > self.precise()
+    }
+
+    /// The deadline of a TTL of `ttl` nanoseconds that starts now. It counts from the
+    /// cheap reading's upper bound when the slack is at most a thousandth of the TTL,
+    /// so that it ends no earlier than a precise start would and at most a thousandth
+    /// of the TTL later; a shorter TTL counts from a precise reading.
+    fn deadline(&self, ttl: u64) -> u64 {
+        let (earliest, slack) = self.coarse();
+        let start = if slack <= ttl / 1000 {
+            earliest.saturating_add(slack)
+        } else {
+            self.precise()
+        };
+        start.saturating_add(ttl)
+    }
+}
+
 /// Items `(stamp, slot)`, popped smallest stamp first.
 ///
 /// Stamps come from one counter that only goes up, so an item filed now is never
@@ -516,15 +579,16 @@ impl<V: Value> Shared<V> {
         move |slot| self.hash(slot.key.as_str())
     }
 
-    /// The (deadline, ttl) a write gives a key, from its options and what it had. The
-    /// time is asked for only when the key gets a new deadline.
+    /// The (deadline, ttl) a write gives a key, from its options and what it had.
+    /// `deadline` turns a TTL into the deadline it ends at; it is asked only when the
+    /// key gets a new deadline.
     fn resolve(
         &self,
         expiry: Expiry,
         old: Option<(u64, u64)>,
-        now: impl FnOnce() -> u64,
+        deadline: impl FnOnce(u64) -> u64,
     ) -> (u64, u64) {
-        let after = |ttl: u64| (now().saturating_add(ttl), ttl);
+        let after = |ttl: u64| (deadline(ttl), ttl);
         match expiry {
             Expiry::After(ttl) => after(nanos(ttl)),
             Expiry::Never => (0, 0),
@@ -790,12 +854,11 @@ impl<V: Value> Shared<V> {
         loop {
             // Read the clock only if the write needs it: replacing a key that has no
             // deadline with a value that gets none does not.
-            let clock = OnceCell::new();
-            let now = || *clock.get_or_init(|| self.now());
+            let time = WriteTime::new(&self.clock);
             let mut guard = shard.table.write();
             let table = &mut *guard;
             if let Some(slot) = table.slots.find_mut(hash, |s| s.key.is(key))
-                && slot.is_live_at(now)
+                && time.is_live(slot.deadline())
             {
                 return match op {
                     Op::Set(_, opts) if opts.condition == Condition::IfAbsent => {
@@ -803,7 +866,7 @@ impl<V: Value> Shared<V> {
                     }
                     Op::Set(value, opts) => {
                         let old = Some((slot.deadline(), slot.ttl));
-                        let ttl = self.resolve(opts.expiry, old, now);
+                        let ttl = self.resolve(opts.expiry, old, |ttl| time.deadline(ttl));
                         self.overwrite(&mut table.expiry, hash, slot, value, ttl);
                         Ok(Done::Set(SetOutcome::Replaced))
                     }
@@ -842,21 +905,21 @@ impl<V: Value> Shared<V> {
                 // Eviction locks other shards, so ours is released while room is
                 // made. Holding the licence, nobody else can create this key meanwhile.
                 drop(guard);
-                self.make_room(lru, 1, now())?;
+                self.make_room(lru, 1, time.precise())?;
                 guard = shard.table.write();
             }
             let table = &mut *guard;
             let (value, ttl, done) = match op {
                 Op::Set(value, opts) => (
                     value,
-                    self.resolve(opts.expiry, None, now),
+                    self.resolve(opts.expiry, None, |ttl| time.deadline(ttl)),
                     Done::Set(SetOutcome::Created),
                 ),
                 Op::Incr(by) => {
                     let value = V::from_i64(by).ok_or(Error::IncrUnsupported)?;
                     (
                         value,
-                        self.resolve(Expiry::Default, None, now),
+                        self.resolve(Expiry::Default, None, |ttl| time.deadline(ttl)),
                         Done::Incr(by),
                     )
                 }
@@ -864,7 +927,7 @@ impl<V: Value> Shared<V> {
             };
             self.insert(table, licence.as_deref_mut(), hash, key, value, ttl);
             if !table.expiry.is_empty() {
-                self.purge_table(table, now(), PURGE_ON_WRITE);
+                self.purge_table(table, time.earliest(), PURGE_ON_WRITE);
             }
             if let Some(lru) = licence.as_deref_mut() {
                 drop(guard);
@@ -939,7 +1002,7 @@ impl<V: Value> Shared<V> {
             guards = self.lock_shards(&items);
         }
         for item in items {
-            let ttl = self.resolve(expiry, None, || now);
+            let ttl = self.resolve(expiry, None, |ttl| now.saturating_add(ttl));
             let table = guard_for(&mut guards, item.shard);
             self.insert(
                 table,
@@ -975,7 +1038,8 @@ impl<V: Value> Shared<V> {
                 expiry: heap,
             } = table;
             if let Some(slot) = slots.find_mut(item.hash, |s| s.key.is(&item.key)) {
-                let ttl = self.resolve(expiry, Some((slot.deadline(), slot.ttl)), || now);
+                let old = Some((slot.deadline(), slot.ttl));
+                let ttl = self.resolve(expiry, old, |ttl| now.saturating_add(ttl));
                 self.overwrite(heap, item.hash, slot, item.value, ttl);
             }
         }
@@ -1333,13 +1397,31 @@ mod tests {
     const SEC: Duration = Duration::from_secs(1);
 
     /// A clock whose cheap reading lags its precise one by `lag` and claims `slack`,
-    /// and that counts its precise readings.
+    /// and that counts its readings of each kind.
     #[derive(Debug)]
     struct Lagging {
         precise: ManualClock,
         lag: Duration,
         slack: Duration,
         precise_reads: AtomicUsize,
+        cheap_reads: AtomicUsize,
+    }
+
+    impl Lagging {
+        fn new(precise: &ManualClock, lag: Duration, slack: Duration) -> Self {
+            Lagging {
+                precise: precise.clone(),
+                lag,
+                slack,
+                precise_reads: AtomicUsize::new(0),
+                cheap_reads: AtomicUsize::new(0),
+            }
+        }
+
+        /// Readings of either kind so far.
+        fn reads(&self) -> usize {
+            self.precise_reads.load(Relaxed) + self.cheap_reads.load(Relaxed)
+        }
     }
 
     impl Clock for Lagging {
@@ -1349,6 +1431,7 @@ mod tests {
         }
 
         fn coarse_now(&self) -> (std::time::SystemTime, Duration) {
+            self.cheap_reads.fetch_add(1, Relaxed);
             (self.precise.now() - self.lag, self.slack)
         }
     }
@@ -1357,12 +1440,7 @@ mod tests {
     fn reads_decide_from_the_cheap_reading_unless_the_deadline_is_within_its_slack() {
         let ms = Duration::from_millis(1);
         let precise = ManualClock::new();
-        let clock = Arc::new(Lagging {
-            precise: precise.clone(),
-            lag: 3 * ms,
-            slack: 10 * ms,
-            precise_reads: AtomicUsize::new(0),
-        });
+        let clock = Arc::new(Lagging::new(&precise, 3 * ms, 10 * ms));
         let s = StoreBuilder::new()
             .clock(Arc::clone(&clock))
             .build::<u64>()
@@ -1401,17 +1479,16 @@ mod tests {
 
     #[test]
     fn writes_read_the_clock_only_when_a_deadline_is_involved() {
-        let clock = Arc::new(Lagging {
-            precise: ManualClock::new(),
-            lag: Duration::ZERO,
-            slack: Duration::ZERO,
-            precise_reads: AtomicUsize::new(0),
-        });
+        let clock = Arc::new(Lagging::new(
+            &ManualClock::new(),
+            Duration::ZERO,
+            Duration::ZERO,
+        ));
         let s = StoreBuilder::new()
             .clock(Arc::clone(&clock))
             .build::<String>()
             .unwrap();
-        let reads = || clock.precise_reads.load(Relaxed);
+        let reads = || clock.reads();
         let v = |s: &str| s.to_owned();
         s.set("k", v("1"), SetOptions::new()).unwrap();
         let before = reads();
@@ -1431,15 +1508,60 @@ mod tests {
     }
 
     #[test]
+    fn a_write_deadline_counts_from_the_cheap_reading_when_its_slack_is_a_thousandth_of_the_ttl() {
+        let ms = Duration::from_millis(1);
+        let precise = ManualClock::new();
+        let clock = Arc::new(Lagging::new(&precise, 3 * ms, 10 * ms));
+        let s = StoreBuilder::new()
+            .clock(Arc::clone(&clock))
+            .build::<u64>()
+            .unwrap();
+        let precise_reads = || clock.precise_reads.load(Relaxed);
+        let left = |key: &str| {
+            let d = s
+                .shared
+                .read(key, false, |slot, _| slot.deadline())
+                .unwrap();
+            Duration::from_nanos(d - to_nanos(precise.now()))
+        };
+
+        // 10 ms of slack is at most a thousandth of 10 s: the deadline counts from the
+        // cheap reading's upper bound (3 ms behind, 10 ms of slack), with no precise
+        // reading, and ends 7 ms after a precise start would.
+        let before = precise_reads();
+        s.set("long", 1, SetOptions::new().ttl(10 * SEC)).unwrap();
+        assert_eq!(precise_reads(), before);
+        assert_eq!(left("long"), 10 * SEC + 7 * ms);
+        // Replacing it checks its deadline on the cheap reading alone.
+        s.set("long", 2, SetOptions::new().keep_ttl()).unwrap();
+        assert_eq!(precise_reads(), before);
+        // Its remaining time never shows more than the TTL.
+        assert_eq!(s.ttl("long"), Some(Some(10 * SEC)));
+
+        // A thousandth of 9.999 s is less than the slack: a precise start.
+        s.set("short", 1, SetOptions::new().ttl(10 * SEC - ms))
+            .unwrap();
+        assert!(precise_reads() > before);
+        assert_eq!(left("short"), 10 * SEC - ms);
+
+        // A deadline within the slack of the cheap reading: the precise one decides
+        // whether the key a write finds is still there.
+        s.set("k", 1, SetOptions::new().ttl(SEC)).unwrap();
+        precise.advance(SEC - ms);
+        let if_absent = SetOptions::new().if_absent();
+        let before = precise_reads();
+        assert_eq!(s.set("k", 2, if_absent).unwrap(), SetOutcome::NotSet);
+        assert!(precise_reads() > before);
+        precise.advance(ms);
+        assert_eq!(s.set("k", 3, if_absent).unwrap(), SetOutcome::Created);
+        assert_eq!(s.get("k"), Some(3));
+    }
+
+    #[test]
     fn a_sliding_restart_counts_from_the_cheap_readings_upper_bound() {
         let ms = Duration::from_millis(1);
         let precise = ManualClock::new();
-        let clock = Lagging {
-            precise: precise.clone(),
-            lag: 3 * ms,
-            slack: 10 * ms,
-            precise_reads: AtomicUsize::new(0),
-        };
+        let clock = Lagging::new(&precise, 3 * ms, 10 * ms);
         let s = StoreBuilder::new()
             .default_ttl(SEC)
             .sliding(true)

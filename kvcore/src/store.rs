@@ -61,7 +61,8 @@ impl SetOptions {
         Self::default()
     }
 
-    /// Expire `ttl` after the write.
+    /// Expire `ttl` after the write: not before, and at most a thousandth of `ttl`
+    /// after (see [`clock`](crate::clock)).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.expiry = Expiry::After(ttl);
         self
