@@ -60,7 +60,8 @@
 //! therefore pays nothing; the re-filing happens at most once per deadline passed.
 //!
 //! The LRU index works the same way across the whole store: one radix heap of
-//! `(stamp, slot)` under a mutex (stamps only grow, which is what a radix heap needs), one item per slot, filed when the key is created. To
+//! `(stamp, slot)` under a mutex (stamps only grow, which is what a radix heap
+//! needs), one item per slot, filed when the key is created. To
 //! evict, pop the smallest stamp; if the slot has been used since, file it again at its
 //! current stamp and pop again; otherwise it is the least recently used key of the
 //! whole store, because every other slot's real stamp is at least its filed one. This
@@ -305,13 +306,8 @@ impl<V> Slot<V> {
     }
 
     fn is_live(&self, now: u64) -> bool {
-        self.is_live_at(|| now)
-    }
-
-    /// [`is_live`](Self::is_live), asking for the time only if the slot has a deadline.
-    fn is_live_at(&self, now: impl FnOnce() -> u64) -> bool {
         let d = self.deadline();
-        d == 0 || d > now()
+        d == 0 || d > now
     }
 
     fn remaining(&self, now: u64) -> Option<Duration> {
@@ -356,14 +352,7 @@ impl<'c> WriteTime<'c> {
     /// Whether deadline `d` (0: none) has not passed; a precise reading decides only
     /// when `d` falls within the cheap reading's slack.
     fn is_live(&self, d: u64) -> bool {
-        if d == 0 {
-            return true;
-        }
-        let (earliest, slack) = self.coarse();
-        if earliest.saturating_add(slack) < d {
-            return true;
-        }
-        earliest < d && d > self.precise()
+        d == 0 || before_deadline(self.coarse(), || d, || self.precise()).is_some()
     }
 
     /// The deadline of a TTL of `ttl` nanoseconds that starts now. It counts from the
@@ -379,6 +368,30 @@ impl<'c> WriteTime<'c> {
         };
         start.saturating_add(ttl)
     }
+}
+
+/// Decides whether a deadline (non-zero) has passed: `None` if it has, else a time no
+/// earlier than now and before the deadline. The cheap reading `(earliest, slack)`
+/// decides unless the deadline falls within its slack; then `precise()` does.
+/// `deadline()` is loaded after each reading, so that a sliding restart that
+/// happened before a reading is seen.
+#[inline]
+fn before_deadline(
+    (earliest, slack): (u64, u64),
+    deadline: impl Fn() -> u64,
+    precise: impl FnOnce() -> u64,
+) -> Option<u64> {
+    let latest = earliest.saturating_add(slack);
+    let d = deadline();
+    if latest < d {
+        return Some(latest);
+    }
+    if earliest >= d {
+        return None;
+    }
+    let now = precise();
+    let d = deadline();
+    (d == 0 || d > now).then_some(now)
 }
 
 /// Items `(stamp, slot)`, popped smallest stamp first.
@@ -553,17 +566,7 @@ impl<V: Value> Shared<V> {
     /// does (see the [`clock`](crate::clock) module docs). The deadline is loaded after
     /// each reading, so a sliding restart that happened before it is seen.
     fn live_at(&self, slot: &Slot<V>) -> Option<u64> {
-        let (earliest, slack) = self.clock.coarse_now();
-        let latest = earliest.saturating_add(slack);
-        let d = slot.deadline();
-        if latest < d {
-            return Some(latest);
-        }
-        if earliest >= d {
-            return None;
-        }
-        let now = self.now();
-        slot.is_live(now).then_some(now)
+        before_deadline(self.clock.coarse_now(), || slot.deadline(), || self.now())
     }
 
     fn mode(&self) -> Mode {
