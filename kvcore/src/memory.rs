@@ -1510,6 +1510,16 @@ mod tests {
         assert_eq!(s.ttl("k"), Some(Some(SEC)));
     }
 
+    /// How far `key`'s stored deadline lies past `precise`'s time, looked at without
+    /// counting a read or restarting a sliding TTL.
+    fn until_deadline(s: &MemoryStore<u64>, key: &str, precise: &ManualClock) -> Duration {
+        let d = s
+            .shared
+            .read(key, false, |slot, _| slot.deadline())
+            .unwrap();
+        Duration::from_nanos(d - to_nanos(precise.now()))
+    }
+
     #[test]
     fn a_write_deadline_counts_from_the_cheap_reading_when_its_slack_is_a_thousandth_of_the_ttl() {
         let ms = Duration::from_millis(1);
@@ -1520,13 +1530,7 @@ mod tests {
             .build::<u64>()
             .unwrap();
         let precise_reads = || clock.precise_reads.load(Relaxed);
-        let left = |key: &str| {
-            let d = s
-                .shared
-                .read(key, false, |slot, _| slot.deadline())
-                .unwrap();
-            Duration::from_nanos(d - to_nanos(precise.now()))
-        };
+        let left = |key: &str| until_deadline(&s, key, &precise);
 
         // 10 ms of slack is at most a thousandth of 10 s: the deadline counts from the
         // cheap reading's upper bound (3 ms behind, 10 ms of slack), with no precise
@@ -1576,12 +1580,7 @@ mod tests {
         assert_eq!(s.get("k"), Some(1));
         // Restarted at (precise - 3 ms + 10 ms) + 1 s: 7 ms later than a precise
         // restart, never earlier.
-        let remaining = s
-            .shared
-            .read("k", false, |slot, _| slot.deadline())
-            .unwrap()
-            - to_nanos(precise.now());
-        assert_eq!(Duration::from_nanos(remaining), SEC + 7 * ms);
+        assert_eq!(until_deadline(&s, "k", &precise), SEC + 7 * ms);
         precise.advance(SEC + 6 * ms);
         assert_eq!(s.get("k"), Some(1), "still live 1.006 s after the read");
     }
