@@ -160,15 +160,23 @@ fn main() {
     // Per ratio: cells measured, and cells whose median meets the target.
     let mut tally = [(0usize, 0usize); RATIOS.len()];
     for &(label, n) in sizes {
+        // The picked thread counts of each mode; a size with none builds no traces.
+        let cells: Vec<(Mode, Vec<usize>)> = Mode::ALL
+            .into_iter()
+            .map(|mode| {
+                let threads: Vec<usize> = THREADS
+                    .into_iter()
+                    .filter(|t| picked(&format!("{label}/{}/{t}t", mode.name())))
+                    .collect();
+                (mode, threads)
+            })
+            .filter(|(_, threads)| !threads.is_empty())
+            .collect();
+        if cells.is_empty() {
+            continue;
+        }
         let w = Workload::new(label, n);
-        for mode in Mode::ALL {
-            let threads: Vec<usize> = THREADS
-                .into_iter()
-                .filter(|t| picked(&format!("{label}/{}/{t}t", mode.name())))
-                .collect();
-            if threads.is_empty() {
-                continue;
-            }
+        for (mode, threads) in cells {
             // dashmap, unbounded and without TTLs, is the ceiling of every mode; lru
             // has no target.
             let peers: Vec<Peer> = Peer::ALL
