@@ -18,13 +18,16 @@
 //! - Redis stopped under traffic gives `503` within the timeout, never a hang, and
 //!   service resumes by itself when it is back.
 //!
-//! Set `KV_SKIP_REDIS_TESTS=1` to skip them on a machine without `redis-server`.
+//! On a machine without `redis-server` each test says so on stderr and passes without
+//! running; with `CI=true` or `KV_REQUIRE_REDIS=1` it fails instead (see
+//! `common/redis.rs`).
 
 mod common;
 
+use common::redis::RedisServer;
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,172 +39,6 @@ use kvcore::ManualClock;
 use kvserver::{AppState, Server};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-
-// ---------------------------------------------------------------------------------
-// A redis-server of the test's own.
-
-/// A `redis-server` child process on a free loopback port, killed when dropped.
-struct RedisServer {
-    child: Option<Child>,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl RedisServer {
-    /// Starts one, or returns `None` (after saying so) when `KV_SKIP_REDIS_TESTS=1`.
-    fn start() -> Option<RedisServer> {
-        if std::env::var("KV_SKIP_REDIS_TESTS").is_ok_and(|v| v == "1") {
-            eprintln!("KV_SKIP_REDIS_TESTS=1: skipping a test that needs redis-server");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut server = RedisServer {
-            child: None,
-            port,
-            _dir: tempfile::tempdir().expect("a temp dir"),
-        };
-        server.run();
-        Some(server)
-    }
-
-    /// Starts the process on this server's port and waits until it answers.
-    fn run(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-            .arg("--dir")
-            .arg(self._dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}): install it (`apt-get install \
-                     redis-server`), or set KV_SKIP_REDIS_TESTS=1 to skip these tests"
-                )
-            });
-        self.child = Some(child);
-        let started = Instant::now();
-        while self.command(&["PING"]).as_deref() != Some("+PONG") {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not answer on port {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// Sends one command (RESP); returns the reply's text, `None` if nobody answers.
-    /// Bulk replies come back as their content, `$-1` as `(nil)`, integers as `:N`,
-    /// arrays as their elements joined by newlines.
-    fn command(&self, args: &[&str]) -> Option<String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        let mut out = format!("*{}\r\n", args.len());
-        for a in args {
-            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        stream.write_all(out.as_bytes()).ok()?;
-        let mut reader = RespReader {
-            stream,
-            buf: Vec::new(),
-        };
-        reader.reply()
-    }
-
-    fn cmd(&self, args: &[&str]) -> String {
-        self.command(args)
-            .unwrap_or_else(|| panic!("redis-server did not answer {args:?}"))
-    }
-
-    fn int(&self, args: &[&str]) -> i64 {
-        let reply = self.cmd(args);
-        reply
-            .strip_prefix(':')
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("{args:?}: not an integer reply: {reply:?}"))
-    }
-
-    /// How many times Redis ran `EVALSHA` since the last `CONFIG RESETSTAT`.
-    fn evalsha_calls(&self) -> u64 {
-        let info = self.cmd(&["INFO", "commandstats"]);
-        info.lines()
-            .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
-            .and_then(|rest| rest.split(',').next()?.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Just enough of RESP to read the replies the tests ask for.
-struct RespReader {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl RespReader {
-    fn line(&mut self) -> Option<String> {
-        loop {
-            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-                self.buf.drain(..end + 2);
-                return Some(line);
-            }
-            self.fill()?;
-        }
-    }
-
-    fn fill(&mut self) -> Option<()> {
-        let mut chunk = [0u8; 4096];
-        let n = self.stream.read(&mut chunk).ok()?;
-        (n > 0).then(|| self.buf.extend_from_slice(&chunk[..n]))
-    }
-
-    fn reply(&mut self) -> Option<String> {
-        let line = self.line()?;
-        match line.as_bytes().first()? {
-            b'$' => {
-                let len: i64 = line[1..].parse().ok()?;
-                if len < 0 {
-                    return Some("(nil)".into());
-                }
-                let len = len as usize;
-                while self.buf.len() < len + 2 {
-                    self.fill()?;
-                }
-                let body = String::from_utf8_lossy(&self.buf[..len]).into_owned();
-                self.buf.drain(..len + 2);
-                Some(body)
-            }
-            b'*' => {
-                let n: i64 = line[1..].parse().ok()?;
-                let items: Option<Vec<String>> = (0..n.max(0)).map(|_| self.reply()).collect();
-                Some(items?.join("\n"))
-            }
-            _ => Some(line),
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------
 // A kvserver in front of it, called through its router.
@@ -300,15 +137,6 @@ impl Node {
     fn outlive_cache(&self) {
         self.clock.advance(Duration::from_secs(6));
     }
-}
-
-macro_rules! redis_or_skip {
-    () => {
-        match RedisServer::start() {
-            Some(r) => r,
-            None => return,
-        }
-    };
 }
 
 // ---------------------------------------------------------------------------------

@@ -7,6 +7,8 @@
 use clap::Parser;
 use kvserver::Config;
 
+pub mod redis;
+
 /// A [`Config`] from `args`, as if given on the command line after `kvserver`.
 ///
 /// Nothing is added: pass `--no-persist` or `--data-dir TEMPDIR` so that a test never

@@ -1,0 +1,223 @@
+//! A `redis-server` of the test's own, on a free loopback port.
+//!
+//! Tests that need one start it with [`redis_or_skip!`]. On a machine without
+//! `redis-server` the test prints one line on stderr saying it was skipped and why, and
+//! returns (`cargo test` counts it as passed; the line shows beside it). Under `CI=true` or `KV_REQUIRE_REDIS=1` a missing `redis-server`
+//! fails the test instead, so CI never skips one.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts a [`RedisServer`], or skips the calling test when there is none to start.
+#[macro_export]
+macro_rules! redis_or_skip {
+    () => {
+        match $crate::common::redis::RedisServer::start() {
+            Some(r) => r,
+            None => return,
+        }
+    };
+}
+
+/// Whether a missing `redis-server` must fail the test rather than skip it.
+fn required() -> bool {
+    let set = |name: &str| {
+        std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+    };
+    set("CI") || set("KV_REQUIRE_REDIS")
+}
+
+/// Whether `redis-server` can be started at all.
+fn installed() -> bool {
+    Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A `redis-server` child process on a free loopback port, killed when dropped.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts one; returns `None`, after saying so, when `redis-server` is missing and
+    /// not required.
+    pub fn start() -> Option<RedisServer> {
+        if !installed() {
+            let test = std::thread::current()
+                .name()
+                .unwrap_or("this test")
+                .to_owned();
+            assert!(
+                !required(),
+                "{test}: redis-server is not installed, and CI or KV_REQUIRE_REDIS requires \
+                 it (apt-get install redis-server)"
+            );
+            // Straight to the file descriptor: the test harness captures `eprintln!`
+            // and shows it only for failures, and a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {test}: redis-server is not installed (apt-get install \
+                 redis-server; KV_REQUIRE_REDIS=1 makes this a failure)"
+            );
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = RedisServer {
+            child: None,
+            port,
+            dir: tempfile::tempdir().expect("a temp dir"),
+        };
+        server.run();
+        Some(server)
+    }
+
+    /// Starts the process on this server's port and waits until it answers.
+    pub fn run(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server: {e}"));
+        self.child = Some(child);
+        let started = Instant::now();
+        while self.command(&["PING"]).as_deref() != Some("+PONG") {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not answer on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kills the process (the port stays this server's, for [`RedisServer::run`]).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The URL for `--backend`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Sends one command (RESP); returns the reply's text, `None` if nobody answers.
+    /// Bulk replies come back as their content, `$-1` as `(nil)`, integers as `:N`,
+    /// arrays as their elements joined by newlines.
+    pub fn command(&self, args: &[&str]) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let mut out = format!("*{}\r\n", args.len());
+        for a in args {
+            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        stream.write_all(out.as_bytes()).ok()?;
+        let mut reader = RespReader {
+            stream,
+            buf: Vec::new(),
+        };
+        reader.reply()
+    }
+
+    /// As [`RedisServer::command`], failing the test if nobody answers.
+    pub fn cmd(&self, args: &[&str]) -> String {
+        self.command(args)
+            .unwrap_or_else(|| panic!("redis-server did not answer {args:?}"))
+    }
+
+    /// An integer reply.
+    pub fn int(&self, args: &[&str]) -> i64 {
+        let reply = self.cmd(args);
+        reply
+            .strip_prefix(':')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{args:?}: not an integer reply: {reply:?}"))
+    }
+
+    /// How many times Redis ran `EVALSHA` since the last `CONFIG RESETSTAT`.
+    pub fn evalsha_calls(&self) -> u64 {
+        let info = self.cmd(&["INFO", "commandstats"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+            .and_then(|rest| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Just enough of RESP to read the replies the tests ask for.
+struct RespReader {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RespReader {
+    fn line(&mut self) -> Option<String> {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                self.buf.drain(..end + 2);
+                return Some(line);
+            }
+            self.fill()?;
+        }
+    }
+
+    fn fill(&mut self) -> Option<()> {
+        let mut chunk = [0u8; 4096];
+        let n = self.stream.read(&mut chunk).ok()?;
+        (n > 0).then(|| self.buf.extend_from_slice(&chunk[..n]))
+    }
+
+    fn reply(&mut self) -> Option<String> {
+        let line = self.line()?;
+        match line.as_bytes().first()? {
+            b'$' => {
+                let len: i64 = line[1..].parse().ok()?;
+                if len < 0 {
+                    return Some("(nil)".into());
+                }
+                let len = len as usize;
+                while self.buf.len() < len + 2 {
+                    self.fill()?;
+                }
+                let body = String::from_utf8_lossy(&self.buf[..len]).into_owned();
+                self.buf.drain(..len + 2);
+                Some(body)
+            }
+            b'*' => {
+                let n: i64 = line[1..].parse().ok()?;
+                let items: Option<Vec<String>> = (0..n.max(0)).map(|_| self.reply()).collect();
+                Some(items?.join("\n"))
+            }
+            _ => Some(line),
+        }
+    }
+}
