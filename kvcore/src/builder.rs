@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::clock::Timer;
 use crate::memory::{Config, MAX_TTL};
-use crate::persist::{PersistOptions, ValueCodec};
+use crate::persist::{Faults, PersistOptions, ValueCodec};
 use crate::{
     Clock, Error, MemoryStore, PersistentStore, ReadOnlyStore, Result, SystemClock, Value,
 };
@@ -131,7 +131,20 @@ impl StoreBuilder {
         options: PersistOptions,
     ) -> Result<PersistentStore<V>> {
         let store = self.build()?;
-        crate::persist::open(store, dir.as_ref(), options)
+        crate::persist::open(store, dir.as_ref(), options, None)
+    }
+
+    /// As [`StoreBuilder::open`], with every file operation of the store asking
+    /// `faults` first whether it should fail: the seam through which tests make a
+    /// disk fill up or fail at a chosen step (see [`Faults`]).
+    pub fn open_with_faults<V: ValueCodec>(
+        self,
+        dir: impl AsRef<Path>,
+        options: PersistOptions,
+        faults: Faults,
+    ) -> Result<PersistentStore<V>> {
+        let store = self.build()?;
+        crate::persist::open(store, dir.as_ref(), options, Some(faults))
     }
 
     /// Builds an immutable store over `pairs`. TTLs and capacity do not apply to a

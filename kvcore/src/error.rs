@@ -95,6 +95,21 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The journal cannot be written (a full disk, or an I/O error): the write was
+    /// refused and changed nothing. Reads keep working, and the store takes writes
+    /// again by itself once its directory can be written (see the `persist` module,
+    /// "When the disk fails").
+    #[error(
+        "the write was not applied: {dir} cannot be written ({reason}); writes are refused until it can, reads keep working"
+    )]
+    JournalUnavailable {
+        /// The data directory.
+        dir: PathBuf,
+        /// The operating system's error kind: `StorageFull` for a full disk.
+        kind: std::io::ErrorKind,
+        /// What failed, as the operating system put it.
+        reason: String,
+    },
     /// A data directory is already open in another process.
     #[error(
         "data directory {path} is in use{}; stop that process or choose another directory",

@@ -187,6 +187,11 @@ struct Shared<V> {
 /// of the key's shard so that the log's order for a key is the order of its changes.
 /// Expirations are not logged: deadlines are absolute, so replay reaches the same
 /// verdict. Sliding restarts are not logged either: reads do not write.
+///
+/// A write records its change, then asks [`WriteLog::commit`], and applies the change
+/// only if the log took it, all under the same locks: nobody ever sees a write that
+/// the log refused. Evictions are the exception: they are recorded and applied at
+/// once, and ride on the commit of the write that made room.
 pub(crate) trait WriteLog<V>: Send + Sync {
     /// `key` now holds `value` with this deadline and TTL length (nanoseconds; 0: none).
     fn put(&self, key: &str, value: &V, deadline: u64, ttl: u64);
@@ -194,6 +199,11 @@ pub(crate) trait WriteLog<V>: Send + Sync {
     fn delete(&self, key: &str);
     /// Every key was removed.
     fn clear(&self);
+    /// Refuses a write before it starts while the log cannot take one.
+    fn check(&self) -> Result<()>;
+    /// Makes what was recorded so far as durable as the log promises; an error means
+    /// the write must not be applied.
+    fn commit(&self) -> Result<()>;
 }
 
 /// One shard, aligned so that two shards' hot words never share a cache line.
@@ -603,9 +613,24 @@ impl<V: Value> Shared<V> {
         }
     }
 
-    fn log_put(&self, slot: &Slot<V>) {
-        if let Some(log) = self.log.get() {
-            log.put(slot.key.as_str(), &slot.value, slot.deadline(), slot.ttl);
+    /// Refuses a write up front while the log cannot take one, so that nothing is
+    /// evicted to make room for a write that would be refused.
+    fn log_ready(&self) -> Result<()> {
+        match self.log.get() {
+            Some(log) => log.check(),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a write's changes and waits for the log's verdict. The caller holds the
+    /// locks of the keys involved and applies the changes only after `Ok`.
+    fn journal(&self, records: impl FnOnce(&dyn WriteLog<V>)) -> Result<()> {
+        match self.log.get() {
+            Some(log) => {
+                records(&**log);
+                log.commit()
+            }
+            None => Ok(()),
         }
     }
 
@@ -646,7 +671,7 @@ impl<V: Value> Shared<V> {
         }
     }
 
-    /// Replaces the value and TTL of a live slot.
+    /// Replaces the value and TTL of a live slot. The caller has journaled the change.
     fn overwrite(
         &self,
         heap: &mut DeadlineHeap,
@@ -660,10 +685,10 @@ impl<V: Value> Shared<V> {
         slot.ttl = ttl;
         self.file_deadline(heap, hash, slot);
         self.touch_lru(slot);
-        self.log_put(slot);
     }
 
     /// Inserts a key known to have no live slot, removing an expired one in the way.
+    /// The caller has journaled the change.
     fn insert(
         &self,
         table: &mut Table<V>,
@@ -692,7 +717,6 @@ impl<V: Value> Shared<V> {
             used: AtomicU64::new(stamp),
         });
         self.file_deadline(&mut table.expiry, hash, &mut slot);
-        self.log_put(&slot);
         if let Some(lru) = lru {
             lru.push(stamp, SlotRef::new(hash, &slot));
         }
@@ -849,6 +873,7 @@ impl<V: Value> Shared<V> {
         if let Op::Set(_, opts) = &op {
             check_expiry(opts.expiry)?;
         }
+        self.log_ready()?;
         let hash = self.hash(key);
         let shard = self.shard(hash);
         // In a bounded store, creating a key needs the LRU mutex (taken before the
@@ -870,14 +895,17 @@ impl<V: Value> Shared<V> {
                     Op::Set(value, opts) => {
                         let old = Some((slot.deadline(), slot.ttl));
                         let ttl = self.resolve(opts.expiry, old, |ttl| time.deadline(ttl));
+                        self.journal(|log| log.put(key, &value, ttl.0, ttl.1))?;
                         self.overwrite(&mut table.expiry, hash, slot, value, ttl);
                         Ok(Done::Set(SetOutcome::Replaced))
                     }
                     Op::Incr(by) => {
                         let n = incremented(key, slot.value.to_i64(), by)?;
-                        slot.value = V::from_i64(n).ok_or(Error::IncrUnsupported)?;
+                        let value = V::from_i64(n).ok_or(Error::IncrUnsupported)?;
+                        let (d, ttl) = (slot.deadline(), slot.ttl);
+                        self.journal(|log| log.put(key, &value, d, ttl))?;
+                        slot.value = value;
                         self.touch_lru(slot);
-                        self.log_put(slot);
                         Ok(Done::Incr(n))
                     }
                     Op::Restore(value, d, ttl) => {
@@ -928,6 +956,7 @@ impl<V: Value> Shared<V> {
                 }
                 Op::Restore(value, d, ttl) => (value, (d, ttl), Done::Set(SetOutcome::Created)),
             };
+            self.journal(|log| log.put(key, &value, ttl.0, ttl.1))?;
             self.insert(table, licence.as_deref_mut(), hash, key, value, ttl);
             if !table.expiry.is_empty() {
                 self.purge_table(table, time.earliest(), PURGE_ON_WRITE);
@@ -975,6 +1004,7 @@ impl<V: Value> Shared<V> {
 
     fn insert_all_absent(&self, pairs: Vec<(String, V)>, expiry: Expiry) -> Result<bool> {
         check_expiry(expiry)?;
+        self.log_ready()?;
         let items = self.items(pairs);
         if let Some(capacity) = self.capacity
             && items.len() > capacity
@@ -1004,8 +1034,13 @@ impl<V: Value> Shared<V> {
             self.make_room(lru, items.len(), now)?;
             guards = self.lock_shards(&items);
         }
+        let ttl = self.resolve(expiry, None, |ttl| now.saturating_add(ttl));
+        self.journal(|log| {
+            for item in &items {
+                log.put(&item.key, &item.value, ttl.0, ttl.1);
+            }
+        })?;
         for item in items {
-            let ttl = self.resolve(expiry, None, |ttl| now.saturating_add(ttl));
             let table = guard_for(&mut guards, item.shard);
             self.insert(
                 table,
@@ -1034,15 +1069,30 @@ impl<V: Value> Shared<V> {
         if !all_live {
             return Ok(false);
         }
-        for item in items {
+        // Each key's new deadline and TTL, worked out before anything changes.
+        let ttls: Vec<(u64, u64)> = items
+            .iter()
+            .map(|item| {
+                let table = guard_for(&mut guards, item.shard);
+                let old = table
+                    .slots
+                    .find(item.hash, |s| s.key.is(&item.key))
+                    .map(|slot| (slot.deadline(), slot.ttl));
+                self.resolve(expiry, old, |ttl| now.saturating_add(ttl))
+            })
+            .collect();
+        self.journal(|log| {
+            for (item, ttl) in items.iter().zip(&ttls) {
+                log.put(&item.key, &item.value, ttl.0, ttl.1);
+            }
+        })?;
+        for (item, ttl) in items.into_iter().zip(ttls) {
             let table = guard_for(&mut guards, item.shard);
             let Table {
                 slots,
                 expiry: heap,
             } = table;
             if let Some(slot) = slots.find_mut(item.hash, |s| s.key.is(&item.key)) {
-                let old = Some((slot.deadline(), slot.ttl));
-                let ttl = self.resolve(expiry, old, |ttl| now.saturating_add(ttl));
                 self.overwrite(heap, item.hash, slot, item.value, ttl);
             }
         }
@@ -1150,11 +1200,12 @@ impl<V: Value> Shared<V> {
         Ok(ScanPage { items, next_cursor })
     }
 
-    fn clear(&self) -> usize {
+    fn clear(&self) -> Result<usize> {
         // All shards are locked at once (in order, after the LRU mutex) so that the
         // log's CLEAR falls between the same two writes in every shard.
         let mut lru = self.lru.lock();
         let mut tables: Vec<_> = self.shards.iter().map(|s| s.table.write()).collect();
+        self.journal(|log| log.clear())?;
         let now = self.now();
         let mut live = 0;
         for table in &mut tables {
@@ -1163,11 +1214,8 @@ impl<V: Value> Shared<V> {
             table.slots.clear();
             table.expiry.clear();
         }
-        if let Some(log) = self.log.get() {
-            log.clear();
-        }
         lru.clear();
-        live
+        Ok(live)
     }
 
     fn purge_expired(&self, budget: usize) -> usize {
@@ -1294,9 +1342,12 @@ impl<V: Value> Store<V> for MemoryStore<V> {
             return Ok(false);
         };
         let live = entry.get().is_live(s.now());
+        if live {
+            // An expired key needs no record: replay finds it expired too.
+            s.journal(|log| log.delete(key))?;
+        }
         entry.remove();
         s.len.fetch_sub(1, Relaxed);
-        s.log_delete(key);
         if !live {
             s.expirations.fetch_add(1, Relaxed);
         }
@@ -1306,28 +1357,31 @@ impl<V: Value> Store<V> for MemoryStore<V> {
     fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
         check_ttl(ttl)?;
         let ttl = nanos(ttl);
-        Ok(self
-            .shared
+        self.shared
             .with_live_slot(key, |s, heap, hash, slot, now| {
-                slot.expires_at.store(now.saturating_add(ttl), Relaxed);
+                let d = now.saturating_add(ttl);
+                s.journal(|log| log.put(key, &slot.value, d, ttl))?;
+                slot.expires_at.store(d, Relaxed);
                 slot.ttl = ttl;
                 s.file_deadline(heap, hash, slot);
                 s.touch_lru(slot);
-                s.log_put(slot);
+                Ok(())
             })
-            .is_some())
+            .transpose()
+            .map(|done| done.is_some())
     }
 
     fn persist(&self, key: &str) -> Result<bool> {
-        Ok(self
-            .shared
+        self.shared
             .with_live_slot(key, |s, _, _, slot, _| {
+                s.journal(|log| log.put(key, &slot.value, 0, 0))?;
                 slot.expires_at.store(0, Relaxed);
                 slot.ttl = 0;
                 s.touch_lru(slot);
-                s.log_put(slot);
+                Ok(())
             })
-            .is_some())
+            .transpose()
+            .map(|done| done.is_some())
     }
 
     fn incr(&self, key: &str, by: i64) -> Result<i64> {
@@ -1344,7 +1398,7 @@ impl<V: Value> Store<V> for MemoryStore<V> {
     }
 
     fn clear(&self) -> Result<usize> {
-        Ok(self.shared.clear())
+        self.shared.clear()
     }
 
     fn scan(

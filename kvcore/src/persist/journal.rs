@@ -9,15 +9,24 @@
 //! the `io` mutex; if a flush that finished while it waited already covered its
 //! record it returns at once, otherwise it writes and fsyncs everything buffered so
 //! far — its own record and those of every writer queued behind it — in one fsync.
+//!
+//! Failure: when a write or an fsync fails, the file is cut back to its length before
+//! that flush, the records of the flush are dropped, and the journal is *failed*:
+//! every later commit is refused with [`Error::JournalUnavailable`], so no write is
+//! applied or acknowledged that the journal did not take. The store's background
+//! worker then calls [`Journal::restart`] and writes a snapshot until one succeeds,
+//! which makes everything in memory durable again, and [`Journal::recovered`] lets
+//! writes in.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::faults::{Fs, Step};
 use super::format::{self, JOURNAL_MAGIC};
 use super::{Fsync, sync_dir};
 use crate::{Error, Result};
@@ -28,22 +37,30 @@ pub(crate) fn journal_name(generation: u64) -> String {
 }
 
 /// Creates a journal file with its header, durably (file and directory fsynced).
-pub(crate) fn create(dir: &Path, generation: u64) -> Result<File> {
+pub(crate) fn create(fs: &Fs, dir: &Path, generation: u64) -> Result<File> {
     let path = dir.join(journal_name(generation));
     let io = |source| Error::Io {
         path: path.clone(),
         source,
     };
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    file.write_all(&format::header(JOURNAL_MAGIC, generation))
-        .map_err(io)?;
-    file.sync_all().map_err(io)?;
-    sync_dir(dir)?;
+    let created = fs.check(Step::JournalCreate).and_then(|()| {
+        OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+    });
+    let mut file = created.map_err(io)?;
+    let header = format::header(JOURNAL_MAGIC, generation);
+    let written = fs
+        .write_all(Step::JournalCreate, &mut file, &header)
+        .and_then(|()| fs.sync_all(Step::JournalCreate, &file));
+    if let Err(source) = written {
+        drop(file);
+        let _ = std::fs::remove_file(&path); // half a header is no journal
+        return Err(io(source));
+    }
+    sync_dir(fs, dir)?;
     Ok(file)
 }
 
@@ -77,17 +94,30 @@ pub struct JournalStats {
     pub fsync_time: Duration,
     /// The longest single fsync.
     pub fsync_max: Duration,
+    /// Whether the journal cannot be written now, so that writes are refused.
+    pub failed: bool,
+}
+
+/// Why the journal cannot be written, while it cannot.
+struct Failure {
+    kind: std::io::ErrorKind,
+    reason: String,
+    since: Instant,
 }
 
 pub(crate) struct Journal {
     dir: PathBuf,
     policy: Fsync,
+    fs: Fs,
     pending: Mutex<Pending>,
     io: Mutex<Io>,
     /// Sequence number of the last record known fsynced.
     synced: AtomicU64,
-    /// The first write or sync failure; once set, every write is refused.
-    failure: Mutex<Option<String>>,
+    /// Set while the journal cannot be written; `failure` says why.
+    failed: AtomicBool,
+    failure: Mutex<Option<Failure>>,
+    /// Writes refused since the journal failed.
+    refused: AtomicU64,
     fsyncs: AtomicU64,
     fsync_nanos: AtomicU64,
     fsync_max_nanos: AtomicU64,
@@ -95,10 +125,11 @@ pub(crate) struct Journal {
 
 impl Journal {
     /// Wraps `file`, positioned at its end, as generation `generation`.
-    pub fn new(dir: &Path, policy: Fsync, file: File, generation: u64, bytes: u64) -> Self {
+    pub fn new(dir: &Path, policy: Fsync, fs: Fs, file: File, generation: u64, bytes: u64) -> Self {
         Journal {
             dir: dir.to_path_buf(),
             policy,
+            fs,
             pending: Mutex::new(Pending {
                 buf: Vec::with_capacity(64 * 1024),
                 appended: 0,
@@ -111,40 +142,58 @@ impl Journal {
                 last_sync: Instant::now(),
             }),
             synced: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
             failure: Mutex::new(None),
+            refused: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
             fsync_nanos: AtomicU64::new(0),
             fsync_max_nanos: AtomicU64::new(0),
         }
     }
 
-    /// Appends one record that `encode` writes into the buffer.
+    /// Appends one record that `encode` writes into the buffer. A failed journal
+    /// takes nothing: its buffer is dropped when it restarts.
     pub fn append(&self, encode: impl FnOnce(&mut Vec<u8>)) {
+        if self.failed.load(Relaxed) {
+            return;
+        }
         let mut pending = self.pending.lock();
         encode(&mut pending.buf);
         pending.appended += 1;
     }
 
-    /// Refuses work once a write or fsync has failed: what is in memory can no longer
-    /// be made durable, and pretending otherwise would lose acknowledged writes.
+    /// Refuses work while the journal cannot be written: what is in memory cannot be
+    /// made durable now, and applying or acknowledging more would lose writes.
     pub fn check(&self) -> Result<()> {
-        match &*self.failure.lock() {
-            None => Ok(()),
-            Some(reason) => Err(self.failed(reason)),
+        if !self.failed.load(Relaxed) {
+            return Ok(());
         }
+        self.refused.fetch_add(1, Relaxed);
+        Err(self.unavailable())
     }
 
-    fn failed(&self, reason: &str) -> Error {
-        Error::Io {
-            path: self.dir.clone(),
-            source: std::io::Error::other(format!(
-                "the journal can no longer be written ({reason}); writes are refused until the store is reopened"
-            )),
+    /// Whether the journal is failed.
+    pub fn is_failed(&self) -> bool {
+        self.failed.load(Relaxed)
+    }
+
+    /// The error a refused write gets.
+    fn unavailable(&self) -> Error {
+        let failure = self.failure.lock();
+        let (kind, reason) = match &*failure {
+            Some(f) => (f.kind, f.reason.clone()),
+            None => (std::io::ErrorKind::Other, "the journal failed".to_owned()),
+        };
+        Error::JournalUnavailable {
+            dir: self.dir.clone(),
+            kind,
+            reason,
         }
     }
 
     /// Returns once everything appended so far is as durable as the policy promises:
-    /// fsynced under `always`; buffered otherwise.
+    /// fsynced under `always`; buffered otherwise. An error means the records were not
+    /// taken: the caller must not apply its write.
     pub fn commit(&self) -> Result<()> {
         self.check()?;
         if self.policy != Fsync::Always {
@@ -168,7 +217,11 @@ impl Journal {
     }
 
     /// The background step: write what is buffered; fsync if the policy says it is time.
+    /// Under `always` commits do both.
     pub fn tick(&self) -> Result<()> {
+        if self.policy == Fsync::Always {
+            return Ok(());
+        }
         let mut io = self.io.lock();
         let sync =
             self.policy == Fsync::EverySec && io.last_sync.elapsed() >= Duration::from_secs(1);
@@ -182,8 +235,8 @@ impl Journal {
             let buf = std::mem::replace(&mut pending.buf, Vec::with_capacity(64 * 1024));
             (buf, pending.appended)
         };
-        let result = self.write_out(io, &buf, sync);
-        match result {
+        let good = io.bytes;
+        match self.write_out(io, &buf, sync) {
             Ok(()) => {
                 if sync {
                     self.synced.fetch_max(upto, Relaxed);
@@ -191,22 +244,40 @@ impl Journal {
                 Ok(())
             }
             Err(source) => {
-                let reason = format!("{}: {source}", io.path.display());
-                tracing::error!(%reason, "journal write failed; refusing further writes");
-                *self.failure.lock() = Some(reason.clone());
-                Err(self.failed(&reason))
+                // Cut the file back to before this flush, so that no record of a write
+                // that is refused now can come back at the next start.
+                io.bytes = good;
+                let cut = io
+                    .file
+                    .set_len(good)
+                    .and_then(|()| io.file.seek(SeekFrom::Start(good)).map(|_| ()));
+                let mut reason = format!("{}: {source}", io.path.display());
+                if let Err(e) = cut {
+                    reason.push_str(&format!(" (and cutting it back failed: {e})"));
+                }
+                tracing::error!(
+                    %reason,
+                    "journal write failed; writes are refused until the data directory can be written again"
+                );
+                *self.failure.lock() = Some(Failure {
+                    kind: source.kind(),
+                    reason,
+                    since: Instant::now(),
+                });
+                self.failed.store(true, Relaxed);
+                Err(self.unavailable())
             }
         }
     }
 
     fn write_out(&self, io: &mut Io, buf: &[u8], sync: bool) -> std::io::Result<()> {
         if !buf.is_empty() {
-            io.file.write_all(buf)?;
+            self.fs.write_all(Step::JournalWrite, &mut io.file, buf)?;
             io.bytes += buf.len() as u64;
         }
         if sync {
             let started = Instant::now();
-            io.file.sync_data()?;
+            self.fs.sync_data(Step::JournalSync, &io.file)?;
             io.last_sync = Instant::now();
             let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.fsyncs.fetch_add(1, Relaxed);
@@ -222,12 +293,50 @@ impl Journal {
         let mut io = self.io.lock();
         self.flush_locked(&mut io, true)?;
         let generation = io.generation + 1;
-        let file = create(&self.dir, generation)?;
+        let file = create(&self.fs, &self.dir, generation)?;
+        self.switch(&mut io, file, generation);
+        Ok(generation)
+    }
+
+    /// For a failed journal: starts a new file of the next generation and drops what
+    /// is buffered (writes that were refused, or that memory holds and the snapshot
+    /// about to be written will keep). Writes stay refused until [`Journal::recovered`].
+    ///
+    /// A journal that holds nothing but its header (cut back to it, or started by an
+    /// earlier attempt) is kept rather than followed by another empty file.
+    pub fn restart(&self) -> Result<u64> {
+        let mut io = self.io.lock();
+        if io.bytes > format::HEADER_LEN as u64 {
+            let generation = io.generation + 1;
+            let file = create(&self.fs, &self.dir, generation)?;
+            self.switch(&mut io, file, generation);
+        }
+        let mut pending = self.pending.lock();
+        pending.buf.clear();
+        self.synced.fetch_max(pending.appended, Relaxed);
+        Ok(io.generation)
+    }
+
+    /// Lets writes in again, once a snapshot holds everything the failed journal lost.
+    /// Returns how long the journal was failed and how many writes it refused.
+    pub fn recovered(&self) -> Option<(Duration, u64)> {
+        let failure = self.failure.lock().take()?;
+        self.failed.store(false, Relaxed);
+        let refused = self.refused.swap(0, Relaxed);
+        Some((failure.since.elapsed(), refused))
+    }
+
+    fn switch(&self, io: &mut Io, file: File, generation: u64) {
         io.file = file;
         io.path = self.dir.join(journal_name(generation));
         io.generation = generation;
         io.bytes = format::HEADER_LEN as u64;
-        Ok(generation)
+        io.last_sync = Instant::now();
+    }
+
+    /// The file layer.
+    pub fn fs(&self) -> &Fs {
+        &self.fs
     }
 
     pub fn stats(&self) -> JournalStats {
@@ -238,6 +347,7 @@ impl Journal {
             fsyncs: self.fsyncs.load(Relaxed),
             fsync_time: Duration::from_nanos(self.fsync_nanos.load(Relaxed)),
             fsync_max: Duration::from_nanos(self.fsync_max_nanos.load(Relaxed)),
+            failed: self.failed.load(Relaxed),
         }
     }
 }

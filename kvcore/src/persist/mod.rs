@@ -40,8 +40,35 @@
 //! - `no`: records reach the operating system within about 10 ms; the OS decides when
 //!   they reach the disk.
 //!
-//! If a journal write or fsync fails, the store refuses every later write with an
-//! [`Error::Io`] rather than acknowledge writes it cannot keep.
+//! A write is applied to memory, and so seen by readers, only once its journal
+//! record is taken: written to the buffer that is flushed within about 10 ms under
+//! `everysec` and `no`, and fsynced under `always`. Under `always` the write holds its
+//! key's shard lock until the fsync returns (sharing it with the writers of other
+//! shards), so a write that fails to reach the disk is never seen.
+//!
+//! # When the disk fails
+//!
+//! If a journal write or fsync fails (a full disk, `ENOSPC`, or an I/O error), the
+//! journal file is cut back to where it was before that flush and the store refuses
+//! every write with [`Error::JournalUnavailable`]: the write changed nothing and may
+//! be retried later. Reads keep working. Nothing acknowledged is dropped: a write
+//! that was acknowledged but whose record was still buffered when the flush failed is
+//! in memory, and stays there.
+//!
+//! Once a second the store tries to make the directory whole again: it starts a new
+//! journal file and writes a snapshot of what memory holds, which replaces the
+//! journals that could not be written; once that succeeds, writes are accepted again
+//! (one warning is logged when the journal fails, one when it is back). A failed
+//! attempt removes its temporary file, so retrying does not fill the disk further.
+//! [`PersistentStore::sync`] makes one attempt at once, and reports an error while
+//! what memory holds is not all on disk; dropping the last handle does the same and
+//! logs the error. A process that is killed while the journal is failed loses the
+//! writes that were acknowledged since the last successful flush (under `everysec`,
+//! as a power failure would).
+//!
+//! [`Faults`] is a seam through which tests make any step (journal write or fsync,
+//! journal creation, snapshot write, fsync or rename, directory fsync) fail with
+//! `ENOSPC` or `EIO` at a chosen moment.
 //!
 //! # Recovery
 //!
@@ -67,6 +94,7 @@
 //! changes nothing. A crash at any step leaves either the old snapshot with all
 //! journals since it, or the new one with its journal.
 
+mod faults;
 mod format;
 mod journal;
 
@@ -82,6 +110,8 @@ use std::time::{Duration, SystemTime};
 
 use parking_lot::{Condvar, Mutex};
 
+use self::faults::Fs;
+pub use self::faults::{Fault, Faults, Step};
 use self::format::{Damage, HeaderError, JOURNAL_MAGIC, Record, Records, SNAPSHOT_MAGIC};
 use self::journal::Journal;
 pub use self::journal::JournalStats;
@@ -336,6 +366,8 @@ struct Core<V> {
     snapshot: Mutex<SnapshotInfo>,
     /// The background compaction in progress, if any.
     compaction: Mutex<Option<JoinHandle<()>>>,
+    /// `Core::sync`, for `Drop`, which cannot name `V: ValueCodec`.
+    final_sync: fn(&Core<V>) -> Result<()>,
 }
 
 /// Feeds a store's changes into the journal.
@@ -355,10 +387,17 @@ impl<V: ValueCodec> WriteLog<V> for Logger<V> {
     fn clear(&self) {
         self.journal.append(format::clear);
     }
+    fn check(&self) -> Result<()> {
+        self.journal.check()
+    }
+    fn commit(&self) -> Result<()> {
+        self.journal.commit()
+    }
 }
 
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
+pub(crate) fn sync_dir(fs: &Fs, dir: &Path) -> Result<()> {
+    fs.check(Step::DirSync)
+        .and_then(|()| File::open(dir))
         .and_then(|d| d.sync_all())
         .map_err(|source| Error::Io {
             path: dir.to_path_buf(),
@@ -517,9 +556,11 @@ pub(crate) fn open<V: ValueCodec>(
     store: MemoryStore<V>,
     dir: &Path,
     options: PersistOptions,
+    faults: Option<Faults>,
 ) -> Result<PersistentStore<V>> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let lock = DirLock::acquire(dir)?;
+    let files = Fs::new(faults);
     let tmp = dir.join(SNAPSHOT_TMP);
     if tmp.exists() {
         fs::remove_file(&tmp).map_err(io_err(&tmp))?; // a compaction that did not finish
@@ -551,9 +592,19 @@ pub(crate) fn open<V: ValueCodec>(
             let bytes = file.seek(SeekFrom::End(0)).map_err(io_err(path))?;
             (file, bytes)
         }
-        None => (journal::create(dir, generation)?, format::HEADER_LEN as u64),
+        None => (
+            journal::create(&files, dir, generation)?,
+            format::HEADER_LEN as u64,
+        ),
     };
-    let journal = Arc::new(Journal::new(dir, options.fsync, file, generation, bytes));
+    let journal = Arc::new(Journal::new(
+        dir,
+        options.fsync,
+        files,
+        file,
+        generation,
+        bytes,
+    ));
     store.attach_log(Box::new(Logger {
         journal: Arc::clone(&journal),
         _values: PhantomData,
@@ -572,6 +623,7 @@ pub(crate) fn open<V: ValueCodec>(
             ..SnapshotInfo::default()
         }),
         compaction: Mutex::new(None),
+        final_sync: Core::sync,
     });
     let stop = Arc::new((Mutex::new(false), Condvar::new()));
     let worker = {
@@ -683,7 +735,7 @@ fn replay_journal<V: ValueCodec>(
         Err(HeaderError::Short) if newest => {
             // Cut short while being created: it never held a record.
             warn_torn(path, 0, bytes.len() as u64, recovery);
-            journal::create(dir, generation)?;
+            journal::create(&Fs::default(), dir, generation)?;
             return Ok(());
         }
         Err(HeaderError::Short) => return Err(corrupt(path, 0, "truncated header", dir)),
@@ -780,7 +832,7 @@ pub fn repair(dir: &Path) -> Result<RepairReport> {
         };
         if let Some(offset) = cut {
             if offset == 0 {
-                journal::create(dir, generation)?;
+                journal::create(&Fs::default(), dir, generation)?;
             } else {
                 let file = OpenOptions::new()
                     .write(true)
@@ -873,10 +925,14 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
         .and_then(|()| file.sync_all())
         .map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))?;
-    sync_dir(dir)
+    sync_dir(&Fs::default(), dir)
 }
 
+/// How often a failed journal is tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
 fn background<V: ValueCodec>(core: &Arc<Core<V>>, stop: &(Mutex<bool>, Condvar)) {
+    let mut last_try: Option<std::time::Instant> = None;
     loop {
         {
             let mut stopped = stop.0.lock();
@@ -886,6 +942,14 @@ fn background<V: ValueCodec>(core: &Arc<Core<V>>, stop: &(Mutex<bool>, Condvar))
             if *stopped {
                 return;
             }
+        }
+        if core.journal.is_failed() {
+            // Writes are refused meanwhile; try to make the directory whole again.
+            if last_try.is_none_or(|t| t.elapsed() >= RETRY_EVERY) {
+                last_try = Some(std::time::Instant::now());
+                let _ = core.recover();
+            }
+            continue;
         }
         // A failure is logged once, when it happens, and refuses later writes.
         let _ = core.journal.tick();
@@ -914,7 +978,7 @@ fn background<V: ValueCodec>(core: &Arc<Core<V>>, stop: &(Mutex<bool>, Condvar))
 
 impl<V: ValueCodec> Core<V> {
     fn should_compact(&self) -> bool {
-        if self.journal.check().is_err() {
+        if self.journal.is_failed() {
             return false;
         }
         let journal = self.journal.stats().bytes;
@@ -927,8 +991,70 @@ impl<V: ValueCodec> Core<V> {
     fn compact(&self) -> Result<()> {
         let mut info = self.snapshot.lock(); // one compaction at a time
         let generation = self.journal.rotate()?;
+        self.write_snapshot(generation, &mut info)
+    }
+
+    /// Makes a failed journal whole again: a new journal file, and a snapshot of what
+    /// memory holds (every write applied, acknowledged or not yet flushed), which
+    /// replaces the journals that could not be written. Then writes are let in.
+    fn recover(&self) -> Result<()> {
+        let mut info = self.snapshot.lock();
+        if !self.journal.is_failed() {
+            return Ok(());
+        }
+        let attempt = self
+            .journal
+            .restart()
+            .and_then(|generation| self.write_snapshot(generation, &mut info));
+        if let Err(e) = &attempt {
+            tracing::debug!(error = %e, "the data directory still cannot be written");
+        } else if let Some((down, refused)) = self.journal.recovered() {
+            tracing::warn!(
+                after = ?down,
+                refused,
+                "the data directory can be written again; writes are accepted"
+            );
+        }
+        attempt
+    }
+
+    /// Writes a snapshot of the store that journal `generation` continues, renames it
+    /// into place and deletes the journals before that generation. The caller holds
+    /// the snapshot lock (one snapshot at a time). A failure removes the temporary
+    /// file, so that a full disk is not made fuller.
+    fn write_snapshot(&self, generation: u64, info: &mut SnapshotInfo) -> Result<()> {
         let tmp = self.dir.join(SNAPSHOT_TMP);
-        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let written = self.write_snapshot_file(&tmp, generation);
+        let (count, bytes) = match written {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let path = self.dir.join(SNAPSHOT);
+        let fs = self.journal.fs();
+        if let Err(e) = fs.rename(Step::SnapshotRename, &tmp, &path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(&path)(e));
+        }
+        sync_dir(fs, &self.dir)?;
+        for (g, old) in journals(&self.dir)? {
+            if g < generation {
+                fs::remove_file(&old).map_err(io_err(&old))?;
+            }
+        }
+        info.bytes = bytes;
+        info.last_written = Some(crate::clock::from_nanos(self.store.now_nanos()));
+        info.compactions += 1;
+        tracing::info!(keys = count, bytes, generation, "snapshot written");
+        Ok(())
+    }
+
+    /// Writes and fsyncs the snapshot's temporary file. Returns its keys and bytes.
+    fn write_snapshot_file(&self, tmp: &Path, generation: u64) -> Result<(u64, u64)> {
+        let fs = self.journal.fs();
+        let file = File::create(tmp).map_err(io_err(tmp))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         let mut failed = None;
         let mut count = 0u64;
@@ -940,7 +1066,7 @@ impl<V: ValueCodec> Core<V> {
                 count += 1;
             }
             if failed.is_none()
-                && let Err(e) = out.write_all(&buf)
+                && let Err(e) = fs.write_all(Step::SnapshotWrite, &mut out, &buf)
             {
                 failed = Some(e);
             }
@@ -949,26 +1075,23 @@ impl<V: ValueCodec> Core<V> {
         format::end(&mut buf, count);
         let written = match failed {
             Some(e) => Err(e),
-            None => out
-                .write_all(&buf)
+            None => fs
+                .write_all(Step::SnapshotWrite, &mut out, &buf)
                 .and_then(|()| out.into_inner().map_err(|e| e.into_error()))
-                .and_then(|file| file.sync_all().map(|()| file)),
+                .and_then(|file| fs.sync_all(Step::SnapshotSync, &file).map(|()| file)),
         };
-        let file = written.map_err(io_err(&tmp))?;
-        let bytes = file.metadata().map_err(io_err(&tmp))?.len();
-        let path = self.dir.join(SNAPSHOT);
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        sync_dir(&self.dir)?;
-        for (g, old) in journals(&self.dir)? {
-            if g < generation {
-                fs::remove_file(&old).map_err(io_err(&old))?;
-            }
+        let file = written.map_err(io_err(tmp))?;
+        let bytes = file.metadata().map_err(io_err(tmp))?.len();
+        Ok((count, bytes))
+    }
+
+    /// Makes everything applied so far durable: flushes and fsyncs the journal, or,
+    /// if it failed, tries once more to recover it.
+    fn sync(&self) -> Result<()> {
+        if self.journal.is_failed() {
+            return self.recover();
         }
-        info.bytes = bytes;
-        info.last_written = Some(crate::clock::from_nanos(self.store.now_nanos()));
-        info.compactions += 1;
-        tracing::info!(keys = count, bytes, generation, "snapshot written");
-        Ok(())
+        self.journal.flush(true)
     }
 }
 
@@ -982,9 +1105,16 @@ impl<V> Drop for Handle<V> {
         if let Some(compaction) = self.core.compaction.lock().take() {
             let _ = compaction.join();
         }
-        if let Err(e) = self.core.journal.flush(true) {
+        if let Err(e) = self.core.final_sync() {
             tracing::error!(error = %e, "final journal flush failed");
         }
+    }
+}
+
+impl<V> Core<V> {
+    /// [`Core::sync`] without the bound on `V` that `Drop` cannot carry.
+    fn final_sync(&self) -> Result<()> {
+        (self.final_sync)(self)
     }
 }
 
@@ -994,9 +1124,12 @@ impl<V: ValueCodec> PersistentStore<V> {
         self.handle.core.compact()
     }
 
-    /// Writes and fsyncs everything journaled so far, whatever the policy.
+    /// Writes and fsyncs everything journaled so far, whatever the policy. If the
+    /// journal could not be written, tries once more to make the directory whole (see
+    /// "When the disk fails" above); an error means writes applied in memory are not
+    /// all on disk.
     pub fn sync(&self) -> Result<()> {
-        self.handle.core.journal.flush(true)
+        self.handle.core.sync()
     }
 
     /// The data directory.
@@ -1025,12 +1158,10 @@ impl<V: ValueCodec> PersistentStore<V> {
     }
 
     /// Runs a write on the memory store, then waits for the journal as the policy says.
+    /// A write: the memory store journals each change and applies it only once the
+    /// journal took it (see `WriteLog`).
     fn write<R>(&self, f: impl FnOnce(&MemoryStore<V>) -> Result<R>) -> Result<R> {
-        let core = &self.handle.core;
-        core.journal.check()?;
-        let result = f(&core.store)?;
-        core.journal.commit()?;
-        Ok(result)
+        f(&self.handle.core.store)
     }
 
     fn store(&self) -> &MemoryStore<V> {

@@ -23,9 +23,8 @@ macro_rules! redis_or_skip {
 
 /// Whether a missing `redis-server` must fail the test rather than skip it.
 fn required() -> bool {
-    let set = |name: &str| {
-        std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-    };
+    let set =
+        |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
     set("CI") || set("KV_REQUIRE_REDIS")
 }
 
