@@ -1,4 +1,4 @@
-// cargo run -p kv-examples --example dataset_lookup
+// cargo run -p examples --example dataset_lookup
 //! Looking things up in a read-only dataset.
 //!
 //! `build_read_only` turns any iterator of `(key, value)` pairs into an immutable

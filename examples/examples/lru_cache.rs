@@ -1,4 +1,4 @@
-// cargo run -p kv-examples --example lru_cache
+// cargo run -p examples --example lru_cache
 //! A read-through LRU cache in front of a slow database.
 //!
 //! The cache holds at most 3 rows. On a miss it asks the database and keeps the

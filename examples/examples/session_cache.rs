@@ -1,4 +1,4 @@
-// cargo run -p kv-examples --example session_cache
+// cargo run -p examples --example session_cache
 //! A login session cache: sessions end after 30 minutes without activity.
 //!
 //! The store's default TTL is *sliding*: every `get` restarts a session's 30 minutes,

@@ -1,4 +1,4 @@
-// cargo test -p kv-examples --test manual_clock
+// cargo test -p examples --test manual_clock
 //! Testing your own TTL logic with `ManualClock`: no sleeping, exact boundaries.
 //!
 //! Two small types a kvcore user might write — "remember this device for ten

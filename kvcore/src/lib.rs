@@ -50,6 +50,182 @@
 //! front (see the [`memory`] module docs). Multi-key writes lock their shards in
 //! ascending order; no lock is held while user code runs.
 //!
+//! # Coming from moka or quick_cache
+//!
+//! A [`MemoryStore`] does what `moka::sync::Cache` (moka 0.12) and
+//! `quick_cache::sync::Cache` (quick_cache 0.7) do, under a different contract: keys are strings, a full store evicts exactly the least
+//! recently used key, and bounds are exact. Like a moka `Cache`, a store is a
+//! cheap-to-clone handle; no `Arc` is needed to share it.
+//!
+//! | moka (`sync::Cache`) | quick_cache (`sync::Cache`) | kvcore |
+//! |---|---|---|
+//! | `Cache::builder()` … `.build()`, `Cache::new(n)` | `Cache::new(n)` | [`StoreBuilder::new`] … [`build`](StoreBuilder::build)`::<V>()?` (bad settings are an [`Error`], not a panic) |
+//! | `.max_capacity(n)` | the `n` of `Cache::new(n)` | [`.capacity(n)`](StoreBuilder::capacity): live keys |
+//! | `.time_to_live(d)` | (no TTLs) | [`.default_ttl(d)`](StoreBuilder::default_ttl) |
+//! | `.time_to_idle(d)` | (no TTLs) | `.default_ttl(d)` with [`.sliding(true)`](StoreBuilder::sliding); one or the other, not both at once |
+//! | `.expire_after(expiry)` | (no TTLs) | per write: [`SetOptions::ttl`]; later: [`Store::expire`], [`Store::persist`] |
+//! | `.weigher(f)`, `.eviction_listener(f)` | `Cache::with_weighter(..)`, `Lifecycle` | none: capacity counts keys; [`Stats`] counts what left |
+//! | `get(&k)` | `get(&k)` | [`get(k)`](Store::get): counts as use (LRU place, sliding TTL) |
+//! | `contains_key(&k)` | `contains_key(&k)`, `peek(&k)` | [`contains(k)`](Store::contains), [`ttl(k)`](Store::ttl): only look, return no value |
+//! | `insert(k, v)` | `insert(k, v)` | [`set(k, v, SetOptions::new())?`](Store::set) |
+//! | `entry(k).or_insert(v)` | `replace(k, v, _)` | `set` with [`.if_absent()`](SetOptions::if_absent), [`.if_present()`](SetOptions::if_present) |
+//! | `get_with(k, f)`, `entry(k).or_insert_with(f)` | `get_or_insert_with(&k, f)` | `get`, then `set` with `.if_absent()` (below); no single flight: two threads that miss at once both load |
+//! | `invalidate(&k)`, `remove(&k)` | `remove(&k)` | [`delete(k)?`](Store::delete): whether it was live |
+//! | `invalidate_all()` | `clear()` | [`clear()?`](Store::clear) |
+//! | `entry_count()` (an estimate) | `len()` | [`len()`](Store::len): live keys, exact |
+//! | `iter()` | `iter()` | [`scan(pattern, cursor, limit)`](Store::scan): pages, glob patterns |
+//! | `run_pending_tasks()` | (nothing to run) | [`purge_expired(budget)`](Store::purge_expired) |
+//! | (no counters) | `hits()`, `misses()` (feature `stats`) | [`stats()`](Store::stats) |
+//!
+//! How kvcore differs:
+//!
+//! - **Exact LRU.** moka's default policy is TinyLFU: LRU order behind an admission
+//!   filter that may turn a new entry away in favour of a more popular one
+//!   (`EvictionPolicy::lru()` drops the filter). quick_cache uses a variant of
+//!   CLOCK-Pro close to S3-FIFO. These policies aim at hit ratio and resist scans;
+//!   neither crate says which key a full cache drops. kvcore always keeps what you
+//!   `set`, and makes room by evicting the least recently used key of the whole store
+//!   (capacity 3; `a`, `b`, `c`, read `a`, insert `d`: `b` goes), which a test can
+//!   predict. The price: a one-off pass over many cold keys pushes the working set out.
+//! - **Capacity in keys, never exceeded.** Both peers bound their size on a best-effort
+//!   basis (quick_cache per shard); a kvcore store never holds more live keys than its
+//!   capacity, not even for a moment. There is no weigher: choose the capacity from the
+//!   size of a typical entry. Expired keys do not count toward it.
+//! - **Expired keys are removed by [`Store::purge_expired`], which you call on a
+//!   timer.** A read never returns a key whose TTL has passed, but it does not remove it
+//!   either. Removal happens in `purge_expired` (kvserver calls it from a background
+//!   task on a short interval, with a budget that bounds each call), a little in
+//!   writes that create keys, all at once in [`Store::len`], and before any eviction in
+//!   a bounded store. No kvcore thread purges for you: if nobody calls it, a store with
+//!   steady writes still clears its dead keys slowly, but a read-mostly store keeps
+//!   them in memory (never returned, never counted by `len`) until something purges.
+//! - **[`Stats`] counts what the store did.** `hits` and `misses` count the reads that
+//!   return values; `evictions` counts live keys dropped for room; `expirations` counts
+//!   expired keys *when they are removed*. A `get` that finds a key dead returns `None`
+//!   and counts a miss, and the expiration shows only after a purge (see [`Stats`]).
+//!
+//! The kvcore column at work, on a [`ManualClock`] so that the test moves time:
+//!
+//! ```
+//! use kvcore::{ManualClock, SetOptions, SetOutcome, Store, StoreBuilder};
+//! use std::time::Duration;
+//!
+//! /// moka's `get_with`: a hit, or load and insert unless another writer got there first.
+//! fn get_with(
+//!     store: &impl Store<String>,
+//!     key: &str,
+//!     load: impl FnOnce() -> String,
+//! ) -> kvcore::Result<String> {
+//!     if let Some(value) = store.get(key) {
+//!         return Ok(value);
+//!     }
+//!     let value = load();
+//!     match store.set(key, value.clone(), SetOptions::new().if_absent())? {
+//!         SetOutcome::NotSet => Ok(store.get(key).unwrap_or(value)), // theirs
+//!         SetOutcome::Created | SetOutcome::Replaced => Ok(value),
+//!     }
+//! }
+//!
+//! let clock = ManualClock::new();
+//! // Cache::builder().max_capacity(3).time_to_idle(Duration::from_secs(60)).build()
+//! let cache = StoreBuilder::new()
+//!     .capacity(3)
+//!     .default_ttl(Duration::from_secs(60))
+//!     .sliding(true)
+//!     .clock(clock.clone())
+//!     .build::<String>()?;
+//!
+//! cache.set("a", "1".into(), SetOptions::new())?; // insert
+//! assert_eq!(cache.get("a").as_deref(), Some("1")); // get: a hit
+//! assert!(cache.delete("a")?); // invalidate
+//! assert_eq!(get_with(&cache, "a", || "loaded".into())?, "loaded"); // a miss, then a load
+//! assert_eq!(get_with(&cache, "a", || panic!("a hit loads nothing"))?, "loaded");
+//!
+//! cache.set("b", "2".into(), SetOptions::new())?;
+//! cache.set("c", "3".into(), SetOptions::new())?;
+//! assert!(cache.get("a").is_some()); // a is now the most recently used: b the least
+//! cache.set("d", "4".into(), SetOptions::new())?; // full: b goes, exactly
+//! assert!(!cache.contains("b"));
+//! assert_eq!(cache.len(), 3);
+//!
+//! clock.advance(Duration::from_secs(61)); // idle past the sliding TTL
+//! assert_eq!(cache.get("a"), None); // dead keys are never returned...
+//! assert_eq!(cache.stats().expirations, 0); // ...but still in memory
+//! assert_eq!(cache.purge_expired(100), 3); // a, c and d
+//!
+//! let stats = cache.stats();
+//! assert_eq!((stats.hits, stats.misses), (3, 2));
+//! assert_eq!((stats.evictions, stats.expirations), (1, 3));
+//! # Ok::<(), kvcore::Error>(())
+//! ```
+//!
+//! # Using kvcore from async code
+//!
+//! kvcore has no async API and needs none for most calls: reads and the writes of a
+//! [`MemoryStore`] take one shard's lock for a short, bounded step (a bounded store's
+//! new keys also take the LRU mutex for a moment), never wait for I/O, and return no
+//! guard, so an async task calls them directly and nothing is held across an
+//! `.await`. Reads of a [`PersistentStore`] are the same: they never touch the disk.
+//!
+//! These calls can block the thread for as long as the disk takes:
+//!
+//! - [`StoreBuilder::open`]: takes the directory's lock and recovers the snapshot and
+//!   journals, reading every record.
+//! - Writes to a [`PersistentStore`] opened with
+//!   [`Fsync::Always`](persist::Fsync::Always): each returns only after its journal
+//!   record is fsynced. Under `Fsync::EverySec` (the default) and `Fsync::No` a write
+//!   only appends to a buffer that a background thread writes out.
+//! - [`PersistentStore::compact`] (writes a snapshot) and [`PersistentStore::sync`]
+//!   (writes and fsyncs the journal), and [`persist::repair`].
+//! - Dropping the last handle of a [`PersistentStore`]: it waits for the background
+//!   thread and any compaction in progress, then flushes and fsyncs the journal.
+//! - Loading or writing a dataset with [`dataset::read`] and [`dataset::Writer`],
+//!   which do the reader's and writer's I/O.
+//!
+//! And some calls do work in proportion to the store rather than to the call:
+//! [`Store::clear`] and [`StoreBuilder::build_read_only`] over many keys, or
+//! [`Store::len`] when many keys have expired since the last purge.
+//!
+//! In a Tokio program, run those on the blocking pool with
+//! `tokio::task::spawn_blocking`, moving a clone of the handle into the closure; or,
+//! when losing up to about a second of writes to a power failure is acceptable, open
+//! with `Fsync::EverySec` so that writes never wait for the disk. Keep
+//! [`Store::purge_expired`] budgets small so that a timer task calling it stays short.
+//!
+//! ```
+//! use kvcore::persist::{Fsync, PersistOptions};
+//! use kvcore::{SetOptions, SetOutcome, Store, StoreBuilder};
+//! use tokio::task::spawn_blocking;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//!     let dir = tempfile::tempdir()?;
+//!     let path = dir.path().to_owned();
+//!     let options = PersistOptions::default().fsync(Fsync::Always);
+//!
+//!     // Recovery reads the directory: off the async threads.
+//!     let store = spawn_blocking(move || StoreBuilder::new().open::<String>(path, options))
+//!         .await??;
+//!
+//!     // Under Fsync::Always a write returns after its fsync: on the blocking pool too.
+//!     let handle = store.clone();
+//!     let fsyncs = store.journal_stats().fsyncs;
+//!     let outcome = spawn_blocking(move || {
+//!         handle.set("user:1", "alice".into(), SetOptions::new())
+//!     })
+//!     .await??;
+//!     assert_eq!(outcome, SetOutcome::Created);
+//!     assert!(store.journal_stats().fsyncs > fsyncs);
+//!
+//!     // Reads never touch the disk: call them directly.
+//!     assert_eq!(store.get("user:1").as_deref(), Some("alice"));
+//!
+//!     // Dropping the last handle flushes and fsyncs the journal.
+//!     spawn_blocking(move || drop(store)).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # Errors
 //!
 //! One [`Error`] enum, `#[non_exhaustive]`, with messages that say what to do.

@@ -114,14 +114,52 @@ pub struct ScanPage<V> {
 }
 
 /// Counters since the store was built.
+///
+/// Hits and misses count the reads that return values: [`Store::get`],
+/// [`Store::get_with_ttl`], and [`Store::get_many`] once per key. `contains`, `ttl` and
+/// `scan` only look and count nothing.
+///
+/// # Expirations count removals, not reads
+///
+/// A read that finds a key whose TTL has passed returns `None` and counts a miss, but
+/// does not count an expiration: the key is still in memory. It counts when it is
+/// removed, which happens in [`Store::purge_expired`] (call it on a timer), in the
+/// little purging that writes and [`Store::len`] do on their way, when a write or
+/// delete meets the dead key, or when a bounded store needs room. [`Store::clear`]
+/// removes expired keys without counting them.
+///
+/// Counting at the read instead would count a key twice, once when a read finds it
+/// dead and again when it is removed, unless each such read also marked the entry as
+/// counted: a write added to the read path, and a shared counter for reads on every
+/// core to contend over. So a test that advances a [`ManualClock`](crate::ManualClock)
+/// and expects an expiration purges first:
+///
+/// ```
+/// use kvcore::{ManualClock, SetOptions, Store, StoreBuilder};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let store = StoreBuilder::new().clock(clock.clone()).build::<String>()?;
+/// store.set("token", "t0k3n".into(), SetOptions::new().ttl(Duration::from_secs(60)))?;
+/// clock.advance(Duration::from_secs(61));
+///
+/// assert_eq!(store.get("token"), None); // dead, so never returned...
+/// let stats = store.stats();
+/// assert_eq!((stats.misses, stats.expirations), (1, 0)); // ...but not removed yet
+///
+/// assert_eq!(store.purge_expired(100), 1); // the purge removes it and counts it
+/// assert_eq!(store.stats().expirations, 1);
+/// # Ok::<(), kvcore::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Stats {
     /// Reads that found a live key.
     pub hits: u64,
-    /// Reads that found nothing (or only an expired key).
+    /// Reads that found nothing, or only a key whose TTL had passed.
     pub misses: u64,
-    /// Keys removed because their TTL passed.
+    /// Keys removed from memory after their TTL passed (see above: not counted by
+    /// the read that first finds a key dead).
     pub expirations: u64,
     /// Live keys removed to make room under the capacity bound.
     pub evictions: u64,
@@ -233,11 +271,12 @@ pub trait Store<V: Value>: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<ScanPage<V>>;
 
-    /// Hit, miss, expiration and eviction counts.
+    /// Hit, miss, expiration and eviction counts (see [`Stats`] for what each counts).
     fn stats(&self) -> Stats;
 
-    /// Removes up to `budget` expired keys; returns how many it removed. Call it on a
-    /// timer so memory does not fill with keys nobody reads again.
+    /// Removes up to `budget` expired keys and counts them in [`Stats::expirations`];
+    /// returns how many it removed. Call it on a timer so memory does not fill with
+    /// keys nobody reads again.
     fn purge_expired(&self, budget: usize) -> usize;
 
     /// How the store was configured.
