@@ -98,6 +98,11 @@ pub struct Config {
     /// Seconds a request may take before it is answered 503.
     #[arg(long, env = "KV_REQUEST_TIMEOUT", default_value = "30", value_parser = parse_ttl)]
     pub request_timeout: Duration,
+
+    /// Rules that make chosen file operations of the data directory fail: the seam
+    /// through which tests fill the disk (never set from the command line).
+    #[arg(skip)]
+    pub faults: Option<kvcore::persist::Faults>,
 }
 
 /// Parses seconds (fractional allowed) from 0.001 to ten years, as the spec's TTLs.

@@ -97,6 +97,18 @@ impl ApiError {
         e
     }
 
+    /// `507 insufficient_storage`: the data directory cannot be written (a full disk),
+    /// so the write was not applied; it may be retried once there is room again.
+    pub fn insufficient_storage(message: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            message,
+        );
+        e.retry_after = Some(5);
+        e
+    }
+
     /// `500 internal`; `detail` goes to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
@@ -128,6 +140,7 @@ impl From<kvcore::Error> for ApiError {
         use kvcore::Error as E;
         match e {
             E::ReadOnly => ApiError::read_only(),
+            E::JournalUnavailable { .. } => ApiError::insufficient_storage(e.to_string()),
             E::NotAnInteger { .. } | E::Overflow { .. } => ApiError::not_an_integer(e.to_string()),
             E::InvalidPattern { .. }
             | E::InvalidCursor { .. }

@@ -265,6 +265,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// `503`: overloaded, timed out, not ready or the backend is unreachable.
     Unavailable,
+    /// `507`: the data directory cannot be written (a full disk); the write was not
+    /// applied and may be retried after `Retry-After`.
+    InsufficientStorage,
     /// `500`: a server-side failure.
     Internal,
 }

@@ -227,8 +227,7 @@ fn local(config: &Config, builder: StoreBuilder, limits: &Limits) -> anyhow::Res
         Arc::new(StoreBuilder::new().build_read_only(pairs)?)
     } else if persist {
         let dir = &config.data_dir;
-        let store = builder
-            .open::<JsonText>(dir, options)
+        let store = open(builder, dir, options, &config.faults)
             .with_context(|| format!("opening data directory {}", dir.display()))?;
         durable.push(Durable::Values(store.clone()));
         Arc::new(store)
@@ -242,8 +241,7 @@ fn local(config: &Config, builder: StoreBuilder, limits: &Limits) -> anyhow::Res
     // Hit counters live in a store of their own: never expired, never evicted.
     let hits: Arc<dyn Store<i64>> = if persist {
         let dir = config.data_dir.join("hits");
-        let hits = StoreBuilder::new()
-            .open::<i64>(&dir, options)
+        let hits = open(StoreBuilder::new(), &dir, options, &config.faults)
             .with_context(|| format!("opening data directory {}", dir.display()))?;
         durable.push(Durable::Hits(hits.clone()));
         Arc::new(hits)
@@ -252,6 +250,19 @@ fn local(config: &Config, builder: StoreBuilder, limits: &Limits) -> anyhow::Res
     };
     let blocking_writes = persist && config.fsync == Fsync::Always;
     Ok(Local::new(store, hits, durable, blocking_writes))
+}
+
+/// Opens a data directory, through `faults` when a test gave some.
+fn open<V: kvcore::persist::ValueCodec>(
+    builder: StoreBuilder,
+    dir: &std::path::Path,
+    options: PersistOptions,
+    faults: &Option<kvcore::persist::Faults>,
+) -> kvcore::Result<kvcore::persist::PersistentStore<V>> {
+    match faults {
+        Some(faults) => builder.open_with_faults(dir, options, faults.clone()),
+        None => builder.open(dir, options),
+    }
 }
 
 fn describe_mode(config: &Config) -> String {

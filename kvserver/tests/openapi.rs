@@ -47,7 +47,7 @@ const SPEC_ROUTES: &[(&str, &[&str])] = &[
 /// The template whose parameter matches the rest of the path, slashes included.
 const CATCH_ALL: &str = "/api/{path}";
 
-/// The spec's error codes.
+/// The API's error codes.
 const SPEC_CODES: &[&str] = &[
     "bad_request",
     "not_found",
@@ -59,6 +59,7 @@ const SPEC_CODES: &[&str] = &[
     "forbidden",
     "payload_too_large",
     "unavailable",
+    "insufficient_storage",
     "internal",
 ];
 
@@ -586,6 +587,7 @@ async fn every_error_response_is_the_shared_error_body() {
         ApiError::unauthorized(),
         ApiError::too_large("m"),
         ApiError::unavailable("m", 1),
+        ApiError::insufficient_storage("m"),
         ApiError::internal("m"),
     ] {
         assert!(SPEC_CODES.contains(&error.code()), "{error}");

@@ -205,6 +205,22 @@ impl Local {
         self.store.purge_expired(budget);
     }
 
+    /// `Ok` unless a journal cannot be written now (writes are refused meanwhile).
+    pub(super) fn writable(&self) -> Result<()> {
+        let failed = self.durable.iter().any(|d| match d {
+            Durable::Values(s) => s.journal_stats().failed,
+            Durable::Hits(s) => s.journal_stats().failed,
+        });
+        if failed {
+            return Err(ApiError::unavailable(
+                "the data directory cannot be written (is the disk full?): writes are \
+                 refused until it can, reads are served",
+                5,
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) async fn sync(&self) -> anyhow::Result<()> {
         let durable = self.durable.clone();
         tokio::task::spawn_blocking(move || {

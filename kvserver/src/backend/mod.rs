@@ -166,11 +166,11 @@ impl Backend {
         each!(self, b => b.mode())
     }
 
-    /// `Ok` when the backend can serve: always for a local store; for Redis, when it
-    /// answers a `PING` in time.
+    /// `Ok` when the backend can serve: for a local store, when its data directory
+    /// can be written; for Redis, when it answers a `PING` in time.
     pub async fn ready(&self) -> Result<()> {
         match self {
-            Backend::Local(_) => Ok(()),
+            Backend::Local(b) => b.writable(),
             Backend::Redis(b) => b.ping().await,
         }
     }
