@@ -106,6 +106,8 @@ pub const MAX_TTL: Duration = Duration::from_secs(315_360_000);
 
 /// How much expiry work a write does on its own shard before returning.
 const PURGE_ON_WRITE: usize = 2;
+/// Most keys `set_many` locks, journals and applies at once.
+const SET_CHUNK: usize = 1024;
 
 /// A writable in-memory store. Build one with [`StoreBuilder`](crate::StoreBuilder).
 ///
@@ -1054,6 +1056,73 @@ impl<V: Value> Shared<V> {
         Ok(true)
     }
 
+    /// Sets every pair. In an unbounded store a chunk at a time: each chunk's shards
+    /// are locked together, its records journaled with one commit, and then applied.
+    /// In a bounded store one pair at a time, since each new key may evict, and which
+    /// key goes depends on the writes before it. Not all-or-nothing: the pairs before
+    /// a failure stay written.
+    fn set_all(&self, pairs: Vec<(String, V)>, expiry: Expiry) -> Result<()> {
+        check_expiry(expiry)?;
+        self.log_ready()?;
+        if self.capacity.is_some() {
+            let opts = SetOptions {
+                expiry,
+                condition: Condition::Always,
+            };
+            for (key, value) in pairs {
+                self.write(&key, Op::Set(value, opts))?;
+            }
+            return Ok(());
+        }
+        let mut items = self.items(pairs);
+        while !items.is_empty() {
+            let rest = items.split_off(SET_CHUNK.min(items.len()));
+            self.set_chunk(items, expiry)?;
+            items = rest;
+        }
+        Ok(())
+    }
+
+    /// Sets a chunk of distinct keys in an unbounded store.
+    fn set_chunk(&self, items: Vec<Item<V>>, expiry: Expiry) -> Result<()> {
+        let now = self.now();
+        let mut guards = self.lock_shards(&items);
+        let old: Vec<Option<(u64, u64)>> = items
+            .iter()
+            .map(|item| {
+                guard_for(&mut guards, item.shard)
+                    .slots
+                    .find(item.hash, |s| s.key.is(&item.key))
+                    .filter(|s| s.is_live(now))
+                    .map(|s| (s.deadline(), s.ttl))
+            })
+            .collect();
+        let ttls: Vec<(u64, u64)> = old
+            .iter()
+            .map(|&old| self.resolve(expiry, old, |ttl| now.saturating_add(ttl)))
+            .collect();
+        self.journal(|log| {
+            for (item, ttl) in items.iter().zip(&ttls) {
+                log.put(&item.key, &item.value, ttl.0, ttl.1);
+            }
+        })?;
+        for ((item, old), ttl) in items.into_iter().zip(old).zip(ttls) {
+            let table = guard_for(&mut guards, item.shard);
+            if old.is_some() {
+                let Table {
+                    slots,
+                    expiry: heap,
+                } = table;
+                if let Some(slot) = slots.find_mut(item.hash, |s| s.key.is(&item.key)) {
+                    self.overwrite(heap, item.hash, slot, item.value, ttl);
+                }
+            } else {
+                self.insert(table, None, item.hash, &item.key, item.value, ttl);
+            }
+        }
+        Ok(())
+    }
+
     fn update_all_present(&self, pairs: Vec<(String, V)>, expiry: Expiry) -> Result<bool> {
         check_expiry(expiry)?;
         let items = self.items(pairs);
@@ -1314,15 +1383,8 @@ impl<V: Value> Store<V> for MemoryStore<V> {
     }
 
     fn set_many(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<usize> {
-        check_expiry(expiry)?;
         let n = items.len();
-        let opts = SetOptions {
-            expiry,
-            condition: Condition::Always,
-        };
-        for (key, value) in items {
-            self.shared.write(&key, Op::Set(value, opts))?;
-        }
+        self.shared.set_all(items, expiry)?;
         Ok(n)
     }
 

@@ -380,3 +380,28 @@ impl Drop for Tmpfs {
             .status();
     }
 }
+
+#[test]
+fn a_batch_is_journaled_with_one_commit_and_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::new();
+    let store = open(dir.path(), Fsync::Always, &faults);
+    let batch = |tag: &str| -> Vec<(String, String)> {
+        (0..500)
+            .map(|i| (format!("{tag}-{i}"), "v".into()))
+            .collect()
+    };
+    let before = store.journal_stats().fsyncs;
+    assert_eq!(
+        store.set_many(batch("a"), kvcore::Expiry::Default).unwrap(),
+        500
+    );
+    assert_eq!(
+        store.journal_stats().fsyncs - before,
+        1,
+        "one fsync for the batch"
+    );
+    faults.fail(Step::JournalSync, Fault::Io);
+    assert!(refused(store.set_many(batch("b"), kvcore::Expiry::Default)));
+    assert_eq!(store.len(), 500, "no key of the refused batch was applied");
+}
