@@ -1,0 +1,901 @@
+//! The writable, in-memory store: sharded maps, lazy expiry indexes, exact LRU.
+//!
+//! # Layout
+//!
+//! Keys hash to one of a power-of-two number of shards. Each shard is a
+//! `hashbrown::HashTable` of slots under a `parking_lot::RwLock` (reads share it;
+//! writes are short and never call user code), plus a min-heap of expiry deadlines.
+//!
+//! A slot is boxed and holds its key inline when the key is short (up to 22 bytes;
+//! longer keys get a box of their own), so a typical entry is one allocation and a
+//! table bucket is one pointer. A hash table is between 7/16 and 7/8 full, and a free
+//! bucket then costs 8 bytes rather than a whole slot: at a million 12-byte keys with
+//! 16-byte values, an entry costs about 63 bytes beyond its key and value, against
+//! about 150 for slots stored in the table with a separately allocated key. Index
+//! items find their slot by key hash and box address (see `SlotRef`).
+//!
+//! # Reads take only the shard's read lock
+//!
+//! Everything a read changes lives in atomics inside the slot: a sliding read stores a
+//! new deadline in `expires_at`, an LRU read stores a fresh stamp from a global counter
+//! in `used`. Neither touches an index, so a read costs O(1) whatever the mode.
+//!
+//! A read of a key with a deadline asks the clock's cheap reading
+//! ([`Clock::coarse_now`](crate::Clock::coarse_now)) first, and the precise one only
+//! when the deadline is within the cheap reading's slack; a sliding restart then
+//! counts from the cheap reading's upper bound, so it never ends earlier than a
+//! precise one would. A sliding read stores the new deadline only when it moves,
+//! which between two ticks of the cheap clock it does not, so a hot key's cache line
+//! is not written by every read.
+//!
+//! A write asks for the time only when a deadline is involved: when the key it
+//! replaces has one, when the value gets one, or when expired keys may be due for
+//! purging. A precise reading waits for the instructions before it to finish (on x86
+//! the vDSO reads the TSC with `rdtscp`); a write that skips it lets its cache misses
+//! overlap with the next operation's. So a single-key write asks the cheap reading
+//! first too: it decides whether the key the write finds is live as a read does, and
+//! a new deadline counts from the cheap reading's upper bound when the slack is at
+//! most a thousandth of the TTL (a key then lives at most that much past its TTL,
+//! never less); a shorter TTL counts from a precise reading.
+//!
+//! # Written fields have their own cache lines
+//!
+//! A core that writes a cache line takes it away from every other core, and their
+//! next read of anything on that line waits for it to come back. The fields of the
+//! store that operations change (the key count, the LRU counter and mutex, the
+//! earliest deadline, the statistics) are therefore each padded to a line of their
+//! own (`crossbeam_utils::CachePadded`), away from the fields every read looks at
+//! and never changes (the shard array, the hasher, the mode). Shards are padded too,
+//! so that a read lock taken on one shard does not take the line of its neighbour's
+//! lock. Without the padding, a read of a bounded store (which advances the LRU
+//! counter) could make the other core's next operation wait for the line holding the
+//! shard array, depending on where the allocation put the line boundaries.
+//!
+//! # Indexes are lazy lower bounds
+//!
+//! The expiry heap of a shard holds, for every slot with a deadline, an item whose
+//! deadline is no later than the slot's real one (`filed_deadline` says which item is
+//! current). When an item comes due, the slot's real deadline decides: expired slots
+//! are removed, slid ones are filed again at their real deadline. A sliding read
+//! therefore pays nothing; the re-filing happens at most once per deadline passed.
+//!
+//! The LRU index works the same way across the whole store: one radix heap of
+//! `(stamp, slot)` under a mutex (stamps only grow, which is what a radix heap
+//! needs), one item per slot, filed when the key is created. To
+//! evict, pop the smallest stamp; if the slot has been used since, file it again at its
+//! current stamp and pop again; otherwise it is the least recently used key of the
+//! whole store, because every other slot's real stamp is at least its filed one. This
+//! is exact LRU with reads that never take the LRU lock.
+//!
+//! # Capacity is never exceeded
+//!
+//! Only writers holding the LRU mutex may create keys in a bounded store. They make
+//! room (expired keys first, then the least recently used) before inserting, so the
+//! number of keys never passes the capacity, not even between two steps. Updates of
+//! existing keys and all reads go without the mutex.
+//!
+//! # Lock order
+//!
+//! LRU mutex, then shard locks in ascending index order. Single-key paths hold one
+//! shard lock at a time; multi-key writes lock their shards in ascending order.
+
+use std::cell::OnceCell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
+use radix_heap::RadixHeapMap;
+
+use crate::clock::Timer;
+use crate::cursor::Cursor;
+use crate::store::{Condition, Expiry, Mode, ScanPage, SetOptions, SetOutcome, Stats, Store};
+use crate::{Error, Pattern, Result, Value};
+
+mod batch;
+mod expiry;
+mod lru;
+mod slot;
+
+use self::expiry::{WriteTime, before_deadline};
+use self::lru::LruIndex;
+use self::slot::{Key, Slot, SlotRef};
+
+type Hasher = hashbrown::DefaultHashBuilder;
+type DeadlineHeap = BinaryHeap<Reverse<(u64, SlotRef)>>;
+
+/// The longest time-to-live a store accepts: ten years.
+pub const MAX_TTL: Duration = Duration::from_secs(315_360_000);
+
+/// How much expiry work a write does on its own shard before returning.
+const PURGE_ON_WRITE: usize = 2;
+/// Most keys `set_many` locks, journals and applies at once.
+const SET_CHUNK: usize = 1024;
+
+/// A writable in-memory store. Build one with [`StoreBuilder`](crate::StoreBuilder).
+///
+/// Cloning is cheap and every clone is a handle to the same data.
+///
+/// ```
+/// use kvcore::{ManualClock, SetOptions, Store, StoreBuilder};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let store = StoreBuilder::new().capacity(2).clock(clock.clone()).build::<u64>()?;
+/// store.set("a", 1, SetOptions::new())?;
+/// store.set("b", 2, SetOptions::new().ttl(Duration::from_secs(1)))?;
+/// assert_eq!(store.get("a"), Some(1)); // a is now the most recently used
+/// store.set("c", 3, SetOptions::new())?; // full: b, the least recently used, goes
+/// assert!(!store.contains("b"));
+/// assert_eq!(store.stats().evictions, 1);
+/// # Ok::<(), kvcore::Error>(())
+/// ```
+pub struct MemoryStore<V> {
+    shared: Arc<Shared<V>>,
+}
+
+impl<V> Clone for MemoryStore<V> {
+    fn clone(&self) -> Self {
+        MemoryStore {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<V> fmt::Debug for MemoryStore<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("shards", &self.shared.shards.len())
+            .field("len", &self.shared.len.load(Relaxed))
+            .field("capacity", &self.shared.capacity)
+            .field("sliding", &self.shared.sliding)
+            .finish()
+    }
+}
+
+/// What the builder hands to [`MemoryStore::new`].
+pub(crate) struct Config {
+    pub shards: usize,
+    pub clock: Timer,
+    pub default_ttl: Option<Duration>,
+    pub sliding: bool,
+    pub capacity: Option<usize>,
+}
+
+/// Fields a running store never writes come first; every field it does write is on a
+/// cache line of its own (see "Written fields have their own cache lines" above).
+struct Shared<V> {
+    shards: Box<[CachePadded<Shard<V>>]>,
+    hasher: Hasher,
+    clock: Timer,
+    /// Default TTL in nanoseconds; 0 for none.
+    default_ttl: u64,
+    sliding: bool,
+    capacity: Option<usize>,
+    /// Where every change is recorded, once a persistent store has recovered.
+    log: OnceLock<Box<dyn WriteLog<V>>>,
+    /// Slots in all shards, expired-but-unpurged ones included.
+    len: CachePadded<AtomicUsize>,
+    /// Source of LRU stamps; only advanced in bounded stores.
+    tick: CachePadded<AtomicU64>,
+    /// The LRU index; its mutex is also the licence to create keys in a bounded store.
+    lru: CachePadded<Mutex<LruIndex>>,
+    /// No deadline in any expiry heap is earlier than this (u64::MAX: none filed).
+    next_deadline: CachePadded<AtomicU64>,
+    expirations: CachePadded<AtomicU64>,
+    evictions: CachePadded<AtomicU64>,
+    /// The shard `purge_expired` starts at next, so successive calls go round.
+    purge_next: CachePadded<AtomicUsize>,
+}
+
+/// Receives every change as the full resulting state of a key, called under the lock
+/// of the key's shard so that the log's order for a key is the order of its changes.
+/// Expirations are not logged: deadlines are absolute, so replay reaches the same
+/// verdict. Sliding restarts are not logged either: reads do not write.
+///
+/// A write records its change, then asks [`WriteLog::commit`], and applies the change
+/// only if the log took it, all under the same locks: nobody ever sees a write that
+/// the log refused. Evictions are the exception: they are recorded and applied at
+/// once, and ride on the commit of the write that made room.
+pub(crate) trait WriteLog<V>: Send + Sync {
+    /// `key` now holds `value` with this deadline and TTL length (nanoseconds; 0: none).
+    fn put(&self, key: &str, value: &V, deadline: u64, ttl: u64);
+    /// `key` was removed.
+    fn delete(&self, key: &str);
+    /// Every key was removed.
+    fn clear(&self);
+    /// Refuses a write before it starts while the log cannot take one.
+    fn check(&self) -> Result<()>;
+    /// Makes what was recorded so far as durable as the log promises; an error means
+    /// the write must not be applied.
+    fn commit(&self) -> Result<()>;
+}
+
+/// One shard, aligned so that two shards' hot words never share a cache line.
+#[repr(align(128))]
+struct Shard<V> {
+    table: RwLock<Table<V>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+struct Table<V> {
+    /// Boxed, so that a bucket is one pointer: the table's free buckets (up to half
+    /// of them just after it grows) then cost 8 bytes each instead of a whole slot.
+    slots: HashTable<Box<Slot<V>>>,
+    expiry: DeadlineHeap,
+}
+
+/// A single-key write.
+enum Op<V> {
+    Set(V, SetOptions),
+    Incr(i64),
+    /// Recovery: the key's state as a log recorded it.
+    Restore(V, u64, u64),
+}
+
+enum Done {
+    Set(SetOutcome),
+    Incr(i64),
+}
+
+impl<V: Value> MemoryStore<V> {
+    pub(crate) fn new(config: Config) -> Self {
+        let shards = (0..config.shards)
+            .map(|_| {
+                CachePadded::new(Shard {
+                    table: RwLock::new(Table {
+                        slots: HashTable::new(),
+                        expiry: BinaryHeap::new(),
+                    }),
+                    hits: AtomicU64::new(0),
+                    misses: AtomicU64::new(0),
+                })
+            })
+            .collect();
+        MemoryStore {
+            shared: Arc::new(Shared {
+                shards,
+                hasher: Hasher::default(),
+                clock: config.clock,
+                default_ttl: config.default_ttl.map_or(0, nanos),
+                sliding: config.sliding,
+                capacity: config.capacity,
+                log: OnceLock::new(),
+                len: CachePadded::new(AtomicUsize::new(0)),
+                tick: CachePadded::new(AtomicU64::new(1)),
+                lru: CachePadded::new(Mutex::new(LruIndex::default())),
+                next_deadline: CachePadded::new(AtomicU64::new(u64::MAX)),
+                expirations: CachePadded::new(AtomicU64::new(0)),
+                evictions: CachePadded::new(AtomicU64::new(0)),
+                purge_next: CachePadded::new(AtomicUsize::new(0)),
+            }),
+        }
+    }
+}
+
+/// What persistence needs from a store: replaying a log into it, attaching a log,
+/// and reading every live entry for a snapshot.
+impl<V: Value> MemoryStore<V> {
+    /// Sets `key` to exactly this state, as a log recorded it. Not logged.
+    pub(crate) fn restore(&self, key: &str, value: V, deadline: u64, ttl: u64) -> Result<()> {
+        self.shared
+            .write(key, Op::Restore(value, deadline, ttl))
+            .map(|_| ())
+    }
+
+    /// Ends a recovery: files every key in the LRU index and, if the replayed log left
+    /// more keys than the capacity, evicts the least recently restored (logged as
+    /// deletes once a log is attached).
+    pub(crate) fn finish_restore(&self) -> Result<()> {
+        let s = &*self.shared;
+        if s.capacity.is_none() {
+            return Ok(());
+        }
+        let mut lru = s.lru.lock();
+        s.rebuild_lru(&mut lru);
+        s.make_room(&mut lru, 0, s.now())
+    }
+
+    /// The current time of the store's clock, in nanoseconds since the Unix epoch.
+    pub(crate) fn now_nanos(&self) -> u64 {
+        self.shared.now()
+    }
+
+    /// From now on, every change is recorded in `log`. Only the first call counts.
+    pub(crate) fn attach_log(&self, log: Box<dyn WriteLog<V>>) {
+        let _ = self.shared.log.set(log);
+    }
+
+    /// Calls `f` with the live entries of each shard in turn, as (key, value, deadline,
+    /// ttl). Entries are copied out under the shard's read lock and `f` runs without it.
+    pub(crate) fn for_each_shard(&self, mut f: impl FnMut(Vec<(Arc<str>, V, u64, u64)>)) {
+        let s = &*self.shared;
+        for shard in s.shards.iter() {
+            let now = s.now();
+            let entries = {
+                let table = shard.table.read();
+                table
+                    .slots
+                    .iter()
+                    .filter(|slot| slot.is_live(now))
+                    .map(|slot| {
+                        let key = Arc::from(slot.key.as_str());
+                        (key, slot.value.clone(), slot.deadline(), slot.ttl)
+                    })
+                    .collect()
+            };
+            f(entries);
+        }
+    }
+}
+
+impl<V: Value> Shared<V> {
+    fn hash(&self, key: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard for a hash. Uses bits 32.. so that the low bits hashbrown uses to pick
+    /// a bucket stay evenly spread within each shard.
+    fn shard_index(&self, hash: u64) -> usize {
+        (hash >> 32) as usize & (self.shards.len() - 1)
+    }
+
+    fn shard(&self, hash: u64) -> &Shard<V> {
+        &self.shards[self.shard_index(hash)]
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// For a read of `slot`, which has a deadline: `None` if the deadline has passed,
+    /// else a time to act on — no earlier than now, and before the deadline. The cheap
+    /// reading decides unless the deadline falls within its slack; then the precise one
+    /// does (see the [`clock`](crate::clock) module docs). The deadline is loaded after
+    /// each reading, so a sliding restart that happened before it is seen.
+    fn live_at(&self, slot: &Slot<V>) -> Option<u64> {
+        before_deadline(self.clock.coarse_now(), || slot.deadline(), || self.now())
+    }
+
+    fn mode(&self) -> Mode {
+        Mode {
+            read_only: false,
+            capacity: self.capacity,
+            default_ttl: (self.default_ttl != 0).then(|| Duration::from_nanos(self.default_ttl)),
+            sliding: self.sliding,
+        }
+    }
+
+    fn rehasher(&self) -> impl Fn(&Box<Slot<V>>) -> u64 + '_ {
+        move |slot| self.hash(slot.key.as_str())
+    }
+
+    /// The (deadline, ttl) a write gives a key, from its options and what it had.
+    /// `deadline` turns a TTL into the deadline it ends at; it is asked only when the
+    /// key gets a new deadline.
+    fn resolve(
+        &self,
+        expiry: Expiry,
+        old: Option<(u64, u64)>,
+        deadline: impl FnOnce(u64) -> u64,
+    ) -> (u64, u64) {
+        let after = |ttl: u64| (deadline(ttl), ttl);
+        match expiry {
+            Expiry::After(ttl) => after(nanos(ttl)),
+            Expiry::Never => (0, 0),
+            Expiry::Keep if old.is_some() => old.unwrap_or_default(),
+            Expiry::Default | Expiry::Keep => match self.default_ttl {
+                0 => (0, 0),
+                ttl => after(ttl),
+            },
+        }
+    }
+
+    /// Refuses a write up front while the log cannot take one, so that nothing is
+    /// evicted to make room for a write that would be refused.
+    fn log_ready(&self) -> Result<()> {
+        match self.log.get() {
+            Some(log) => log.check(),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a write's changes and waits for the log's verdict. The caller holds the
+    /// locks of the keys involved and applies the changes only after `Ok`.
+    fn journal(&self, records: impl FnOnce(&dyn WriteLog<V>)) -> Result<()> {
+        match self.log.get() {
+            Some(log) => {
+                records(&**log);
+                log.commit()
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn log_delete(&self, key: &str) {
+        if let Some(log) = self.log.get() {
+            log.delete(key);
+        }
+    }
+
+    /// Records a use of `slot` by a read: restarts a sliding TTL, refreshes LRU order.
+    fn touch_read(&self, slot: &Slot<V>, now: impl FnOnce() -> u64) {
+        if self.sliding && slot.ttl != 0 {
+            // Look before writing: between two ticks of the cheap clock every read
+            // computes the same deadline, and a store only when it moves keeps a hot
+            // key's cache line shared between cores instead of bouncing on each read.
+            let d = now().saturating_add(slot.ttl);
+            if slot.expires_at.load(Relaxed) < d {
+                slot.expires_at.fetch_max(d, Relaxed);
+            }
+        }
+        self.touch_lru(slot);
+    }
+
+    fn touch_lru(&self, slot: &Slot<V>) {
+        if self.capacity.is_some() {
+            slot.used.store(self.tick.fetch_add(1, Relaxed), Relaxed);
+        }
+    }
+
+    /// Replaces the value and TTL of a live slot. The caller has journaled the change.
+    fn overwrite(
+        &self,
+        heap: &mut DeadlineHeap,
+        hash: u64,
+        slot: &mut Slot<V>,
+        value: V,
+        (d, ttl): (u64, u64),
+    ) {
+        slot.value = value;
+        slot.expires_at.store(d, Relaxed);
+        slot.ttl = ttl;
+        self.file_deadline(heap, hash, slot);
+        self.touch_lru(slot);
+    }
+
+    /// Inserts a key known to have no live slot, removing an expired one in the way.
+    /// The caller has journaled the change.
+    fn insert(
+        &self,
+        table: &mut Table<V>,
+        lru: Option<&mut LruIndex>,
+        hash: u64,
+        key: &str,
+        value: V,
+        (d, ttl): (u64, u64),
+    ) {
+        if let Ok(old) = table.slots.find_entry(hash, |s| s.key.is(key)) {
+            old.remove();
+            self.len.fetch_sub(1, Relaxed);
+            self.expirations.fetch_add(1, Relaxed);
+        }
+        let stamp = if self.capacity.is_some() {
+            self.tick.fetch_add(1, Relaxed)
+        } else {
+            0
+        };
+        let mut slot = Box::new(Slot {
+            key: Key::new(key),
+            value,
+            expires_at: AtomicU64::new(d),
+            ttl,
+            filed_deadline: 0,
+            used: AtomicU64::new(stamp),
+        });
+        self.file_deadline(&mut table.expiry, hash, &mut slot);
+        if let Some(lru) = lru {
+            lru.push(stamp, SlotRef::new(hash, &slot));
+        }
+        table.slots.insert_unique(hash, slot, self.rehasher());
+        self.len.fetch_add(1, Relaxed);
+    }
+
+    /// One single-key write: a set or an incr.
+    fn write(&self, key: &str, op: Op<V>) -> Result<Done> {
+        if let Op::Set(_, opts) = &op {
+            check_expiry(opts.expiry)?;
+        }
+        self.log_ready()?;
+        let hash = self.hash(key);
+        let shard = self.shard(hash);
+        // In a bounded store, creating a key needs the LRU mutex (taken before the
+        // shard lock, per the lock order), so a create goes round the loop once more.
+        let mut licence: Option<MutexGuard<'_, LruIndex>> = None;
+        loop {
+            // Read the clock only if the write needs it: replacing a key that has no
+            // deadline with a value that gets none does not.
+            let time = WriteTime::new(&self.clock);
+            let mut guard = shard.table.write();
+            let table = &mut *guard;
+            if let Some(slot) = table.slots.find_mut(hash, |s| s.key.is(key))
+                && time.is_live(slot.deadline())
+            {
+                return match op {
+                    Op::Set(_, opts) if opts.condition == Condition::IfAbsent => {
+                        Ok(Done::Set(SetOutcome::NotSet))
+                    }
+                    Op::Set(value, opts) => {
+                        let old = Some((slot.deadline(), slot.ttl));
+                        let ttl = self.resolve(opts.expiry, old, |ttl| time.deadline(ttl));
+                        self.journal(|log| log.put(key, &value, ttl.0, ttl.1))?;
+                        self.overwrite(&mut table.expiry, hash, slot, value, ttl);
+                        Ok(Done::Set(SetOutcome::Replaced))
+                    }
+                    Op::Incr(by) => {
+                        let n = incremented(key, slot.value.to_i64(), by)?;
+                        let value = V::from_i64(n).ok_or(Error::IncrUnsupported)?;
+                        let (d, ttl) = (slot.deadline(), slot.ttl);
+                        self.journal(|log| log.put(key, &value, d, ttl))?;
+                        slot.value = value;
+                        self.touch_lru(slot);
+                        Ok(Done::Incr(n))
+                    }
+                    Op::Restore(value, d, ttl) => {
+                        self.overwrite(&mut table.expiry, hash, slot, value, (d, ttl));
+                        Ok(Done::Set(SetOutcome::Replaced))
+                    }
+                };
+            }
+            // The key is absent (or only expired).
+            match &op {
+                Op::Set(_, opts) if opts.condition == Condition::IfPresent => {
+                    return Ok(Done::Set(SetOutcome::NotSet));
+                }
+                Op::Incr(by) if V::from_i64(*by).is_none() => return Err(Error::IncrUnsupported),
+                _ => {}
+            }
+            // Recovery replays a log whose states never exceeded the capacity but
+            // whose order may briefly do so; it inserts freely and trims at the end.
+            let bounded = self.capacity.is_some() && !matches!(op, Op::Restore(..));
+            if bounded && licence.is_none() {
+                // Take the licence, then look at the key again: another writer may
+                // have created it meanwhile, and then no room is needed.
+                drop(guard);
+                licence = Some(self.lru.lock());
+                continue;
+            }
+            if let Some(lru) = licence.as_deref_mut().filter(|_| bounded) {
+                // Eviction locks other shards, so ours is released while room is
+                // made. Holding the licence, nobody else can create this key meanwhile.
+                drop(guard);
+                self.make_room(lru, 1, time.precise())?;
+                guard = shard.table.write();
+            }
+            let table = &mut *guard;
+            let (value, ttl, done) = match op {
+                Op::Set(value, opts) => (
+                    value,
+                    self.resolve(opts.expiry, None, |ttl| time.deadline(ttl)),
+                    Done::Set(SetOutcome::Created),
+                ),
+                Op::Incr(by) => {
+                    let value = V::from_i64(by).ok_or(Error::IncrUnsupported)?;
+                    (
+                        value,
+                        self.resolve(Expiry::Default, None, |ttl| time.deadline(ttl)),
+                        Done::Incr(by),
+                    )
+                }
+                Op::Restore(value, d, ttl) => (value, (d, ttl), Done::Set(SetOutcome::Created)),
+            };
+            self.journal(|log| log.put(key, &value, ttl.0, ttl.1))?;
+            self.insert(table, licence.as_deref_mut(), hash, key, value, ttl);
+            if !table.expiry.is_empty() {
+                self.purge_table(table, time.earliest(), PURGE_ON_WRITE);
+            }
+            if let Some(lru) = licence.as_deref_mut() {
+                drop(guard);
+                self.maybe_compact_lru(lru);
+            }
+            return Ok(done);
+        }
+    }
+
+    /// Runs `f` on the live slot of `key` (and its hash) under the shard's write lock.
+    fn with_live_slot<R>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&Self, &mut DeadlineHeap, u64, &mut Slot<V>, u64) -> R,
+    ) -> Option<R> {
+        let hash = self.hash(key);
+        let mut guard = self.shard(hash).table.write();
+        let now = self.now();
+        let Table { slots, expiry } = &mut *guard;
+        let slot = slots.find_mut(hash, |s| s.key.is(key))?;
+        slot.is_live(now).then(|| f(self, expiry, hash, slot, now))
+    }
+
+    /// Runs `f` on the live slot of `key` under the shard's read lock, counting a hit
+    /// or a miss when `count` is set.
+    fn read<R>(&self, key: &str, count: bool, f: impl FnOnce(&Slot<V>, u64) -> R) -> Option<R> {
+        let hash = self.hash(key);
+        let shard = self.shard(hash);
+        let table = shard.table.read();
+        let found = table.slots.find(hash, |s| s.key.is(key)).and_then(|slot| {
+            // Only keys with a deadline need the time.
+            let now = match slot.deadline() {
+                0 => 0,
+                _ => self.live_at(slot)?,
+            };
+            Some(f(slot, now))
+        });
+        if count {
+            let counter = if found.is_some() {
+                &shard.hits
+            } else {
+                &shard.misses
+            };
+            counter.fetch_add(1, Relaxed);
+        }
+        found
+    }
+
+    fn scan(
+        &self,
+        pattern: Option<&Pattern>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ScanPage<V>> {
+        if limit == 0 {
+            return Err(Error::InvalidLimit);
+        }
+        let mut at = match cursor {
+            Some(text) => Cursor::decode(text, self.shards.len())?,
+            None => Cursor {
+                shard: 0,
+                after: None,
+            },
+        };
+        let pattern = pattern.filter(|p| !p.matches_all());
+        let mut items = Vec::new();
+        let now = self.now();
+        while at.shard < self.shards.len() && items.len() < limit {
+            let want = limit - items.len();
+            let table = self.shards[at.shard].table.read();
+            let mut found: Vec<&Slot<V>> = table
+                .slots
+                .iter()
+                .map(|s| &**s)
+                .filter(|s| {
+                    let after = at.after.as_deref();
+                    after.is_none_or(|after| s.key.as_bytes() > after.as_bytes())
+                })
+                .filter(|s| s.is_live(now))
+                .filter(|s| pattern.is_none_or(|p| p.matches(s.key.as_str())))
+                .collect();
+            let complete = found.len() <= want;
+            // Byte order is str order.
+            let by_key = |a: &&Slot<V>, b: &&Slot<V>| a.key.as_bytes().cmp(b.key.as_bytes());
+            if !complete {
+                found.select_nth_unstable_by(want - 1, by_key);
+                found.truncate(want);
+            }
+            found.sort_unstable_by(by_key);
+            for slot in &found {
+                self.touch_read(slot, || now);
+                items.push((slot.key.as_str().to_owned(), slot.value.clone()));
+            }
+            at = if complete {
+                Cursor {
+                    shard: at.shard + 1,
+                    after: None,
+                }
+            } else {
+                let last = found.last().map(|s| s.key.as_str().to_owned());
+                Cursor {
+                    shard: at.shard,
+                    after: last,
+                }
+            };
+        }
+        let next_cursor = (at.shard < self.shards.len()).then(|| at.encode());
+        Ok(ScanPage { items, next_cursor })
+    }
+
+    fn clear(&self) -> Result<usize> {
+        // All shards are locked at once (in order, after the LRU mutex) so that the
+        // log's CLEAR falls between the same two writes in every shard.
+        let mut lru = self.lru.lock();
+        let mut tables: Vec<_> = self.shards.iter().map(|s| s.table.write()).collect();
+        self.journal(|log| log.clear())?;
+        let now = self.now();
+        let mut live = 0;
+        for table in &mut tables {
+            live += table.slots.iter().filter(|s| s.is_live(now)).count();
+            self.len.fetch_sub(table.slots.len(), Relaxed);
+            table.slots.clear();
+            table.expiry.clear();
+        }
+        lru.clear();
+        Ok(live)
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn check_ttl(ttl: Duration) -> Result<()> {
+    if ttl.is_zero() || ttl > MAX_TTL {
+        return Err(Error::InvalidTtl { ttl });
+    }
+    Ok(())
+}
+
+fn check_expiry(expiry: Expiry) -> Result<()> {
+    match expiry {
+        Expiry::After(ttl) => check_ttl(ttl),
+        _ => Ok(()),
+    }
+}
+
+fn incremented(key: &str, current: Option<i64>, by: i64) -> Result<i64> {
+    let current = current.ok_or_else(|| Error::NotAnInteger {
+        key: key.to_owned(),
+    })?;
+    current.checked_add(by).ok_or_else(|| Error::Overflow {
+        key: key.to_owned(),
+        by,
+    })
+}
+
+impl<V: Value> Store<V> for MemoryStore<V> {
+    fn get(&self, key: &str) -> Option<V> {
+        let s = &*self.shared;
+        s.read(key, true, |slot, now| {
+            s.touch_read(slot, || now);
+            slot.value.clone()
+        })
+    }
+
+    fn get_with_ttl(&self, key: &str) -> Option<(V, Option<Duration>)> {
+        let s = &*self.shared;
+        s.read(key, true, |slot, now| {
+            s.touch_read(slot, || now);
+            (slot.value.clone(), slot.remaining(now))
+        })
+    }
+
+    fn get_many(&self, keys: &[&str]) -> Vec<Option<V>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.shared.read(key, false, |_, _| ()).is_some()
+    }
+
+    fn ttl(&self, key: &str) -> Option<Option<Duration>> {
+        self.shared
+            .read(key, false, |slot, now| slot.remaining(now))
+    }
+
+    fn set(&self, key: &str, value: V, opts: SetOptions) -> Result<SetOutcome> {
+        match self.shared.write(key, Op::Set(value, opts))? {
+            Done::Set(outcome) => Ok(outcome),
+            Done::Incr(_) => unreachable!("a set reports a set outcome"),
+        }
+    }
+
+    fn set_many(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<usize> {
+        let n = items.len();
+        self.shared.set_all(items, expiry)?;
+        Ok(n)
+    }
+
+    fn insert_all_absent(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<bool> {
+        self.shared.insert_all_absent(items, expiry)
+    }
+
+    fn update_all_present(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<bool> {
+        self.shared.update_all_present(items, expiry)
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        let s = &*self.shared;
+        let hash = s.hash(key);
+        let mut table = s.shard(hash).table.write();
+        let Ok(entry) = table.slots.find_entry(hash, |slot| slot.key.is(key)) else {
+            return Ok(false);
+        };
+        let live = entry.get().is_live(s.now());
+        if live {
+            // An expired key needs no record: replay finds it expired too.
+            s.journal(|log| log.delete(key))?;
+        }
+        entry.remove();
+        s.len.fetch_sub(1, Relaxed);
+        if !live {
+            s.expirations.fetch_add(1, Relaxed);
+        }
+        Ok(live)
+    }
+
+    fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        check_ttl(ttl)?;
+        let ttl = nanos(ttl);
+        self.shared
+            .with_live_slot(key, |s, heap, hash, slot, now| {
+                let d = now.saturating_add(ttl);
+                s.journal(|log| log.put(key, &slot.value, d, ttl))?;
+                slot.expires_at.store(d, Relaxed);
+                slot.ttl = ttl;
+                s.file_deadline(heap, hash, slot);
+                s.touch_lru(slot);
+                Ok(())
+            })
+            .transpose()
+            .map(|done| done.is_some())
+    }
+
+    fn persist(&self, key: &str) -> Result<bool> {
+        self.shared
+            .with_live_slot(key, |s, _, _, slot, _| {
+                s.journal(|log| log.put(key, &slot.value, 0, 0))?;
+                slot.expires_at.store(0, Relaxed);
+                slot.ttl = 0;
+                s.touch_lru(slot);
+                Ok(())
+            })
+            .transpose()
+            .map(|done| done.is_some())
+    }
+
+    fn incr(&self, key: &str, by: i64) -> Result<i64> {
+        match self.shared.write(key, Op::Incr(by))? {
+            Done::Incr(n) => Ok(n),
+            Done::Set(_) => unreachable!("an incr reports a number"),
+        }
+    }
+
+    fn len(&self) -> usize {
+        let s = &*self.shared;
+        s.purge_if_due(s.now());
+        s.len.load(Relaxed)
+    }
+
+    fn clear(&self) -> Result<usize> {
+        self.shared.clear()
+    }
+
+    fn scan(
+        &self,
+        pattern: Option<&Pattern>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ScanPage<V>> {
+        self.shared.scan(pattern, cursor, limit)
+    }
+
+    fn stats(&self) -> Stats {
+        let s = &*self.shared;
+        let (hits, misses) = s.shards.iter().fold((0, 0), |(h, m), shard| {
+            (h + shard.hits.load(Relaxed), m + shard.misses.load(Relaxed))
+        });
+        Stats {
+            hits,
+            misses,
+            expirations: s.expirations.load(Relaxed),
+            evictions: s.evictions.load(Relaxed),
+        }
+    }
+
+    fn purge_expired(&self, budget: usize) -> usize {
+        self.shared.purge_expired(budget)
+    }
+
+    fn mode(&self) -> Mode {
+        self.shared.mode()
+    }
+}
+
+#[cfg(test)]
+mod tests;
