@@ -215,15 +215,20 @@ fn text_files() -> Vec<(String, String)> {
     let mut files = Vec::new();
     let mut pending = vec![root.clone()];
     while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
+        // A file that another process removes during the walk is simply not read.
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             // In a git worktree `.git` is a file naming the main repository; skip it too.
             if name == ".git" || name == "target" || (dir == root && skip_at_root.contains(&name)) {
                 continue;
             }
-            let kind = entry.file_type().unwrap();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if kind.is_dir() {
                 pending.push(path);
             } else if kind.is_file()
