@@ -11,7 +11,7 @@
 //! own clock, the TTL length last written (where a sliding read restarts it) and a
 //! last-use stamp from a counter (the least recently used live key has the smallest
 //! stamp). It shares no code with the implementation: the semantics come from the
-//! crate docs, `/work/shared/design.md` and the HTTP API spec.
+//! crate docs and the HTTP API reference (`docs/http-api.md`).
 //!
 //! Modes: plain, fixed TTL, sliding TTL, LRU, LRU + fixed TTL, LRU + sliding TTL and
 //! read-only, each with a random shard count (1, a few, or the default).
@@ -45,7 +45,7 @@ const VALUES: &[&str] = &[
 
 const INCREMENTS: &[i64] = &[0, 1, -1, 5, 100, i64::MAX, i64::MIN];
 
-/// The longest TTL the spec accepts: ten years.
+/// The longest TTL the HTTP API accepts: ten years.
 const TEN_YEARS: Duration = Duration::from_secs(315_360_000);
 
 const NANOS_PER_MS: u64 = 1_000_000;

@@ -99,13 +99,19 @@ pub struct Config {
     #[arg(long, env = "KV_REQUEST_TIMEOUT", default_value = "30", value_parser = parse_ttl)]
     pub request_timeout: Duration,
 
+    /// Print the OpenAPI document of the HTTP API (JSON) and exit, without opening any
+    /// data or binding the listen address.
+    #[arg(long)]
+    pub print_openapi: bool,
+
     /// Rules that make chosen file operations of the data directory fail: the seam
     /// through which tests fill the disk (never set from the command line).
     #[arg(skip)]
     pub faults: Option<kvcore::persist::Faults>,
 }
 
-/// Parses seconds (fractional allowed) from 0.001 to ten years, as the spec's TTLs.
+/// Parses seconds (fractional allowed) from 0.001 to ten years: the range of every TTL
+/// the flags and the HTTP API take (`docs/http-api.md`).
 pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .trim()

@@ -1,6 +1,6 @@
 //! [`ApiError`]: the one error type of every route.
 //!
-//! Clients get the spec's body, `{"error": "<code>", "message": "<sentence>"}`, with
+//! Clients get the API's error body, `{"error": "<code>", "message": "<sentence>"}`, with
 //! the matching status; server-side failures are logged with their detail and reach
 //! the client as a plain `internal` error.
 

@@ -1,7 +1,7 @@
 //! Request parsing shared by the routes: extractors whose rejections are [`ApiError`]s,
 //! and checks for keys, values, TTLs and JSON-object bodies.
 //!
-//! Extractors run in argument order, which is how handlers keep the spec's order of
+//! Extractors run in argument order, which is how handlers keep the API's order of
 //! checks: [`Writable`] (403) comes before the key, query and [`Body`] (400/413).
 
 use std::collections::HashMap;

@@ -1,6 +1,7 @@
 //! kvserver: an HTTP key-value service over kvcore.
 //!
-//! The API is specified in `shared/spec/http-api.md` and described in the README.
+//! The API is described in `docs/http-api.md`; its OpenAPI document is
+//! `docs/openapi.json` (`kvserver --print-openapi`).
 //! [`app`] builds the router over an [`AppState`]; [`Server`] binds it and serves until
 //! a shutdown signal, then finishes in-flight requests, stops background tasks and
 //! flushes the journal. `main.rs` only parses flags and calls [`run`].
@@ -41,7 +42,7 @@ const PURGE_EVERY: Duration = Duration::from_millis(100);
 /// How much expiry work one purge step may do.
 const PURGE_BUDGET: usize = 10_000;
 
-/// The router: every route family, the spec's error bodies for unknown routes and
+/// The router: every route family, the API's error bodies for unknown routes and
 /// methods, and the middleware stack.
 pub fn app(state: AppState) -> Router {
     let layers = ServiceBuilder::new()

@@ -1,6 +1,8 @@
-//! `kvserver`: parse flags, set up logging, serve until SIGINT or SIGTERM.
+//! `kvserver`: parse flags, set up logging, serve until SIGINT or SIGTERM (or, with
+//! `--print-openapi`, print the OpenAPI document and exit).
 
 use std::future::Future;
+use std::io::Write;
 
 use clap::Parser;
 use kvserver::Config;
@@ -11,6 +13,9 @@ async fn main() -> anyhow::Result<()> {
     // A .env file, when present, supplies KV_* variables the environment lacks.
     let _ = dotenvy::dotenv();
     let config = Config::parse();
+    if config.print_openapi {
+        return print_openapi();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -20,6 +25,18 @@ async fn main() -> anyhow::Result<()> {
     // during start-up also ends in a graceful stop rather than the default action.
     let shutdown = shutdown_signal()?;
     kvserver::run(config, shutdown).await
+}
+
+/// Writes the OpenAPI document to stdout as pretty JSON, ending in a newline; this is
+/// how `docs/openapi.json` is made. Nothing is opened or bound.
+fn print_openapi() -> anyhow::Result<()> {
+    let json = kvserver::openapi::document().to_pretty_json()?;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{json}").and_then(|()| out.flush()) {
+        // A reader that stops early (`| head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => Ok(written?),
+    }
 }
 
 /// Installs the SIGINT and SIGTERM handlers now; the future resolves on either.

@@ -1,10 +1,11 @@
 //! The middleware every request passes, as one layer ([`gate`]): metrics, load
 //! shedding and the request timeout, then authentication.
 //!
-//! Order matters and follows the spec: a request beyond the concurrency limit is shed
-//! at once (`503` with `Retry-After`) rather than queued without bound; then the token
-//! is checked (`401`) before routing can answer `404`/`405`. One layer rather than
-//! three, because each layer costs every request a boxed future.
+//! Order matters and is part of the API (`docs/http-api.md`): a request beyond the
+//! concurrency limit is shed at once (`503` with `Retry-After`) rather than queued
+//! without bound; then the token is checked (`401`) before routing can answer
+//! `404`/`405`. One layer rather than three, because each layer costs every request a
+//! boxed future.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -259,7 +259,7 @@ pub enum ErrorCode {
     ReadOnly,
     /// `401`: the bearer token is missing or wrong.
     Unauthorized,
-    /// `403`: reserved by the contract.
+    /// `403`: reserved; no route sends it.
     Forbidden,
     /// `413`: a key, value or body is larger than the server accepts.
     PayloadTooLarge,

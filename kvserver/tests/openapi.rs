@@ -1,6 +1,6 @@
-//! `GET /openapi.json` against the spec and against the router.
+//! `GET /openapi.json` against the API's routes and against the router.
 //!
-//! - The document lists exactly the spec's routes and methods.
+//! - The document lists exactly the API's routes and methods.
 //! - Router and document agree: every documented operation is routed (sent to the router,
 //!   it is answered by its handler, not by the unknown-route or wrong-method fallback), its
 //!   status is one the document lists, and its body matches the documented schema; every
@@ -21,7 +21,7 @@ use kvserver::{ApiError, AppState};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-/// The spec's routes (`shared/spec/http-api.md`) and their methods, as OpenAPI renders them.
+/// The API's routes (`docs/http-api.md`) and their methods, as OpenAPI renders them.
 /// axum's catch-all `/api/{*path}` is the template `/api/{path}`.
 const SPEC_ROUTES: &[(&str, &[&str])] = &[
     ("/keys", &["get", "put", "delete"]),
@@ -570,7 +570,7 @@ async fn every_error_response_is_the_shared_error_body() {
         }
     }
 
-    // ErrorBody is {"error": <one of the spec's codes>, "message": string}.
+    // ErrorBody is {"error": <one of the API's codes>, "message": string}.
     let schema = resolve(&doc, &error_body);
     assert_eq!(schema["required"], json!(["error", "message"]));
     assert_eq!(schema["properties"]["message"]["type"], "string");

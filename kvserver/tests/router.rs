@@ -1,4 +1,4 @@
-//! Router tests: every row of the HTTP contract (`shared/spec/http-api.md`), sent
+//! Router tests: every row of the HTTP API (`docs/http-api.md`), sent
 //! through `kvserver::app` with `tower::ServiceExt::oneshot` — no socket — over a
 //! state built with a `ManualClock`, so TTLs are tested by moving time, never by
 //! sleeping.
@@ -2811,7 +2811,7 @@ async fn store_modes_data_dir_persists_keys_and_counters() {
 async fn backend_redis_unreachable_is_503() {
     let s = match Srv::try_new(&["--backend", "redis://127.0.0.1:1/0"]) {
         Ok(s) => s,
-        // Refusing to start at all is not what the spec describes, but it is not a
+        // Refusing to start at all is not what the API describes, but it is not a
         // silent fallback either; report it.
         Err(e) => panic!("the server should start and answer 503 while Redis is down: {e:#}"),
     };

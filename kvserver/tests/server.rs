@@ -72,7 +72,7 @@ impl Reply {
         self
     }
 
-    /// Asserts an error response: status and the spec's `{"error", "message"}` body.
+    /// Asserts an error response: status and the API's `{"error", "message"}` body.
     #[track_caller]
     fn expect_error(&self, status: u16, code: &str) {
         self.expect(status);
