@@ -4,18 +4,13 @@ use std::future::Future;
 
 use clap::Parser;
 use kvserver::Config;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // A .env file, when present, supplies KV_* variables the environment lacks.
     let _ = dotenvy::dotenv();
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    kvserver::logging::init();
     // Handlers are installed before anything else happens, so that a signal arriving
     // during start-up also ends in a graceful stop rather than the default action.
     let shutdown = shutdown_signal()?;
