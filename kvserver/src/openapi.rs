@@ -302,9 +302,17 @@ pub struct Created {
 
 /// The outcome of `PUT /keys`.
 #[derive(Debug, ToSchema)]
+#[schema(example = json!({"stored": 1200, "evicted": 209}))]
 pub struct Stored {
     /// How many pairs were written.
     pub stored: u64,
+    /// How many live keys were evicted (least recently used first) to make room under
+    /// `--capacity` while this write ran: at most one per key the write created, and
+    /// possibly keys it wrote itself when it holds more new keys than the capacity.
+    /// Expired keys removed to make room are not counted. A write that runs at the
+    /// same moment as other evicting writes may count some of their evictions. Always
+    /// 0 without `--capacity`, and with `--backend`, whose data Redis keeps.
+    pub evicted: u64,
 }
 
 /// The outcome of `DELETE /keys`.
