@@ -2056,11 +2056,22 @@ async fn hits_api_paths_and_counts() {
         ("/api/%C3%BC", json!({"path": "/ü", "hits": 1})),
         ("/api/x%2Fy", json!({"path": "/x/y", "hits": 1})),
         ("/api/x/y", json!({"path": "/x/y", "hits": 2})),
-        ("/api/hello?q=1", json!({"path": "/hello", "hits": 2})),
+        ("/api/hello", json!({"path": "/hello", "hits": 2})),
     ];
     for (uri, want) in rows {
         s.expect("GET", uri, None, 200, is(want)).await;
     }
+    // The route takes no query parameters: refused, and not counted.
+    s.expect("GET", "/api/hello?q=1", None, 400, err("bad_request"))
+        .await;
+    s.expect(
+        "GET",
+        "/api/hello",
+        None,
+        200,
+        is(json!({"path": "/hello", "hits": 3})),
+    )
+    .await;
     s.expect("GET", "/api/%FF", None, 400, err("bad_request"))
         .await;
 }
