@@ -55,7 +55,7 @@ pub struct Config {
     pub fsync: Fsync,
 
     /// Keep the data in Redis, with a local LRU cache in front:
-    /// redis://[:PASSWORD@]HOST:PORT[/DB].
+    /// `redis://[:PASSWORD@]HOST:PORT[/DB]`.
     /// Nothing is written to --data-dir. Not with --read-only or --load.
     #[arg(long, env = "KV_BACKEND", value_name = "URL",
           conflicts_with_all = ["read_only", "load"])]

@@ -33,9 +33,10 @@ pub type Result<T> = std::result::Result<T, ApiError>;
 pub struct Written {
     /// How many pairs were written.
     pub stored: usize,
-    /// How many live keys the store evicted to make room for them under `--capacity`
-    /// (see [`Local`] for how they are counted). Always 0 over Redis, where the data
-    /// is not evicted by kvserver.
+    /// How many live keys the store evicted to make room for them under `--capacity`:
+    /// the store's eviction count across the write, at most one per key the write
+    /// created, so a concurrent evicting write may be counted too. Always 0 over
+    /// Redis, where the data is not evicted by kvserver.
     pub evicted: u64,
 }
 
