@@ -54,7 +54,8 @@ pub struct Config {
     #[arg(long, env = "KV_FSYNC", default_value = "everysec", value_parser = parse_fsync)]
     pub fsync: Fsync,
 
-    /// Keep the data in Redis, with a local LRU cache in front: redis://HOST:PORT[/DB].
+    /// Keep the data in Redis, with a local LRU cache in front:
+    /// `redis://[:PASSWORD@]HOST:PORT[/DB]`.
     /// Nothing is written to --data-dir. Not with --read-only or --load.
     #[arg(long, env = "KV_BACKEND", value_name = "URL",
           conflicts_with_all = ["read_only", "load"])]

@@ -15,6 +15,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<u32>,
+    /// The `WWW-Authenticate` challenge of a `401`.
+    challenge: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -30,6 +32,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            challenge: None,
         }
     }
 
@@ -76,13 +79,28 @@ impl ApiError {
         )
     }
 
-    /// `401 unauthorized`.
+    /// `401 unauthorized` for a request without a bearer token, with the challenge
+    /// `WWW-Authenticate: Bearer` (RFC 6750, section 3).
     pub fn unauthorized() -> Self {
-        Self::new(
+        let mut e = Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "send the server's token as `Authorization: Bearer TOKEN`",
-        )
+        );
+        e.challenge = Some("Bearer");
+        e
+    }
+
+    /// `401 unauthorized` for a request whose bearer token is wrong, with the challenge
+    /// `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750, section 3.1).
+    pub fn invalid_token() -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the bearer token is not the server's token; send it as `Authorization: Bearer TOKEN`",
+        );
+        e.challenge = Some(r#"Bearer error="invalid_token""#);
+        e
     }
 
     /// `413 payload_too_large`.
@@ -187,6 +205,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

@@ -51,25 +51,39 @@ impl FromRequestParts<AppState> for Key {
     }
 }
 
-/// Query parameters as a map; a malformed query string is `400`.
+/// Query parameters, percent-decoded, in the order sent; a malformed query string is
+/// `400`. Which names a route accepts is checked before the handler runs (see
+/// `middleware.rs`).
 #[derive(Debug, Clone, Default)]
-pub struct Params(pub HashMap<String, String>);
+pub struct Params(pub Vec<(String, String)>);
 
 impl FromRequestParts<AppState> for Params {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Query(map) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::bad_request(format!("bad query string: {e}")))?;
-        Ok(Params(map))
+        Ok(Params(pairs))
     }
 }
 
 impl Params {
-    /// The parameter `name`, if given.
+    /// The parameter `name`, if given (the last one, if given more than once).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of the parameter `name`, in the order sent.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A TTL parameter (seconds, 0.001 to ten years), trying each name in turn.
@@ -120,8 +134,8 @@ impl Body {
     /// The body as one JSON value, compacted and checked against the value limit.
     pub fn value(&self, limits: &Limits) -> Result<JsonText, ApiError> {
         let text = self.text()?;
-        let value = JsonText::parse(text)
-            .map_err(|e| ApiError::bad_request(format!("the body must be one JSON value: {e}")))?;
+        let value =
+            JsonText::parse(text).map_err(|e| ApiError::bad_request(not_a_json_value(text, &e)))?;
         check_value(&value, limits)?;
         Ok(value)
     }
@@ -159,6 +173,45 @@ impl Body {
     fn text(&self) -> Result<&str, ApiError> {
         std::str::from_utf8(&self.0)
             .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))
+    }
+}
+
+/// Why `text` is not one JSON value: the parser's `error` (with its position), after a
+/// hint when the text looks like a string sent without its quotes (`hello` rather than
+/// `"hello"`), or a literal spelt in the wrong case (`True`).
+fn not_a_json_value(text: &str, error: &dyn std::fmt::Display) -> String {
+    /// Longest bare text repeated back in quotes.
+    const SHOWN: usize = 64;
+    let trimmed = text.trim();
+    let starts_json = trimmed
+        .chars()
+        .next()
+        .is_none_or(|c| matches!(c, '{' | '[' | '"' | '-' | '0'..='9'));
+    if starts_json {
+        return format!("the body must be one JSON value: {error}");
+    }
+    let lower = trimmed.to_ascii_lowercase();
+    if matches!(lower.as_str(), "true" | "false" | "null") {
+        return format!(
+            "the body must be one JSON value: JSON spells it {lower}, in lower case ({error})"
+        );
+    }
+    // 'hello' in single quotes is meant as the string hello.
+    let word = trimmed
+        .strip_prefix('\'')
+        .and_then(|t| t.strip_suffix('\''))
+        .unwrap_or(trimmed);
+    if word.chars().count() <= SHOWN && !word.contains('\n') {
+        let quoted = serde_json::Value::from(word);
+        format!(
+            "the body must be one JSON value: a string value is sent in double quotes, \
+             as {quoted} ({error})"
+        )
+    } else {
+        format!(
+            "the body must be one JSON value: a string value is sent in double quotes, \
+             as a JSON string ({error})"
+        )
     }
 }
 

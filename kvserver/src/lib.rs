@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod load;
+pub mod logging;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -61,7 +62,7 @@ pub fn app(state: AppState) -> Router {
     // Every route comes with its documentation; `openapi::document()` is the other half.
     let (routes, _) = openapi::router().split_for_parts();
     routes
-        .fallback(|| async { ApiError::not_found("no such route") })
+        .fallback(routes::unknown)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(layers)
         .with_state(state)

@@ -6,7 +6,6 @@ use std::io::Write;
 
 use clap::Parser;
 use kvserver::Config;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -16,11 +15,7 @@ async fn main() -> anyhow::Result<()> {
     if config.print_openapi {
         return print_openapi();
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    kvserver::logging::init();
     // Handlers are installed before anything else happens, so that a signal arriving
     // during start-up also ends in a graceful stop rather than the default action.
     let shutdown = shutdown_signal()?;

@@ -19,15 +19,19 @@
 //! | `request_latency_seconds` | histogram | `method`, `route` (older dashboards) |
 //! | `internal_error_count` | counter | (responses with status 500 and above) |
 //!
-//! `route` is the matched route template (`/keys/{key}`), never a raw path; requests
-//! that match no route are labelled `unmatched`.
+//! `route` is the matched route template as the OpenAPI document spells it
+//! (`/keys/{key}`, `/api/{path}`), never a raw path; requests that match no route are
+//! labelled `unmatched`. Every metric has its `# HELP` and `# TYPE` lines.
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::http::Method;
 use hashbrown::{Equivalent, HashMap};
-use metrics::{Counter, Histogram, counter, gauge, histogram, with_local_recorder};
+use metrics::{
+    Counter, Histogram, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram, with_local_recorder,
+};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
@@ -92,6 +96,57 @@ impl Default for Metrics {
     }
 }
 
+/// Gives every metric its `# HELP` text; call it with the recorder in place.
+fn describe() {
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests answered, by method, route template and status"
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        "Time to answer an HTTP request, in seconds, by method and route template"
+    );
+    describe_gauge!("kv_keys", "Live keys in the store");
+    describe_counter!("kv_hits_total", "Reads that found their key");
+    describe_counter!("kv_misses_total", "Reads that did not find their key");
+    describe_counter!(
+        "kv_evictions_total",
+        "Live keys evicted to stay within --capacity"
+    );
+    describe_counter!(
+        "kv_expirations_total",
+        "Keys removed because their TTL passed"
+    );
+    describe_gauge!("kv_journal_bytes", "Size of the journal file, in bytes");
+    describe_counter!("kv_journal_fsyncs_total", "Fsyncs of the journal");
+    describe_gauge!(
+        "kv_journal_fsync_seconds_sum",
+        "Total time spent in journal fsyncs, in seconds"
+    );
+    describe_gauge!(
+        "kv_journal_fsync_max_seconds",
+        "Longest journal fsync, in seconds"
+    );
+    describe_gauge!("kv_snapshot_bytes", "Size of the last snapshot, in bytes");
+    describe_gauge!(
+        "kv_last_snapshot_timestamp_seconds",
+        "When the last snapshot was written, in Unix seconds"
+    );
+    describe_counter!(
+        "request_count",
+        "HTTP requests answered (the older name of http_requests_total)"
+    );
+    describe_histogram!(
+        "request_latency_seconds",
+        "Time to answer an HTTP request, in seconds (the older name of \
+         http_request_duration_seconds)"
+    );
+    describe_counter!(
+        "internal_error_count",
+        "HTTP responses with a status of 500 or above"
+    );
+}
+
 /// The method as a label: the standard methods by name, any other as `other`, so that
 /// clients inventing methods cannot grow the registry without bound.
 fn method_label(method: &Method) -> &'static str {
@@ -119,6 +174,7 @@ impl Metrics {
         let handle = recorder.handle();
         // Present from the start, so dashboards see 0 rather than no series.
         let internal_errors = with_local_recorder(&recorder, || {
+            describe();
             let c = counter!("internal_error_count");
             c.absolute(0);
             c

@@ -12,6 +12,7 @@
 //! server sheds load or a request times out, `500` — are added here by [`finish`], as is
 //! the rendering of axum's `{*path}` wildcard as the OpenAPI template `{path}`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -20,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -100,6 +101,58 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
     &DOCUMENT
 }
 
+/// A route template as the document spells it: axum's catch-all `{*name}` is the
+/// OpenAPI template `{name}`. Metrics labels use this spelling too.
+pub fn template(route: &str) -> Cow<'_, str> {
+    if route.contains("{*") {
+        Cow::Owned(route.replace("{*", "{"))
+    } else {
+        Cow::Borrowed(route)
+    }
+}
+
+/// What one operation of the document takes in its query string.
+#[derive(Debug)]
+pub struct QueryParams {
+    /// The query parameters the operation declares, in declaration order.
+    pub names: Vec<String>,
+    /// Whether the operation is a write that a read-only server refuses (`403`) before
+    /// it looks at the request: it documents a `403 read_only` response.
+    pub refused_when_read_only: bool,
+}
+
+/// The query parameters the operation `method` (upper case, as sent) on the route
+/// `template` declares in its `#[utoipa::path(params(...))]`, the one place a route
+/// states them. `HEAD` falls back to `GET`, as axum routes it. `None` when the
+/// document has no such operation.
+pub fn query_params(method: &str, template: &str) -> Option<&'static QueryParams> {
+    static TABLE: LazyLock<HashMap<(String, String), QueryParams>> = LazyLock::new(|| {
+        let mut table = HashMap::new();
+        for (path, item) in &document().paths.paths {
+            for (method, op) in operations(item) {
+                let names = op
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .filter_map(|p| match p {
+                        RefOr::T(p) if p.parameter_in == ParameterIn::Query => Some(p.name.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let refused_when_read_only = op.responses.responses.contains_key("403");
+                let rules = QueryParams {
+                    names,
+                    refused_when_read_only,
+                };
+                table.insert((method.to_ascii_uppercase(), path.clone()), rules);
+            }
+        }
+        table
+    });
+    let find = |m: &str| TABLE.get(&(m.to_owned(), template.to_owned()));
+    find(method).or_else(|| if method == "HEAD" { find("GET") } else { None })
+}
+
 /// [`document`] as JSON text.
 fn document_json() -> &'static str {
     static JSON: LazyLock<String> = LazyLock::new(|| {
@@ -137,6 +190,8 @@ async fn openapi_json() -> Response {
 /// Completes what the handlers' attributes cannot say one by one:
 ///
 /// - axum's catch-all `{*name}` becomes the OpenAPI template `{name}`;
+/// - every operation can answer `400` for a query parameter it does not declare (see
+///   [`query_params`] and `middleware.rs`);
 /// - an operation that opted out of auth with `security(())` (the probes) gets
 ///   `security: []`, the OpenAPI way to say "no auth";
 /// - every other operation can also answer `401` (with `--auth-token`), `503` with
@@ -147,6 +202,7 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     for (path, mut item) in paths {
         for (method, op) in operations_mut(&mut item) {
             let head = method == "head";
+            document_unknown_query(op, head);
             let public = op
                 .security
                 .as_ref()
@@ -161,7 +217,7 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                     "unauthorized: the server has an `--auth-token` and the request did not \
                      send it as `Authorization: Bearer TOKEN`",
                     head,
-                    false,
+                    Some(Extra::Challenge),
                 )
             });
             responses.entry("503".into()).or_insert_with(|| {
@@ -169,20 +225,52 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                     "unavailable: too many requests in flight, the request took too long, or \
                      the Redis backend is unreachable; retry after `Retry-After` seconds",
                     head,
-                    true,
+                    Some(Extra::RetryAfter),
                 )
             });
             responses.entry("500".into()).or_insert_with(|| {
                 error_response(
                     "internal: the server failed; the detail is in its log",
                     head,
-                    false,
+                    None,
                 )
             });
         }
-        doc.paths.paths.insert(path.replace("{*", "{"), item);
+        doc.paths.paths.insert(template(&path).into_owned(), item);
     }
     doc
+}
+
+/// Says in the operation's `400` response that a query parameter it does not declare
+/// is refused, adding the response if the operation has none.
+fn document_unknown_query(op: &mut Operation, head: bool) {
+    const UNKNOWN: &str = "a query parameter this operation does not declare";
+    match op.responses.responses.get_mut("400") {
+        Some(RefOr::T(response)) => {
+            response.description = format!("{}, or {UNKNOWN}", response.description);
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            let response = error_response(&format!("bad_request: {UNKNOWN}"), head, None);
+            op.responses.responses.insert("400".into(), response);
+        }
+    }
+}
+
+/// The operations of a path item, with their lower-case method names.
+pub fn operations(item: &PathItem) -> impl Iterator<Item = (&'static str, &Operation)> {
+    [
+        ("get", &item.get),
+        ("put", &item.put),
+        ("post", &item.post),
+        ("delete", &item.delete),
+        ("options", &item.options),
+        ("head", &item.head),
+        ("patch", &item.patch),
+        ("trace", &item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| Some((method, op.as_ref()?)))
 }
 
 /// The operations of a path item, with their lower-case method names.
@@ -201,11 +289,20 @@ pub fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str
     .filter_map(|(method, op)| Some((method, op.as_mut()?)))
 }
 
-/// A response with an [`ErrorBody`] (none for `HEAD`), optionally with `Retry-After`.
+/// A header that a shared error response carries.
+#[derive(Debug, Clone, Copy)]
+enum Extra {
+    /// `Retry-After`, on `503`.
+    RetryAfter,
+    /// `WWW-Authenticate`, on `401`.
+    Challenge,
+}
+
+/// A response with an [`ErrorBody`] (none for `HEAD`), optionally with a header.
 fn error_response(
     description: &str,
     head: bool,
-    retry_after: bool,
+    extra: Option<Extra>,
 ) -> RefOr<utoipa::openapi::Response> {
     let mut response = ResponseBuilder::new().description(description);
     if !head {
@@ -216,15 +313,26 @@ fn error_response(
                 .build(),
         );
     }
-    if retry_after {
-        response = response.header(
+    response = match extra {
+        None => response,
+        Some(Extra::RetryAfter) => response.header(
             "Retry-After",
             HeaderBuilder::new()
                 .schema(Some(u32::schema()))
                 .description(Some("Seconds to wait before retrying"))
                 .build(),
-        );
-    }
+        ),
+        Some(Extra::Challenge) => response.header(
+            "WWW-Authenticate",
+            HeaderBuilder::new()
+                .schema(Some(String::schema()))
+                .description(Some(
+                    "`Bearer` when no token was sent; `Bearer error=\"invalid_token\"` when \
+                     a wrong one was (RFC 6750)",
+                ))
+                .build(),
+        ),
+    };
     response.build().into()
 }
 
@@ -305,9 +413,17 @@ pub struct Created {
 
 /// The outcome of `PUT /keys`.
 #[derive(Debug, ToSchema)]
+#[schema(example = json!({"stored": 1200, "evicted": 209}))]
 pub struct Stored {
     /// How many pairs were written.
     pub stored: u64,
+    /// How many live keys were evicted (least recently used first) to make room under
+    /// `--capacity` while this write ran: at most one per key the write created, and
+    /// possibly keys it wrote itself when it holds more new keys than the capacity.
+    /// Expired keys removed to make room are not counted. A write that runs at the
+    /// same moment as other evicting writes may count some of their evictions. Always
+    /// 0 without `--capacity`, and with `--backend`, whose data Redis keeps.
+    pub evicted: u64,
 }
 
 /// The outcome of `DELETE /keys`.

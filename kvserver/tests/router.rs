@@ -1042,7 +1042,7 @@ async fn conventions_ttl_bounds() {
         "/keys?expire_in=0.001",
         Some("{\"d\":1}"),
         200,
-        is(json!({"stored": 1})),
+        is(json!({"stored": 1, "evicted": 0})),
     )
     .await;
     assert_eq!(s.ttl_ms("d").await, Some(json!(1)));
@@ -1143,19 +1143,19 @@ async fn keys_bulk_put_and_delete_all() {
     let s = Srv::new(&[]);
     #[rustfmt::skip]
     let rows: Vec<(&str, &str, Option<&str>, u16, Want)> = vec![
-        ("PUT", "/keys", Some("{\"a\":1,\"b\":\"two\",\"c\":[3]}"), 200, is(json!({"stored": 3}))),
+        ("PUT", "/keys", Some("{\"a\":1,\"b\":\"two\",\"c\":[3]}"), 200, is(json!({"stored": 3, "evicted": 0}))),
         ("GET", "/keys/c", None, 200, is(json!({"key": "c", "value": [3], "ttl_ms": null}))),
-        ("PUT", "/keys", Some("{\"a\":10,\"d\":{\"x\":null}}"), 200, is(json!({"stored": 2}))),
+        ("PUT", "/keys", Some("{\"a\":10,\"d\":{\"x\":null}}"), 200, is(json!({"stored": 2, "evicted": 0}))),
         ("GET", "/keys/a", None, 200, is(json!({"key": "a", "value": 10, "ttl_ms": null}))),
-        ("PUT", "/keys?expire_in=5", Some("{\"e\":5}"), 200, is(json!({"stored": 1}))),
+        ("PUT", "/keys?expire_in=5", Some("{\"e\":5}"), 200, is(json!({"stored": 1, "evicted": 0}))),
         ("GET", "/keys/e", None, 200, is(json!({"key": "e", "value": 5, "ttl_ms": 5000}))),
-        ("PUT", "/keys?ttl=7", Some("{\"f\":6,\"a\":11}"), 200, is(json!({"stored": 2}))),
+        ("PUT", "/keys?ttl=7", Some("{\"f\":6,\"a\":11}"), 200, is(json!({"stored": 2, "evicted": 0}))),
         ("GET", "/keys/f", None, 200, is(json!({"key": "f", "value": 6, "ttl_ms": 7000}))),
         ("GET", "/keys/a", None, 200, is(json!({"key": "a", "value": 11, "ttl_ms": 7000}))),
         // A bulk write without expire_in replaces the TTL with the default (none).
-        ("PUT", "/keys", Some("{\"a\":12}"), 200, is(json!({"stored": 1}))),
+        ("PUT", "/keys", Some("{\"a\":12}"), 200, is(json!({"stored": 1, "evicted": 0}))),
         ("GET", "/keys/a", None, 200, is(json!({"key": "a", "value": 12, "ttl_ms": null}))),
-        ("PUT", "/keys", Some("{\"a/b\":1,\"ü\":2}"), 200, is(json!({"stored": 2}))),
+        ("PUT", "/keys", Some("{\"a/b\":1,\"ü\":2}"), 200, is(json!({"stored": 2, "evicted": 0}))),
         ("GET", "/keys/a%2Fb", None, 200, is(json!({"key": "a/b", "value": 1, "ttl_ms": null}))),
         ("PUT", "/keys", Some("[]"), 400, err("bad_request")),
         ("PUT", "/keys", Some("{}"), 400, err("bad_request")),
@@ -2056,11 +2056,22 @@ async fn hits_api_paths_and_counts() {
         ("/api/%C3%BC", json!({"path": "/ü", "hits": 1})),
         ("/api/x%2Fy", json!({"path": "/x/y", "hits": 1})),
         ("/api/x/y", json!({"path": "/x/y", "hits": 2})),
-        ("/api/hello?q=1", json!({"path": "/hello", "hits": 2})),
+        ("/api/hello", json!({"path": "/hello", "hits": 2})),
     ];
     for (uri, want) in rows {
         s.expect("GET", uri, None, 200, is(want)).await;
     }
+    // The route takes no query parameters: refused, and not counted.
+    s.expect("GET", "/api/hello?q=1", None, 400, err("bad_request"))
+        .await;
+    s.expect(
+        "GET",
+        "/api/hello",
+        None,
+        200,
+        is(json!({"path": "/hello", "hits": 3})),
+    )
+    .await;
     s.expect("GET", "/api/%FF", None, 400, err("bad_request"))
         .await;
 }

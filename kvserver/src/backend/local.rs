@@ -14,7 +14,7 @@ use kvcore::{
     Store,
 };
 
-use super::Result;
+use super::{Result, Written};
 use crate::error::ApiError;
 
 /// A kvcore store and the hit counters, in this process.
@@ -119,12 +119,29 @@ impl Local {
         self.write(move |s| s.set(&key, value, opts)).await
     }
 
+    /// Writes every pair and counts the evictions it caused: the store's eviction count
+    /// across the write, at most one per key the write created (only those need room).
+    /// kvcore reports evictions as a running total, so a concurrent write that evicts
+    /// at the same moment may be counted here too; the bound keeps the count within
+    /// what this write can have caused.
     pub(super) async fn set_many(
         &self,
         items: Vec<(String, JsonText)>,
         expiry: Expiry,
-    ) -> Result<usize> {
-        self.write(move |s| s.set_many(items, expiry)).await
+    ) -> Result<Written> {
+        if self.store.mode().capacity.is_none() {
+            let stored = self.write(move |s| s.set_many(items, expiry)).await?;
+            return Ok(Written { stored, evicted: 0 });
+        }
+        let new = items
+            .iter()
+            .filter(|(k, _)| !self.store.contains(k))
+            .count();
+        let before = self.store.stats().evictions;
+        let stored = self.write(move |s| s.set_many(items, expiry)).await?;
+        let evictions = self.store.stats().evictions.saturating_sub(before);
+        let evicted = evictions.min(u64::try_from(new).unwrap_or(u64::MAX));
+        Ok(Written { stored, evicted })
     }
 
     pub(super) async fn insert_all_absent(&self, items: Vec<(String, JsonText)>) -> Result<bool> {

@@ -28,6 +28,18 @@ use crate::error::ApiError;
 /// A result of a backend operation.
 pub type Result<T> = std::result::Result<T, ApiError>;
 
+/// What [`Backend::set_many`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// How many pairs were written.
+    pub stored: usize,
+    /// How many live keys the store evicted to make room for them under `--capacity`:
+    /// the store's eviction count across the write, at most one per key the write
+    /// created, so a concurrent evicting write may be counted too. Always 0 over
+    /// Redis, where the data is not evicted by kvserver.
+    pub evicted: u64,
+}
+
 /// The store behind the routes.
 #[derive(Debug)]
 pub enum Backend {
@@ -75,8 +87,13 @@ impl Backend {
         each!(self, b => b.set(key, value, opts).await)
     }
 
-    /// Writes every pair, overwriting; returns how many were written.
-    pub async fn set_many(&self, items: Vec<(String, JsonText)>, expiry: Expiry) -> Result<usize> {
+    /// Writes every pair, overwriting; says how many were written and how many keys
+    /// were evicted to make room.
+    pub async fn set_many(
+        &self,
+        items: Vec<(String, JsonText)>,
+        expiry: Expiry,
+    ) -> Result<Written> {
         each!(self, b => b.set_many(items, expiry).await)
     }
 

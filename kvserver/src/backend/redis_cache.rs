@@ -59,7 +59,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use tokio::sync::OnceCell;
 
-use super::Result;
+use super::{Result, Written};
 use crate::error::ApiError;
 
 /// Keys starting with this are kvserver's own: never listed, never written by `/keys`.
@@ -925,7 +925,7 @@ impl RedisCache {
         &self,
         items: Vec<(String, JsonText)>,
         expiry: Expiry,
-    ) -> Result<usize> {
+    ) -> Result<Written> {
         let (_, ttl) = match expiry {
             Expiry::Keep => ("ttl", self.default_ms),
             other => self.expiry_args(other),
@@ -936,9 +936,10 @@ impl RedisCache {
             .arg(ttl)
             .arg(self.default_ms)
             .arg(self.sliding_flag());
-        let n: usize = self.run(invocation).await?;
+        let stored: usize = self.run(invocation).await?;
         self.written_all(&items);
-        Ok(n)
+        // The data lives in Redis; dropping a local copy evicts nothing from it.
+        Ok(Written { stored, evicted: 0 })
     }
 
     async fn all_or_nothing(

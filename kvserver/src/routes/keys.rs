@@ -192,7 +192,8 @@ async fn delete_one(
     path = "/keys",
     tag = "keys",
     summary = "Write many keys",
-    description = "Stores every pair of the body, overwriting existing keys.",
+    description = "Stores every pair of the body, overwriting existing keys. With `--capacity`, \
+        writing keys that are new may evict the least recently used ones; `evicted` says how many.",
     params(
         ("expire_in" = Option<f64>, Query, minimum = 0.001, maximum = 315_360_000, description = "Time to live in seconds for every pair, 0.001 to 315360000"),
         ("ttl" = Option<f64>, Query, minimum = 0.001, maximum = 315_360_000, description = "Alias of `expire_in` (which wins when both are given)"),
@@ -203,7 +204,7 @@ async fn delete_one(
         description = "A non-empty JSON object of `key: value` pairs",
     ),
     responses(
-        (status = 200, description = "The pairs were stored", body = Stored),
+        (status = 200, description = "The pairs were stored; `evicted` live keys made room for them", body = Stored),
         (status = 400, description = "bad_request: the body is not a non-empty object, a key is empty, or bad `expire_in`/`ttl`", body = ErrorBody),
         (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
         (status = 413, description = "payload_too_large: a key, value or the body is too large", body = ErrorBody),
@@ -219,8 +220,14 @@ async fn put_many(
         .ttl(&["expire_in", "ttl"])?
         .map_or(Expiry::Default, Expiry::After);
     let items = body.object(state.limits())?;
-    let stored = state.backend().set_many(items, expiry).await?;
-    Ok(json(StatusCode::OK, format!("{{\"stored\":{stored}}}")))
+    let written = state.backend().set_many(items, expiry).await?;
+    Ok(json(
+        StatusCode::OK,
+        format!(
+            "{{\"stored\":{},\"evicted\":{}}}",
+            written.stored, written.evicted
+        ),
+    ))
 }
 
 #[utoipa::path(

@@ -25,29 +25,37 @@ pub fn routes() -> OpenApiRouter<AppState> {
     path = "/values",
     tag = "values",
     summary = "Read every pair, or some",
-    description = "Without `keys`, every live pair (`{}` when empty). Restarts the returned keys' \
-        TTLs with `--sliding`.",
+    description = "Without `keys` or `key`, every live pair (`{}` when empty). With them, the \
+        pairs of the keys named by both together: `keys` splits at commas, each `key` is one key \
+        as it is, commas included (`?key=x,y&key=z` reads the keys `x,y` and `z`). Restarts the \
+        returned keys' TTLs with `--sliding`.",
     params(
         ("keys" = Option<String>, Query, description = "Comma-separated keys to read; empty items are ignored", example = "a,b"),
+        ("key" = inline(Option<Vec<String>>), Query, style = Form, explode, description = "One key to read, as it is (it may contain commas); repeat the parameter for more keys. Empty values are ignored", example = json!(["x,y", "z"])),
     ),
     responses(
         (status = 200, description = "The pairs found", body = Pairs),
-        (status = 400, description = "bad_request: `keys` names no key", body = ErrorBody),
-        (status = 404, description = "not_found: none of the `keys` exist", body = ErrorBody),
+        (status = 400, description = "bad_request: `keys` and `key` name no key", body = ErrorBody),
+        (status = 404, description = "not_found: none of the keys named exist", body = ErrorBody),
     )
 )]
 async fn read(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
-    let Some(list) = params.get("keys") else {
+    let mut listed = params.all("keys").peekable();
+    let mut keys: Vec<&str> = params.all("key").collect();
+    if listed.peek().is_none() && keys.is_empty() {
         // Every live pair; each read restarts a sliding TTL.
         let pairs = state.backend().all().await?;
         let body = body::object(pairs.iter().map(|(k, v)| (k.as_str(), v)));
         return Ok(json(StatusCode::OK, body));
-    };
-    let mut keys: Vec<&str> = list.split(',').filter(|k| !k.is_empty()).collect();
+    }
+    keys.extend(listed.flat_map(|list| list.split(',')));
+    keys.retain(|k| !k.is_empty());
     keys.sort_unstable();
     keys.dedup();
     if keys.is_empty() {
-        return Err(ApiError::bad_request("name at least one key: ?keys=a,b"));
+        return Err(ApiError::bad_request(
+            "name at least one key: ?keys=a,b, or ?key=a&key=b for keys with commas",
+        ));
     }
     let values = state.backend().get_many(&keys).await?;
     let found: Vec<_> = keys
