@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kvcore::dataset::Format;
+use kvcore::limits::Limits;
 use kvcore::persist::{self, Fsync, PersistOptions};
 use kvcore::{JsonText, PersistentStore, SetOptions, Store, StoreBuilder};
 
@@ -46,6 +47,8 @@ pub struct Session {
     default_format: Option<Format>,
     /// Whether `import -` may read standard input (not when it carries the commands).
     stdin_free: bool,
+    /// The key and value rules writes must pass.
+    limits: Limits,
 }
 
 impl Session {
@@ -59,6 +62,7 @@ impl Session {
             progress: false,
             default_format: None,
             stdin_free: false,
+            limits: Limits::default(),
         }
     }
 
@@ -77,6 +81,13 @@ impl Session {
     /// Let `import -` read standard input.
     pub fn stdin_free(mut self, free: bool) -> Session {
         self.stdin_free = free;
+        self
+    }
+
+    /// The key and value rules that `set`, `incr` and `import` apply
+    /// ([`Limits::default`], kvserver's defaults, unless told otherwise).
+    pub fn limits(mut self, limits: Limits) -> Session {
+        self.limits = limits;
         self
     }
 
@@ -125,10 +136,12 @@ impl Session {
             Command::Repair => return self.repair(out),
             _ => {}
         }
-        // An import's file and an export's format are checked before the store is
-        // opened, so that a mistyped command creates no data directory.
+        // Keys and values, an import's file and an export's format are checked before
+        // the store is opened, so that a refused command creates no data directory.
         let mut source = None;
         match cmd {
+            Command::Set { key, value, .. } => self.limits.check_pair(key, value)?,
+            Command::Incr { key, .. } => self.limits.check_key(key)?,
             Command::Import { file, format } => {
                 if file == Path::new("-") && !self.stdin_free {
                     return Err(Error::Usage(
@@ -208,7 +221,7 @@ impl Session {
             Command::Clear => line(out, &store.clear()?.to_string())?,
             Command::Import { .. } => {
                 if let Some(source) = source {
-                    let n = transfer::import(&store, source, self.progress)?;
+                    let n = transfer::import(&store, source, &self.limits, self.progress)?;
                     line(out, &format!("imported {n} records"))?;
                 }
             }
