@@ -17,7 +17,7 @@ use kvcore::limits::Limits;
 use kvcore::persist::{self, Fsync, PersistOptions};
 use kvcore::{JsonText, PersistentStore, SetOptions, Store, StoreBuilder};
 
-use crate::command::{Command, help_text};
+use crate::command::{Command, Place, help_text};
 use crate::{Error, transfer};
 
 /// How a command ended, when it did not fail.
@@ -47,6 +47,8 @@ pub struct Session {
     default_format: Option<Format>,
     /// Whether `import -` may read standard input (not when it carries the commands).
     stdin_free: bool,
+    /// Where commands come from, for `help`.
+    place: Place,
     /// The key and value rules writes must pass.
     limits: Limits,
 }
@@ -62,6 +64,7 @@ impl Session {
             progress: false,
             default_format: None,
             stdin_free: false,
+            place: Place::CommandLine,
             limits: Limits::default(),
         }
     }
@@ -81,6 +84,13 @@ impl Session {
     /// Let `import -` read standard input.
     pub fn stdin_free(mut self, free: bool) -> Session {
         self.stdin_free = free;
+        self
+    }
+
+    /// Where commands come from, which decides what `help` shows (the command line
+    /// unless told otherwise).
+    pub fn place(mut self, place: Place) -> Session {
+        self.place = place;
         self
     }
 
@@ -129,7 +139,7 @@ impl Session {
     pub fn execute(&mut self, cmd: &Command, out: &mut dyn Write) -> Result<Outcome, Error> {
         match cmd {
             Command::Help => {
-                write_out(out, &help_text())?;
+                write_out(out, &help_text(self.place))?;
                 return Ok(Outcome::Done);
             }
             Command::Quit => return Ok(Outcome::Quit),

@@ -33,7 +33,7 @@ use kvcore::dataset::Format;
 use kvcore::limits::Limits;
 use kvcore::persist::Fsync;
 
-pub use command::Command;
+pub use command::{Command, Place};
 pub use error::Error;
 pub use exec::{Outcome, Session};
 
@@ -90,7 +90,7 @@ impl Args {
     /// `--help`, `--version` or a bad flag (status 2).
     pub fn parse_with_help() -> Args {
         let matches = Args::command()
-            .after_help(command::help_text())
+            .after_help(command::help_text(Place::CommandLine))
             .get_matches();
         Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
     }
@@ -172,7 +172,12 @@ pub fn run(args: &Args) -> Status {
     let mut session = Session::new(&dir, fsync)
         .progress(progress)
         .default_format(args.format)
-        .limits(args.limits());
+        .limits(args.limits())
+        .place(if interactive {
+            Place::Repl
+        } else {
+            Place::Script
+        });
     // Open now, so that a held directory is refused before the first command. A
     // damaged one stays closed: `repair` works on it, and other commands report it.
     match session.open() {

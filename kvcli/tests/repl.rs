@@ -47,8 +47,11 @@ fn a_session_with_help_set_get_completion_and_history() {
     let history = tmp.path().join("state").join("history");
 
     let mut p = start(&dir, &history);
+    // Help tells what applies in the REPL: its keys, not exit statuses or scripts.
     let help = command(&mut p, "help");
-    assert!(help.contains("is not a failure)."), "{help}");
+    assert!(help.contains("Tab completes"), "{help}");
+    assert!(!help.contains("Exit status"), "{help}");
+    assert!(!help.contains("line N: error"), "{help}");
     for info in kvcli::command::COMMANDS {
         assert!(help.contains(info.about), "{}: {help}", info.name);
     }
@@ -66,6 +69,8 @@ fn a_session_with_help_set_get_completion_and_history() {
         got.contains("error: unknown command \"frobnicate\""),
         "{got:?}"
     );
+    let got = command(&mut p, "scan");
+    assert!(got.contains("did you mean `keys`?"), "{got:?}");
 
     // Tab completes a command name.
     p.send("cou\t").unwrap();
@@ -82,10 +87,10 @@ fn a_session_with_help_set_get_completion_and_history() {
         assert!(saved.lines().any(|l| l == line), "{line:?} in {saved:?}");
     }
 
-    // A new session recalls the last session's lines: five times up is `incr a 41`
-    // (before get nothing, frobnicate, count and quit).
+    // A new session recalls the last session's lines: six times up is `incr a 41`
+    // (before get nothing, frobnicate, scan, count and quit).
     let mut p = start(&dir, &history);
-    p.send(&"\x1b[A".repeat(5)).unwrap();
+    p.send(&"\x1b[A".repeat(6)).unwrap();
     p.flush().unwrap();
     p.exp_string("incr a 41").unwrap();
     assert!(command(&mut p, "").contains("\r\n83\r\n"));
