@@ -284,7 +284,8 @@ is not a failure).
         }
         Place::Repl => {
             "
-Keys: Tab completes command names, and ttl after set KEY VALUE. Up and Down walk the history, Ctrl-R searches it.
+Keys: Tab completes command names, key names after a command that takes a KEY,
+and ttl after set KEY VALUE. Up and Down walk the history, Ctrl-R searches it.
 Ctrl-C drops the line being typed; Ctrl-D or quit leaves. A line starting with a
 space is kept out of the history. Every command is on disk before the next prompt.
 "

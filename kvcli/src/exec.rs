@@ -127,6 +127,14 @@ impl Session {
         self.store.is_some()
     }
 
+    /// A handle to the store if it is open; `None` (and nothing opened) otherwise.
+    ///
+    /// The directory stays locked while any handle lives, so drop it before a
+    /// command that closes the store (`repair`) runs.
+    pub fn store(&self) -> Option<PersistentStore<JsonText>> {
+        self.store.clone()
+    }
+
     /// Flushes and closes the store, releasing the directory.
     pub fn close(&mut self) -> Result<(), Error> {
         if let Some(store) = self.store.take() {

@@ -79,6 +79,24 @@ fn a_session_with_help_set_get_completion_and_history() {
     let got = command(&mut p, "");
     assert!(got.contains("\r\n2\r\n"), "{got:?}");
 
+    // Tab completes key names after a command that takes a key, quoting them when
+    // they need it.
+    p.send("get gre\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("greeting").unwrap();
+    let got = command(&mut p, "");
+    assert!(got.contains(r#"{"n":12345,"s":"hi there"}"#), "{got:?}");
+    command(&mut p, "set 'two words' 2");
+    p.send("incr tw\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("'two words'").unwrap();
+    let got = command(&mut p, "");
+    assert!(got.contains("\r\n3\r\n"), "{got:?}");
+    // The completer's handle on the store is gone once the line runs: repair can
+    // close and reopen the directory.
+    let got = command(&mut p, "repair");
+    assert!(got.contains("nothing to repair"), "{got:?}");
+
     p.send_line("quit").unwrap();
     assert_eq!(exit_code(&mut p), 0);
 
@@ -87,10 +105,11 @@ fn a_session_with_help_set_get_completion_and_history() {
         assert!(saved.lines().any(|l| l == line), "{line:?} in {saved:?}");
     }
 
-    // A new session recalls the last session's lines: six times up is `incr a 41`
-    // (before get nothing, frobnicate, scan, count and quit).
+    // A new session recalls the last session's lines: ten times up is `incr a 41`
+    // (before get nothing, frobnicate, scan, count, get greeting, set 'two words' 2,
+    // incr 'two words', repair and quit).
     let mut p = start(&dir, &history);
-    p.send(&"\x1b[A".repeat(6)).unwrap();
+    p.send(&"\x1b[A".repeat(10)).unwrap();
     p.flush().unwrap();
     p.exp_string("incr a 41").unwrap();
     assert!(command(&mut p, "").contains("\r\n83\r\n"));
