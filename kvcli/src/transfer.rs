@@ -2,9 +2,10 @@
 //!
 //! The codecs are kvcore's ([`kvcore::dataset`]): JSON (one object), JSON Lines and
 //! CSV, chosen by the file's extension unless a format is named. Neither direction
-//! holds the dataset in memory: an import reads record by record and writes them
-//! through the journal in batches of [`BATCH`] (`set_many`, so one journal commit per
-//! batch), and an export walks the store a page at a time.
+//! holds the dataset in memory: an import reads record by record, first to check
+//! every record and then to write them through the journal in batches of [`BATCH`]
+//! (`set_many`, so one journal commit per batch), and an export walks the store a
+//! page at a time.
 //!
 //! A progress bar is drawn on stderr when the caller asks for one — kvcli does when
 //! stderr is a terminal — and never otherwise, so scripts and pipes see clean output.
@@ -205,10 +206,12 @@ pub fn import(
     // The file checked out, so an error now is a failed write (or a file changed
     // between the passes): what was written stays, and the error says how much.
     read.map_err(|source| Error::Import { source, imported })?;
-    let rest = store
-        .set_many(batch, Expiry::Never)
-        .map_err(|source| Error::Import { source, imported })?;
-    Ok(imported + rest as u64)
+    if !batch.is_empty() {
+        imported += store
+            .set_many(batch, Expiry::Never)
+            .map_err(|source| Error::Import { source, imported })? as u64;
+    }
+    Ok(imported)
 }
 
 const CHECK_BAR: &str = "{spinner} checking [{bar:30}] {bytes}/{total_bytes} (eta {eta})";

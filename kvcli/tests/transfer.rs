@@ -225,3 +225,24 @@ fn formats_by_flag_and_standard_streams() {
         "{r:?}"
     );
 }
+
+/// A path that is a pipe cannot be read twice: it is kept for the second pass, like
+/// standard input, instead of importing nothing the second time.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_pipe_named_by_path_is_imported_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let data = "{\"key\":\"a\",\"value\":1}\n{\"key\":\"b\",\"value\":2}\n";
+    let r = run_with_input(
+        &d,
+        &["import", "/dev/stdin", "--format", "jsonl"],
+        data.as_bytes(),
+    );
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "imported 2 records\n"),
+        "{r:?}"
+    );
+    assert_eq!(ok(&d, &["keys"]), "a\nb\n");
+}
