@@ -218,10 +218,34 @@ pub const COMMANDS: &[Info] = &[
     },
 ];
 
-/// The help text: every command, the argument rules and the exit status rules.
+/// Where commands are typed, which decides what `help` tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Place {
+    /// One command on kvcli's command line (and `kvcli --help`): the exit status and
+    /// piped mode apply.
+    #[default]
+    CommandLine,
+    /// The interactive REPL: its keys apply, exit statuses do not.
+    Repl,
+    /// A script read from a pipe: how its lines run and fail applies.
+    Script,
+}
+
+/// The help text for `place`: every command and the argument rules, then what
+/// applies there — exit statuses and piped mode on the command line, the editing
+/// keys in the REPL, how lines run in a script.
 ///
-/// `kvcli --help` shows it after the flags, and the REPL's `help` shows it alone.
-pub fn help_text() -> String {
+/// `kvcli --help` shows the command-line text after the flags; `help` shows the text
+/// for where it is typed.
+///
+/// ```
+/// use kvcli::command::{Place, help_text};
+///
+/// assert!(help_text(Place::CommandLine).contains("Exit status"));
+/// assert!(help_text(Place::Repl).contains("Tab completes"));
+/// assert!(!help_text(Place::Repl).contains("Exit status"));
+/// ```
+pub fn help_text(place: Place) -> String {
     let mut out = String::from("Commands (names are case-insensitive):\n");
     for info in COMMANDS {
         let usage = format!("{} {}", info.name, info.args);
@@ -233,23 +257,138 @@ Values: a VALUE that parses as JSON is stored as that JSON (42, true, {\"a\":1})
 anything else as a JSON string (hello -> \"hello\"). Values print as compact JSON,
 one per line. To store the string \"42\", quote the quotes: '\"42\"'.
 
+Keys are non-empty and at most --max-key-bytes (default 512) bytes, values at
+most --max-value-bytes (default 1 MiB) of compact JSON: kvserver's rules, which
+set, incr and import apply.
+
 Arguments are split at spaces; \"double quotes\" (with \\ escapes) and 'single
 quotes' keep spaces, and a {...} or [...] JSON value may hold spaces as it is.
 SECONDS may be fractional (0.001 to 315360000).
 
 Import/export formats, chosen by extension or --format: json (one object),
 jsonl (also .ndjson: {\"key\":...,\"value\":...} per line), csv (key,value header;
-values read from CSV are strings). TTLs are not exported.
-
+values read from CSV are strings). An import is all or nothing: a bad record
+stops it, naming its line, before anything is written. TTLs are not exported.
+",
+    );
+    out.push_str(match place {
+        Place::CommandLine => {
+            "
 Exit status of one command: 0 done, 1 key not found (get, del, ttl, expire,
 persist on a missing key; exists printing false), 2 error (message on stderr).
 Piped (commands on stdin, one per line; # starts a comment): every line runs;
 errors print as \"line N: error: ...\" and missing keys as \"line N: not found:
 KEY\" on stderr; the exit status is 2 if any line failed, else 0 (a missing key
 is not a failure).
-",
-    );
+"
+        }
+        Place::Repl => {
+            "
+Keys: Tab completes command names, key names after a command that takes a KEY,
+and ttl after set KEY VALUE. Up and Down walk the history, Ctrl-R searches it.
+Ctrl-C drops the line being typed; Ctrl-D or quit leaves. A line starting with a
+space is kept out of the history. Every command is on disk before the next prompt.
+"
+        }
+        Place::Script => {
+            "
+In a script every line runs, whatever happened before it; # starts a comment and
+quit stops early. Errors print as \"line N: error: ...\" and missing keys as
+\"line N: not found: KEY\" on stderr; the exit status is 2 if any line failed,
+else 0 (a missing key is not a failure).
+"
+        }
+    });
     out
+}
+
+/// Names people bring from Redis and other tools, with the kvcli command that does
+/// the job, as shown in the suggestion.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("scan", "keys"),
+    ("ls", "keys"),
+    ("list", "keys"),
+    ("delete", "del"),
+    ("remove", "del"),
+    ("rm", "del"),
+    ("unlink", "del"),
+    ("dbsize", "count"),
+    ("size", "count"),
+    ("len", "count"),
+    ("flushdb", "clear"),
+    ("flushall", "clear"),
+    ("info", "stats"),
+    ("put", "set"),
+    ("setex", "set KEY VALUE ttl SECONDS"),
+    ("psetex", "set KEY VALUE ttl SECONDS"),
+    ("incrby", "incr KEY BY"),
+    ("decr", "incr KEY -1"),
+    ("decrby", "incr KEY -BY"),
+    ("pexpire", "expire KEY SECONDS"),
+    ("pttl", "ttl"),
+    ("load", "import"),
+    ("dump", "export"),
+    ("save", "compact"),
+    ("bgsave", "compact"),
+    ("bgrewriteaof", "compact"),
+    ("fsck", "repair"),
+    ("?", "help"),
+    ("q", "quit"),
+];
+
+/// The command to suggest for an unknown `name`: a synonym's, else the command name
+/// closest to it by edit distance (letters added, dropped, changed or swapped), if
+/// it is close enough — one edit for names of up to three letters, two for longer.
+///
+/// ```
+/// use kvcli::command::suggest;
+///
+/// assert_eq!(suggest("scan"), Some("keys"));
+/// assert_eq!(suggest("gett"), Some("get"));
+/// assert_eq!(suggest("EPXIRE"), Some("expire"));
+/// assert_eq!(suggest("decr"), Some("incr KEY -1"));
+/// assert_eq!(suggest("frobnicate"), None);
+/// ```
+pub fn suggest(name: &str) -> Option<&'static str> {
+    let name = name.to_ascii_lowercase();
+    if let Some((_, command)) = SYNONYMS.iter().find(|(alias, _)| *alias == name) {
+        return Some(command);
+    }
+    let allowed = if name.chars().count() <= 3 { 1 } else { 2 };
+    COMMANDS
+        .iter()
+        .map(|info| info.name)
+        .chain(["exit"])
+        .map(|candidate| (edit_distance(&name, candidate), candidate))
+        .filter(|&(d, _)| d <= allowed)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Optimal string alignment distance: the fewest single-character insertions,
+/// deletions, substitutions and swaps of neighbours that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Three rows of the full table: two back for swaps, one back, this one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        current[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            current[j] = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                current[j] = current[j].min(before[j - 2] + 1);
+            }
+        }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
 }
 
 impl Command {
@@ -303,8 +442,12 @@ impl Command {
             .find(|info| info.name == name)
             .or_else(|| (name == "exit").then(|| info("quit")));
         let Some(info) = info else {
+            let hint = match suggest(&name) {
+                Some(command) => format!("did you mean `{command}`? "),
+                None => String::new(),
+            };
             return Err(Error::Usage(format!(
-                "unknown command {:?}: run `help` (or kvcli --help) for the list",
+                "unknown command {:?}: {hint}run `help` (or kvcli --help) for the list",
                 args[0].as_ref()
             )));
         };
@@ -661,7 +804,7 @@ mod tests {
 
     #[test]
     fn help_lists_every_command() {
-        let help = help_text();
+        let help = help_text(Place::CommandLine);
         for info in COMMANDS {
             assert!(
                 help.contains(&format!("\n  {} ", info.name)),
@@ -670,5 +813,45 @@ mod tests {
             );
         }
         assert!(help.contains("Exit status"));
+        assert!(help.contains("Piped"));
+        for place in [Place::Repl, Place::Script] {
+            let help = help_text(place);
+            assert!(help.contains("\n  repair "), "{place:?}");
+            assert!(!help.contains("Exit status"), "{place:?}");
+            assert!(!help.contains("Piped"), "{place:?}");
+        }
+        assert!(help_text(Place::Repl).contains("Ctrl-R"));
+        assert!(!help_text(Place::Script).contains("Ctrl-R"));
+        assert!(help_text(Place::Script).contains("line N: error:"));
+    }
+
+    #[test]
+    fn unknown_commands_suggest_the_nearest_one() {
+        assert_eq!(
+            usage_error("scan 0"),
+            "unknown command \"scan\": did you mean `keys`? run `help` (or kvcli --help) \
+             for the list"
+        );
+        assert!(usage_error("GETT k").contains("did you mean `get`?"));
+        assert!(usage_error("sett k v").contains("did you mean `set`?"));
+        assert!(usage_error("delete k").contains("did you mean `del`?"));
+        assert!(usage_error("FLUSHALL").contains("did you mean `clear`?"));
+        assert!(usage_error("exti").contains("did you mean `exit`?"));
+        assert!(usage_error("frobnicate").ends_with(": run `help` (or kvcli --help) for the list"));
+        // Short names get one edit, no more: `xy` is not `ttl`.
+        assert_eq!(suggest("xy"), None);
+        assert_eq!(suggest("cnt"), None);
+        assert_eq!(suggest("cout"), Some("count"));
+        assert_eq!(suggest("stast"), Some("stats"));
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("get", "get"), 0);
+        assert_eq!(edit_distance("gte", "get"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("é", "e"), 1);
     }
 }

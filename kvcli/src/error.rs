@@ -17,6 +17,11 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] kvcore::Error),
 
+    /// A key or value that kvcore's rules ([`kvcore::limits`]) refuse, the rules
+    /// kvserver applies too; nothing was written.
+    #[error("{0}{hint}", hint = limit_hint(.0))]
+    Refused(#[from] kvcore::limits::LimitError),
+
     /// A command that only reads was pointed at a directory that does not exist.
     #[error(
         "data directory {} does not exist: check the path (a command that writes creates it)",
@@ -34,8 +39,9 @@ pub enum Error {
         source: io::Error,
     },
 
-    /// An import stopped at a bad record; the records before it were imported.
-    #[error("{source} (the {imported} records before it were imported)")]
+    /// An import stopped: at a bad record, found before anything was written, or at
+    /// a failed write, when the batches before it are imported.
+    #[error("{source} ({})", imported_before(*.imported))]
     Import {
         /// What was wrong.
         #[source]
@@ -47,6 +53,27 @@ pub enum Error {
     /// Writing to standard output failed.
     #[error("writing output: {0}")]
     Output(#[source] io::Error),
+}
+
+fn limit_hint(e: &kvcore::limits::LimitError) -> &'static str {
+    use kvcore::limits::LimitError;
+    match e {
+        LimitError::KeyTooLong { .. } => {
+            " (kvserver's limit too; both take --max-key-bytes to change it)"
+        }
+        LimitError::ValueTooLarge { .. } => {
+            " (kvserver's limit too; both take --max-value-bytes to change it)"
+        }
+        _ => "",
+    }
+}
+
+fn imported_before(imported: u64) -> String {
+    match imported {
+        0 => "nothing was imported".into(),
+        1 => "the 1 record before it was imported".into(),
+        n => format!("the {n} records before it were imported"),
+    }
 }
 
 impl Error {

@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kvcore::dataset::Format;
+use kvcore::limits::Limits;
 use kvcore::persist::{self, Fsync, PersistOptions};
 use kvcore::{JsonText, PersistentStore, SetOptions, Store, StoreBuilder};
 
-use crate::command::{Command, help_text};
+use crate::command::{Command, Place, help_text};
 use crate::{Error, transfer};
 
 /// How a command ended, when it did not fail.
@@ -46,6 +47,10 @@ pub struct Session {
     default_format: Option<Format>,
     /// Whether `import -` may read standard input (not when it carries the commands).
     stdin_free: bool,
+    /// Where commands come from, for `help`.
+    place: Place,
+    /// The key and value rules writes must pass.
+    limits: Limits,
 }
 
 impl Session {
@@ -59,6 +64,8 @@ impl Session {
             progress: false,
             default_format: None,
             stdin_free: false,
+            place: Place::CommandLine,
+            limits: Limits::default(),
         }
     }
 
@@ -77,6 +84,20 @@ impl Session {
     /// Let `import -` read standard input.
     pub fn stdin_free(mut self, free: bool) -> Session {
         self.stdin_free = free;
+        self
+    }
+
+    /// Where commands come from, which decides what `help` shows (the command line
+    /// unless told otherwise).
+    pub fn place(mut self, place: Place) -> Session {
+        self.place = place;
+        self
+    }
+
+    /// The key and value rules that `set`, `incr` and `import` apply
+    /// ([`Limits::default`], kvserver's defaults, unless told otherwise).
+    pub fn limits(mut self, limits: Limits) -> Session {
+        self.limits = limits;
         self
     }
 
@@ -106,6 +127,14 @@ impl Session {
         self.store.is_some()
     }
 
+    /// A handle to the store if it is open; `None` (and nothing opened) otherwise.
+    ///
+    /// The directory stays locked while any handle lives, so drop it before a
+    /// command that closes the store (`repair`) runs.
+    pub fn store(&self) -> Option<PersistentStore<JsonText>> {
+        self.store.clone()
+    }
+
     /// Flushes and closes the store, releasing the directory.
     pub fn close(&mut self) -> Result<(), Error> {
         if let Some(store) = self.store.take() {
@@ -118,17 +147,19 @@ impl Session {
     pub fn execute(&mut self, cmd: &Command, out: &mut dyn Write) -> Result<Outcome, Error> {
         match cmd {
             Command::Help => {
-                write_out(out, &help_text())?;
+                write_out(out, &help_text(self.place))?;
                 return Ok(Outcome::Done);
             }
             Command::Quit => return Ok(Outcome::Quit),
             Command::Repair => return self.repair(out),
             _ => {}
         }
-        // An import's file and an export's format are checked before the store is
-        // opened, so that a mistyped command creates no data directory.
+        // Keys and values, an import's file and an export's format are checked before
+        // the store is opened, so that a refused command creates no data directory.
         let mut source = None;
         match cmd {
+            Command::Set { key, value, .. } => self.limits.check_pair(key, value)?,
+            Command::Incr { key, .. } => self.limits.check_key(key)?,
             Command::Import { file, format } => {
                 if file == Path::new("-") && !self.stdin_free {
                     return Err(Error::Usage(
@@ -208,7 +239,7 @@ impl Session {
             Command::Clear => line(out, &store.clear()?.to_string())?,
             Command::Import { .. } => {
                 if let Some(source) = source {
-                    let n = transfer::import(&store, source, self.progress)?;
+                    let n = transfer::import(&store, source, &self.limits, self.progress)?;
                     line(out, &format!("imported {n} records"))?;
                 }
             }

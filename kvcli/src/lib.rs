@@ -30,9 +30,10 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use kvcore::dataset::Format;
+use kvcore::limits::Limits;
 use kvcore::persist::Fsync;
 
-pub use command::Command;
+pub use command::{Command, Place};
 pub use error::Error;
 pub use exec::{Outcome, Session};
 
@@ -57,6 +58,18 @@ pub struct Args {
     #[arg(long, value_name = "F", value_parser = command::parse_format)]
     pub format: Option<Format>,
 
+    /// Longest key set, incr and import accept, in bytes; kvserver's flag of the same
+    /// name (and variable) sets its own.
+    #[arg(long, value_name = "N", env = "KV_MAX_KEY_BYTES",
+          default_value_t = kvcore::limits::DEFAULT_MAX_KEY_BYTES)]
+    pub max_key_bytes: usize,
+
+    /// Largest value set and import accept, in bytes of compact JSON; kvserver's flag
+    /// of the same name (and variable) sets its own.
+    #[arg(long, value_name = "N", env = "KV_MAX_VALUE_BYTES",
+          default_value_t = kvcore::limits::DEFAULT_MAX_VALUE_BYTES)]
+    pub max_value_bytes: usize,
+
     /// The data directory [default: ./kvdata]. A command that writes, the REPL or a
     /// script creates it if missing. A first argument that is a command name and not
     /// an existing path is taken as the command: `kvcli count` counts ./kvdata.
@@ -77,9 +90,17 @@ impl Args {
     /// `--help`, `--version` or a bad flag (status 2).
     pub fn parse_with_help() -> Args {
         let matches = Args::command()
-            .after_help(command::help_text())
+            .after_help(command::help_text(Place::CommandLine))
             .get_matches();
         Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
+    /// The key and value rules the flags ask for.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_key_bytes: self.max_key_bytes,
+            max_value_bytes: self.max_value_bytes,
+        }
     }
 
     /// The data directory and the command words, telling a command name given in
@@ -138,7 +159,7 @@ pub fn run(args: &Args) -> Status {
     let (dir, words) = args.resolve();
     let progress = io::stderr().is_terminal();
     if !words.is_empty() {
-        return one_shot(&dir, &words, args.format, progress);
+        return one_shot(&dir, &words, args, progress);
     }
     let interactive = io::stdin().is_terminal();
     // The REPL makes every command durable before the next prompt; a script syncs at
@@ -150,7 +171,13 @@ pub fn run(args: &Args) -> Status {
     };
     let mut session = Session::new(&dir, fsync)
         .progress(progress)
-        .default_format(args.format);
+        .default_format(args.format)
+        .limits(args.limits())
+        .place(if interactive {
+            Place::Repl
+        } else {
+            Place::Script
+        });
     // Open now, so that a held directory is refused before the first command. A
     // damaged one stays closed: `repair` works on it, and other commands report it.
     match session.open() {
@@ -188,7 +215,8 @@ pub fn run(args: &Args) -> Status {
 }
 
 /// Runs one command given on kvcli's command line.
-fn one_shot(dir: &Path, words: &[String], format: Option<Format>, progress: bool) -> Status {
+fn one_shot(dir: &Path, words: &[String], args: &Args, progress: bool) -> Status {
+    let format = args.format;
     let fail = |e: Error| {
         if !e.is_broken_pipe() {
             eprintln!("error: {e}");
@@ -213,6 +241,7 @@ fn one_shot(dir: &Path, words: &[String], format: Option<Format>, progress: bool
     let mut session = Session::new(dir, Fsync::Always)
         .progress(progress)
         .default_format(format)
+        .limits(args.limits())
         .stdin_free(true);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());

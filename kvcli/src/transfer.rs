@@ -2,19 +2,21 @@
 //!
 //! The codecs are kvcore's ([`kvcore::dataset`]): JSON (one object), JSON Lines and
 //! CSV, chosen by the file's extension unless a format is named. Neither direction
-//! holds the dataset in memory: an import reads record by record and writes them
-//! through the journal in batches of [`BATCH`] (`set_many`, so one journal commit per
-//! batch), and an export walks the store a page at a time.
+//! holds the dataset in memory: an import reads record by record, first to check
+//! every record and then to write them through the journal in batches of [`BATCH`]
+//! (`set_many`, so one journal commit per batch), and an export walks the store a
+//! page at a time.
 //!
 //! A progress bar is drawn on stderr when the caller asks for one — kvcli does when
 //! stderr is a terminal — and never otherwise, so scripts and pipes see clean output.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::path::Path;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use kvcore::dataset::{self, Format, Writer};
+use kvcore::limits::Limits;
 use kvcore::{Expiry, JsonText, PersistentStore, Store};
 
 use crate::Error;
@@ -44,10 +46,18 @@ pub fn resolve_format(file: &Path, named: Option<Format>) -> Result<Format, Erro
 /// A dataset to import, opened (so that a missing file is reported before the store
 /// is opened), with its format known.
 pub struct Source {
-    reader: Box<dyn Read>,
-    len: Option<u64>,
+    input: Input,
     name: String,
     format: Format,
+}
+
+/// Where an import's records come from.
+enum Input {
+    /// A regular file: read once to check it, and again to import it.
+    File(File),
+    /// Standard input, a pipe or a device: read once, and kept in a temporary file
+    /// for the second pass.
+    Stream(Box<dyn Read>),
 }
 
 impl std::fmt::Debug for Source {
@@ -66,8 +76,7 @@ impl Source {
         let name = file.display().to_string();
         if file == Path::new("-") {
             return Ok(Source {
-                reader: Box::new(io::stdin().lock()),
-                len: None,
+                input: Input::Stream(Box::new(io::stdin().lock())),
                 name: "(standard input)".into(),
                 format,
             });
@@ -77,10 +86,13 @@ impl Source {
             source,
         };
         let f = File::open(file).map_err(io_err)?;
-        let len = f.metadata().map_err(io_err)?.len();
+        let input = if f.metadata().map_err(io_err)?.is_file() {
+            Input::File(f)
+        } else {
+            Input::Stream(Box::new(f))
+        };
         Ok(Source {
-            reader: Box::new(f),
-            len: Some(len),
+            input,
             name,
             format,
         })
@@ -90,32 +102,98 @@ impl Source {
 /// Reads `source` into `store`, overwriting keys it already has and giving every
 /// imported key no TTL. Returns how many records were imported.
 ///
-/// A bad record stops the import with [`Error::Import`], naming the file and line;
-/// the records before it are imported.
+/// All or nothing, as kvserver's `--load`: a first pass reads the whole dataset and
+/// checks every record against `limits`, writing nothing; only then does a second
+/// pass write, in batches of [`BATCH`]. A bad record is [`Error::Import`] with
+/// nothing imported, naming the file and line. A stream (standard input, a pipe) is
+/// copied to a temporary file during the first pass, to be read again.
 pub fn import(
     store: &PersistentStore<JsonText>,
     source: Source,
+    limits: &Limits,
     progress: bool,
 ) -> Result<u64, Error> {
     let Source {
-        reader,
-        len,
+        input,
         name,
         format,
     } = source;
-    let bar = bar(
-        progress,
-        len,
-        "{spinner} importing [{bar:30}] {bytes}/{total_bytes} {msg} (eta {eta})",
-        "{spinner} importing {bytes} {msg}",
-    );
+    let refused = |source| Error::Import {
+        source,
+        imported: 0,
+    };
+    let spool_err = |source| Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    };
+    let check = |key: &str, value: &JsonText, line| {
+        limits
+            .check_pair(key, value)
+            .map_err(|e| kvcore::Error::dataset(&name, line, e.to_string()))
+    };
+
+    // The first pass: check every record, keeping a stream for the second.
+    let mut file = match input {
+        Input::File(mut file) => {
+            let len = file.metadata().ok().map(|m| m.len());
+            let bar = bar(progress, len, CHECK_BAR, CHECK_SPINNER);
+            let counted = Counted {
+                inner: &mut file,
+                bar: bar.clone(),
+            };
+            let checked = dataset::read(counted, format, &name, |k, v, line| check(&k, &v, line));
+            bar.finish_and_clear();
+            checked.map_err(refused)?;
+            file.seek(SeekFrom::Start(0)).map_err(|source| Error::Io {
+                path: PathBuf::from(&name),
+                source,
+            })?;
+            file
+        }
+        Input::Stream(reader) => {
+            let mut spool = tempfile::tempfile().map_err(spool_err)?;
+            let bar = bar(progress, None, CHECK_BAR, CHECK_SPINNER);
+            let mut tee = Tee {
+                inner: Counted {
+                    inner: reader,
+                    bar: bar.clone(),
+                },
+                copy: BufWriter::new(&mut spool),
+                failed: None,
+            };
+            let checked = dataset::read(&mut tee, format, &name, |k, v, line| check(&k, &v, line));
+            bar.finish_and_clear();
+            if let Some(e) = tee.failed.take() {
+                return Err(spool_err(e));
+            }
+            checked.map_err(refused)?;
+            // Anything the codec left unread is copied too, so that the second pass
+            // sees the same input.
+            io::copy(&mut tee, &mut io::sink()).map_err(|source| Error::Io {
+                path: PathBuf::from(&name),
+                source,
+            })?;
+            if let Some(e) = tee.failed.take() {
+                return Err(spool_err(e));
+            }
+            tee.copy.flush().map_err(spool_err)?;
+            drop(tee);
+            spool.seek(SeekFrom::Start(0)).map_err(spool_err)?;
+            spool
+        }
+    };
+
+    // The second pass: write.
+    let len = file.metadata().ok().map(|m| m.len());
+    let bar = bar(progress, len, IMPORT_BAR, IMPORT_SPINNER);
     let reader = Counted {
-        inner: reader,
+        inner: &mut file,
         bar: bar.clone(),
     };
     let mut batch = Vec::with_capacity(BATCH);
     let mut imported = 0u64;
-    let read = dataset::read(reader, format, &name, |key, value, _line| {
+    let read = dataset::read(reader, format, &name, |key, value, line| {
+        check(&key, &value, line)?;
         batch.push((key, value));
         if batch.len() == BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
@@ -124,23 +202,22 @@ pub fn import(
         }
         Ok(())
     });
-    // The records read before a bad one are imported too, as the error message says.
-    let rest = if batch.is_empty() {
-        Ok(0)
-    } else {
-        store.set_many(batch, Expiry::Never)
-    };
     bar.finish_and_clear();
-    let source = match (read, rest) {
-        (Ok(_), Ok(n)) => return Ok(imported + n as u64),
-        (Err(e), Ok(n)) => {
-            imported += n as u64;
-            e
-        }
-        (_, Err(e)) => e,
-    };
-    Err(Error::Import { source, imported })
+    // The file checked out, so an error now is a failed write (or a file changed
+    // between the passes): what was written stays, and the error says how much.
+    read.map_err(|source| Error::Import { source, imported })?;
+    if !batch.is_empty() {
+        imported += store
+            .set_many(batch, Expiry::Never)
+            .map_err(|source| Error::Import { source, imported })? as u64;
+    }
+    Ok(imported)
 }
+
+const CHECK_BAR: &str = "{spinner} checking [{bar:30}] {bytes}/{total_bytes} (eta {eta})";
+const CHECK_SPINNER: &str = "{spinner} checking {bytes}";
+const IMPORT_BAR: &str = "{spinner} importing [{bar:30}] {bytes}/{total_bytes} {msg} (eta {eta})";
+const IMPORT_SPINNER: &str = "{spinner} importing {bytes} {msg}";
 
 /// Writes every record of `store` to `file` in its format (`-`: to `out`, JSON Lines
 /// unless a format is named). Returns how many records were written. TTLs are not
@@ -223,15 +300,37 @@ fn bar(show: bool, len: Option<u64>, template: &str, spinner: &str) -> ProgressB
 }
 
 /// A reader that advances a progress bar by the bytes it reads.
-struct Counted {
-    inner: Box<dyn Read>,
+struct Counted<R> {
+    inner: R,
     bar: ProgressBar,
 }
 
-impl Read for Counted {
+impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+/// A reader that copies what it reads to `copy`. A failed copy is kept in `failed`
+/// and stops the reading, so that the reader's own error is not mistaken for it.
+struct Tee<R, W> {
+    inner: R,
+    copy: W,
+    failed: Option<io::Error>,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failed.is_some() {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if let Err(e) = self.copy.write_all(&buf[..n]) {
+            self.failed = Some(e);
+            return Ok(0);
+        }
         Ok(n)
     }
 }

@@ -203,6 +203,64 @@ fn help_lists_every_command_and_the_exit_codes() {
 }
 
 #[test]
+fn help_in_a_script_tells_how_scripts_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = script(dir.path(), "help\n");
+    assert_eq!(r.code, 0, "{r:?}");
+    for info in kvcli::command::COMMANDS {
+        assert!(r.stdout.contains(info.about), "{}", info.name);
+    }
+    assert!(
+        r.stdout.contains("In a script every line runs"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("Exit status of one command"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("Tab completes"), "{}", r.stdout);
+    // One-shot help keeps the exit statuses and piped mode.
+    let one_shot = ok(dir.path(), &["help"]);
+    assert!(
+        one_shot.contains("Exit status of one command"),
+        "{one_shot}"
+    );
+    assert!(!one_shot.contains("Tab completes"), "{one_shot}");
+}
+
+#[test]
+fn unknown_commands_suggest_the_nearest_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    for (typed, meant) in [
+        ("scan", "keys"),
+        ("gett", "get"),
+        ("DELETE", "del"),
+        ("dbsize", "count"),
+    ] {
+        let r = run(&d, &[typed, "x"]);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert_eq!(
+            r.stderr,
+            format!(
+                "error: unknown command {typed:?}: did you mean `{meant}`? run `help` (or \
+                 kvcli --help) for the list\n"
+            )
+        );
+    }
+    assert!(!d.exists());
+    let r = script(dir.path(), "set a 1\ngte a\ncount\n");
+    assert_eq!(r.stdout, "1\n");
+    assert_eq!(
+        r.stderr,
+        "line 2: error: unknown command \"gte\": did you mean `get`? run `help` (or kvcli \
+         --help) for the list\n"
+    );
+}
+
+#[test]
 fn a_script_keeps_going_past_errors_and_names_their_lines() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -47,8 +47,11 @@ fn a_session_with_help_set_get_completion_and_history() {
     let history = tmp.path().join("state").join("history");
 
     let mut p = start(&dir, &history);
+    // Help tells what applies in the REPL: its keys, not exit statuses or scripts.
     let help = command(&mut p, "help");
-    assert!(help.contains("is not a failure)."), "{help}");
+    assert!(help.contains("Tab completes"), "{help}");
+    assert!(!help.contains("Exit status"), "{help}");
+    assert!(!help.contains("line N: error"), "{help}");
     for info in kvcli::command::COMMANDS {
         assert!(help.contains(info.about), "{}: {help}", info.name);
     }
@@ -66,6 +69,8 @@ fn a_session_with_help_set_get_completion_and_history() {
         got.contains("error: unknown command \"frobnicate\""),
         "{got:?}"
     );
+    let got = command(&mut p, "scan");
+    assert!(got.contains("did you mean `keys`?"), "{got:?}");
 
     // Tab completes a command name.
     p.send("cou\t").unwrap();
@@ -73,6 +78,24 @@ fn a_session_with_help_set_get_completion_and_history() {
     p.exp_string("count").unwrap();
     let got = command(&mut p, "");
     assert!(got.contains("\r\n2\r\n"), "{got:?}");
+
+    // Tab completes key names after a command that takes a key, quoting them when
+    // they need it.
+    p.send("get gre\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("greeting").unwrap();
+    let got = command(&mut p, "");
+    assert!(got.contains(r#"{"n":12345,"s":"hi there"}"#), "{got:?}");
+    command(&mut p, "set 'two words' 2");
+    p.send("incr tw\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("'two words'").unwrap();
+    let got = command(&mut p, "");
+    assert!(got.contains("\r\n3\r\n"), "{got:?}");
+    // The completer's handle on the store is gone once the line runs: repair can
+    // close and reopen the directory.
+    let got = command(&mut p, "repair");
+    assert!(got.contains("nothing to repair"), "{got:?}");
 
     p.send_line("quit").unwrap();
     assert_eq!(exit_code(&mut p), 0);
@@ -82,10 +105,11 @@ fn a_session_with_help_set_get_completion_and_history() {
         assert!(saved.lines().any(|l| l == line), "{line:?} in {saved:?}");
     }
 
-    // A new session recalls the last session's lines: five times up is `incr a 41`
-    // (before get nothing, frobnicate, count and quit).
+    // A new session recalls the last session's lines: ten times up is `incr a 41`
+    // (before get nothing, frobnicate, scan, count, get greeting, set 'two words' 2,
+    // incr 'two words', repair and quit).
     let mut p = start(&dir, &history);
-    p.send(&"\x1b[A".repeat(5)).unwrap();
+    p.send(&"\x1b[A".repeat(10)).unwrap();
     p.flush().unwrap();
     p.exp_string("incr a 41").unwrap();
     assert!(command(&mut p, "").contains("\r\n83\r\n"));

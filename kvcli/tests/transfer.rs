@@ -95,30 +95,81 @@ fn csv_round_trip_of_100k_records() {
 }
 
 #[test]
-fn a_bad_record_stops_the_import_after_the_records_before_it() {
+fn a_bad_record_stops_the_import_before_anything_is_written() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("data");
+    ok(&d, &["set", "kept", "1"]);
     let file = tmp.path().join("bad.jsonl");
+    // More than one batch of good records before the bad one.
+    let mut content = String::new();
+    for i in 0..10_001 {
+        content.push_str(&format!("{{\"key\":\"k{i}\",\"value\":{i}}}\n"));
+    }
+    content.push_str("\n{\"key\":\"c\"}\n{\"key\":\"d\",\"value\":4}\n");
+    std::fs::write(&file, &content).unwrap();
+    let r = run(&d, &["import", file.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("bad.jsonl: line 10003: missing \"value\""),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("(nothing was imported)"), "{r:?}");
+    assert_eq!(ok(&d, &["keys"]), "kept\n");
+
+    // The same from standard input, which is read once and kept for the second pass.
+    let r = run_with_input(&d, &["import", "-"], content.as_bytes());
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("(standard input): line 10003: missing \"value\""),
+        "{r:?}"
+    );
+    assert_eq!(ok(&d, &["keys"]), "kept\n");
+
+    // Without the bad record both import everything.
+    let good: String = content
+        .lines()
+        .take(10_001)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&file, &good).unwrap();
+    assert_eq!(
+        ok(&d, &["import", file.to_str().unwrap()]),
+        "imported 10001 records\n"
+    );
+    ok(&d, &["clear"]);
+    let r = run_with_input(&d, &["import", "-"], good.as_bytes());
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "imported 10001 records\n"),
+        "{r:?}"
+    );
+    assert_eq!(ok(&d, &["get", "k10000"]), "10000\n");
+
+    let r = run(&d, &["import", "no-such-file.csv"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.starts_with("error: no-such-file.csv: "), "{r:?}");
+}
+
+#[test]
+fn an_unterminated_csv_quote_names_its_line_and_imports_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let file = tmp.path().join("quotes.csv");
     std::fs::write(
         &file,
-        "{\"key\":\"a\",\"value\":1}\n\n{\"key\":\"b\",\"value\":2}\n{\"key\":\"c\"}\n{\"key\":\"d\",\"value\":4}\n",
+        "key,value\nfr,Paris\nde,\"Berlin\nit,Rome\nes,Madrid\n",
     )
     .unwrap();
     let r = run(&d, &["import", file.to_str().unwrap()]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
-        r.stderr.contains("bad.jsonl: line 4: missing \"value\""),
+        r.stderr.contains("quotes.csv: line 3: unterminated quote"),
         "{r:?}"
     );
-    assert!(
-        r.stderr.contains("the 2 records before it were imported"),
-        "{r:?}"
-    );
-    assert_eq!(ok(&d, &["keys"]), "a\nb\n");
-
-    let r = run(&d, &["import", "no-such-file.csv"]);
-    assert_eq!(r.code, 2);
-    assert!(r.stderr.starts_with("error: no-such-file.csv: "), "{r:?}");
+    assert!(r.stderr.contains("nothing was imported"), "{r:?}");
+    assert_eq!(ok(&d, &["count"]), "0\n");
 }
 
 #[test]
@@ -173,4 +224,25 @@ fn formats_by_flag_and_standard_streams() {
             .starts_with("line 1: error: import - reads standard input"),
         "{r:?}"
     );
+}
+
+/// A path that is a pipe cannot be read twice: it is kept for the second pass, like
+/// standard input, instead of importing nothing the second time.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_pipe_named_by_path_is_imported_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let data = "{\"key\":\"a\",\"value\":1}\n{\"key\":\"b\",\"value\":2}\n";
+    let r = run_with_input(
+        &d,
+        &["import", "/dev/stdin", "--format", "jsonl"],
+        data.as_bytes(),
+    );
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "imported 2 records\n"),
+        "{r:?}"
+    );
+    assert_eq!(ok(&d, &["keys"]), "a\nb\n");
 }

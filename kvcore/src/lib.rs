@@ -239,6 +239,7 @@ pub mod dataset;
 pub mod error;
 pub mod glob;
 pub mod json;
+pub mod limits;
 pub mod memory;
 pub mod persist;
 pub mod readonly;

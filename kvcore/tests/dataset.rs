@@ -256,6 +256,23 @@ fn csv_line_numbers_count_quoted_line_breaks() {
 }
 
 #[test]
+fn csv_unterminated_quote_names_its_line_and_passes_on_nothing_after_it() {
+    let data = "key,value\na,1\nb,\"she said \"\"hi\nc,3\nd,4\n";
+    let (line, reason, seen) = dataset_err(data.as_bytes(), Format::Csv);
+    assert_eq!(line, 3, "{reason}");
+    assert!(reason.starts_with("unterminated quote"), "{reason}");
+    assert_eq!(seen, ["a"]);
+}
+
+#[test]
+fn csv_lines_are_right_after_crlf_and_blank_lines() {
+    let data = "key,value\r\na,1\r\n\r\nb,2\r\nc\r\n";
+    let (line, reason, seen) = dataset_err(data.as_bytes(), Format::Csv);
+    assert_eq!(line, 5, "{reason}");
+    assert_eq!(seen, ["a", "b"]);
+}
+
+#[test]
 fn csv_header_must_be_key_value() {
     for header in [
         "k,v",

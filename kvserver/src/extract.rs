@@ -215,29 +215,29 @@ fn not_a_json_value(text: &str, error: &dyn std::fmt::Display) -> String {
     }
 }
 
-/// Keys are non-empty and at most `max_key_bytes` long.
+/// Keys follow kvcore's rules ([`kvcore::limits`]): non-empty (else `400`) and at
+/// most `max_key_bytes` long (else `413`).
 pub fn check_key(key: &str, limits: &Limits) -> Result<(), ApiError> {
-    if key.is_empty() {
-        return Err(ApiError::bad_request("keys must not be empty"));
-    }
-    if key.len() > limits.max_key_bytes {
-        return Err(ApiError::too_large(format!(
-            "a key of {} bytes is longer than the limit of {} bytes",
-            key.len(),
-            limits.max_key_bytes
-        )));
-    }
-    Ok(())
+    rules(limits).check_key(key).map_err(refused)
 }
 
-/// Values are at most `max_value_bytes` of compact JSON.
+/// Values follow kvcore's rules: at most `max_value_bytes` of compact JSON (else
+/// `413`).
 pub fn check_value(value: &JsonText, limits: &Limits) -> Result<(), ApiError> {
-    if value.len() > limits.max_value_bytes {
-        return Err(ApiError::too_large(format!(
-            "a value of {} bytes is larger than the limit of {} bytes",
-            value.len(),
-            limits.max_value_bytes
-        )));
+    rules(limits).check_value(value).map_err(refused)
+}
+
+fn rules(limits: &Limits) -> kvcore::limits::Limits {
+    kvcore::limits::Limits {
+        max_key_bytes: limits.max_key_bytes,
+        max_value_bytes: limits.max_value_bytes,
     }
-    Ok(())
+}
+
+fn refused(e: kvcore::limits::LimitError) -> ApiError {
+    if e.is_too_large() {
+        ApiError::too_large(e.to_string())
+    } else {
+        ApiError::bad_request(e.to_string())
+    }
 }
