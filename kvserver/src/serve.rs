@@ -12,8 +12,9 @@
 //!   `header_read_timeout`, which needs the tokio timer set here).
 //! - **Connection cap.** At most [`ConnectionLimits::max_connections`] are open. At
 //!   the cap the loop stops accepting: new connections wait in the kernel's listen
-//!   backlog, in order, and are served as soon as one closes. Nothing is refused
-//!   while the backlog has room, so a probe waits rather than fails.
+//!   backlog (128 deep, the standard library's value), in order, and are served as
+//!   soon as one closes. Nothing is refused while the backlog has room, so a probe
+//!   waits rather than fails.
 //! - **Accept failures.** When `accept` fails for lack of resources (no descriptor,
 //!   no buffer space, no memory), the loop logs once per burst and retries after
 //!   10 ms, doubling up to 1 s, while open connections keep being served.
@@ -84,8 +85,8 @@ impl ConnectionLimits {
 }
 
 /// The connection cap used when `--max-connections` is not given: the soft open-file
-/// limit (`RLIMIT_NOFILE`) less [`RESERVED_DESCRIPTORS`] (a quarter of a smaller
-/// limit), at most [`DEFAULT_MAX_CONNECTIONS_CEILING`].
+/// limit (`RLIMIT_NOFILE`) less 64 descriptors kept for the store and the runtime (a
+/// quarter of a limit below 256), at most 10 000 (also when the limit is unlimited).
 pub fn default_max_connections() -> usize {
     connections_for_fd_limit(open_file_limit())
 }

@@ -435,15 +435,15 @@ struct Proc {
 }
 
 impl Proc {
-    /// Starts the binary through `sh` with the open-file limit set to `fd_limit`.
-    fn launch(fd_limit: u32, args: &[&str]) -> Proc {
+    /// Starts the binary through `sh` with the open-file limit set to `fd_limit`, with
+    /// `env` as its only `KV_*` variables.
+    fn launch(fd_limit: u32, env: &[(&str, &str)]) -> Proc {
         let mut command = Command::new("sh");
         command
             .arg("-c")
             .arg(format!("ulimit -n {fd_limit} && exec \"$0\" \"$@\""))
             .arg(env!("CARGO_BIN_EXE_kvserver"))
             .args(["--listen", "127.0.0.1:0", "--no-persist"])
-            .args(args)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -454,6 +454,7 @@ impl Proc {
                 command.env_remove(name);
             }
         }
+        command.envs(env.iter().copied());
         let mut child = command.spawn().expect("spawning kvserver");
         let log = Arc::new(Mutex::new(String::new()));
         let (found, addr) = std::sync::mpsc::channel();
@@ -533,10 +534,11 @@ impl Drop for Proc {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_descriptors_the_server_backs_off_and_keeps_serving() {
-    // 64 descriptors, a cap far above them: accepting runs out of descriptors.
+    // 64 descriptors, a cap far above them: accepting runs out of descriptors. The
+    // limits come from the environment this time.
     let mut p = Proc::launch(
         64,
-        &["--max-connections", "1000", "--header-timeout", "0.5"],
+        &[("KV_MAX_CONNECTIONS", "1000"), ("KV_HEADER_TIMEOUT", "0.5")],
     );
     let mut hogs = Vec::new();
     for _ in 0..100 {
@@ -556,6 +558,10 @@ async fn out_of_descriptors_the_server_backs_off_and_keeps_serving() {
     healthz(&mut again).await;
 
     let log = p.log();
+    assert!(
+        log.contains("max_connections=1000 header_timeout_s=0.5"),
+        "{log}"
+    );
     let bursts = log.matches("accepting connections fails").count();
     assert!(bursts >= 1, "descriptors never ran out:\n{log}");
     // Logged once per burst, not once per attempt.
@@ -566,4 +572,39 @@ async fn out_of_descriptors_the_server_backs_off_and_keeps_serving() {
     let log = p.log();
     assert!(status.success(), "exit {status}:\n{log}");
     assert!(log.contains("kvserver stopped"), "{log}");
+}
+
+#[test]
+fn help_lists_the_connection_flags_with_their_environment_variables() {
+    let output = Command::new(env!("CARGO_BIN_EXE_kvserver"))
+        .arg("--help")
+        .output()
+        .expect("running kvserver --help");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for (flag, env, default) in [
+        (
+            "--header-timeout",
+            "KV_HEADER_TIMEOUT",
+            Some("[default: 10]"),
+        ),
+        ("--max-connections", "KV_MAX_CONNECTIONS", None),
+        (
+            "--shutdown-timeout",
+            "KV_SHUTDOWN_TIMEOUT",
+            Some("[default: 10]"),
+        ),
+    ] {
+        let at = help
+            .find(&format!("{flag} <"))
+            .unwrap_or_else(|| panic!("{flag} missing from --help:\n{help}"));
+        let section = &help[at..];
+        let section = &section[..section[2..]
+            .find("\n      --")
+            .map_or(section.len(), |i| i + 2)];
+        assert!(section.contains(&format!("[env: {env}=")), "{section}");
+        if let Some(default) = default {
+            assert!(section.contains(default), "{section}");
+        }
+    }
 }
