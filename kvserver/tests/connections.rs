@@ -1,6 +1,7 @@
 //! Connections over real TCP on loopback: the header timeout (half-sent requests and
-//! idle keep-alive connections), the connection cap, the shutdown deadline, and a
-//! process that runs out of file descriptors.
+//! idle keep-alive connections), the request timeout on a half-sent body, the
+//! connection cap, the shutdown deadline, and a process that runs out of file
+//! descriptors.
 //!
 //! Real sockets run on real time, so the timeouts here are a few hundred
 //! milliseconds; each test takes well under five seconds.
@@ -224,6 +225,31 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
     assert!(sent.is_empty(), "{sent:?}");
     let idle = closed - last_request;
     assert!(idle >= timeout, "closed {idle:?} after the last request");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_halfway_gets_503_at_the_request_timeout_and_is_closed() {
+    let s = Running::start(&["--request-timeout", "0.3", "--header-timeout", "60"]).await;
+    let started = Instant::now();
+    let mut stream = connect(s.addr).await;
+    send(
+        &mut stream,
+        b"PUT /keys/k HTTP/1.1\r\nHost: kv\r\nContent-Length: 10\r\n\r\n\"hel",
+    )
+    .await;
+    let reply = read_reply(&mut stream)
+        .await
+        .expect("closed instead of answering");
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert!(started.elapsed() >= TIMEOUT, "{:?}", started.elapsed());
+    let (sent, _) = read_until_closed(&mut stream).await;
+    assert!(sent.is_empty(), "{sent:?}");
+    // Nothing was written.
+    let mut check = connect(s.addr).await;
+    send(&mut check, b"GET /keys/k HTTP/1.1\r\nHost: kv\r\n\r\n").await;
+    let reply = read_reply(&mut check).await.expect("closed");
+    assert_eq!(reply.status, 404, "{reply:?}");
     s.stop().await;
 }
 
