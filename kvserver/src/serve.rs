@@ -23,7 +23,11 @@
 //!   connections then close), and whatever is still open at the deadline is cut.
 //!
 //! The request timeout and concurrency limit are layers of the router itself
-//! ([`crate::middleware`]); they start once the headers are in.
+//! ([`crate::middleware`]); they start once the headers are in, so a body that stops
+//! halfway is answered `503` at the request timeout. Not bounded here: a client that
+//! stops reading a response once the socket's send buffer is full keeps its
+//! connection (and its slot under the cap) until it reads, leaves, or the shutdown
+//! deadline cuts it.
 
 use std::future::Future;
 use std::io;
