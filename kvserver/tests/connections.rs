@@ -583,7 +583,11 @@ async fn out_of_descriptors_the_server_backs_off_and_keeps_serving() {
     let mut again = connect(p.addr).await;
     healthz(&mut again).await;
 
+    // The log is complete once the process has exited.
+    let status = p.terminate().await;
     let log = p.log();
+    assert!(status.success(), "exit {status}:\n{log}");
+    assert!(log.contains("kvserver stopped"), "{log}");
     assert!(
         log.contains("max_connections=1000 header_timeout_s=0.5"),
         "{log}"
@@ -594,10 +598,6 @@ async fn out_of_descriptors_the_server_backs_off_and_keeps_serving() {
     assert!(bursts <= 4, "{bursts} bursts:\n{log}");
     assert!(log.contains("accepting connections again"), "{log}");
     assert!(log.contains("Too many open files"), "{log}");
-    let status = p.terminate().await;
-    let log = p.log();
-    assert!(status.success(), "exit {status}:\n{log}");
-    assert!(log.contains("kvserver stopped"), "{log}");
 }
 
 #[test]
