@@ -100,6 +100,21 @@ pub struct Config {
     #[arg(long, env = "KV_REQUEST_TIMEOUT", default_value = "30", value_parser = parse_ttl)]
     pub request_timeout: Duration,
 
+    /// Seconds a client has to send a request's headers, and that a keep-alive
+    /// connection may sit idle between requests; then the connection is closed.
+    #[arg(long, env = "KV_HEADER_TIMEOUT", default_value = "10", value_parser = parse_ttl)]
+    pub header_timeout: Duration,
+
+    /// Connections open at once; more wait in the listen backlog until one closes
+    /// [default: the open-file limit less 64 kept for the store, at most 10000].
+    #[arg(long, env = "KV_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+
+    /// Seconds a shutdown waits for requests in flight before it closes their
+    /// connections.
+    #[arg(long, env = "KV_SHUTDOWN_TIMEOUT", default_value = "10", value_parser = parse_ttl)]
+    pub shutdown_timeout: Duration,
+
     /// Print the OpenAPI document of the HTTP API (JSON) and exit, without opening any
     /// data or binding the listen address.
     #[arg(long)]

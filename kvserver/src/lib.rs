@@ -3,8 +3,9 @@
 //! The API is described in `docs/http-api.md`; its OpenAPI document is
 //! `docs/openapi.json` (`kvserver --print-openapi`).
 //! [`app`] builds the router over an [`AppState`]; [`Server`] binds it and serves until
-//! a shutdown signal, then finishes in-flight requests, stops background tasks and
-//! flushes the journal. `main.rs` only parses flags and calls [`run`].
+//! a shutdown signal, then finishes in-flight requests (until a deadline), stops
+//! background tasks and flushes the journal; [`serve`] runs the connections.
+//! `main.rs` only parses flags and calls [`run`].
 
 pub mod backend;
 pub mod body;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
+pub mod serve;
 pub mod state;
 
 use std::future::Future;
@@ -35,6 +37,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use config::Config;
 pub use error::ApiError;
+pub use serve::ConnectionLimits;
 pub use state::AppState;
 
 /// How often the background task purges expired keys (and, over Redis, sends the
@@ -73,6 +76,7 @@ pub fn app(state: AppState) -> Router {
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    connections: ConnectionLimits,
 }
 
 impl Server {
@@ -102,7 +106,11 @@ impl Server {
             (None, None) => "none (memory only)".into(),
         };
         tracing::info!(%addr, mode = state.mode(), keys = %keys, data_dir = %data, "kvserver listening");
-        Ok(Server { listener, state })
+        Ok(Server {
+            listener,
+            state,
+            connections: ConnectionLimits::from_config(config),
+        })
     }
 
     /// The address the server listens on.
@@ -117,13 +125,19 @@ impl Server {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves; then stops accepting, finishes in-flight
-    /// requests, stops the purge task and flushes the journal.
+    /// Serves until `shutdown` resolves; then stops accepting, lets requests in flight
+    /// finish until the shutdown deadline and closes the connections still open at
+    /// it, stops the purge task and flushes the journal. Connections are handled as
+    /// [`serve::serve`] describes.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Server { listener, state } = self;
+        let Server {
+            listener,
+            state,
+            connections,
+        } = self;
         let purger = {
             let state = state.clone();
             tokio::spawn(async move {
@@ -136,14 +150,10 @@ impl Server {
                 }
             })
         };
-        let served = axum::serve(listener, app(state.clone()))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        serve::serve(listener, app(state.clone()), connections, shutdown).await;
         purger.abort();
         let _ = purger.await;
-        let synced = state.sync().await;
-        served.context("serving")?;
-        synced.context("flushing the journal")?;
+        state.sync().await.context("flushing the journal")?;
         tracing::info!("kvserver stopped");
         Ok(())
     }

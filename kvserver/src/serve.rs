@@ -1,0 +1,499 @@
+//! The accept loop: HTTP/1.1 connections with bounded waits, a bounded count, and a
+//! shutdown with a deadline.
+//!
+//! [`serve`] owns the listener and one task per connection, each a hyper HTTP/1
+//! connection over the axum router. It guards the process against clients that hold
+//! connections without using them:
+//!
+//! - **Header timeout.** A client has [`ConnectionLimits::header_timeout`] to send a
+//!   request's headers, counted from when the server starts waiting for them: on a new
+//!   connection, and again after each response on a keep-alive connection, so the same
+//!   bound closes idle keep-alive connections. hyper enforces it (its
+//!   `header_read_timeout`, which needs the tokio timer set here).
+//! - **Connection cap.** At most [`ConnectionLimits::max_connections`] are open. At
+//!   the cap the loop stops accepting: new connections wait in the kernel's listen
+//!   backlog (128 deep, the standard library's value), in order, and are served as
+//!   soon as one closes. Nothing is refused while the backlog has room, so a probe
+//!   waits rather than fails.
+//! - **Accept failures.** When `accept` fails for lack of resources (no descriptor,
+//!   no buffer space, no memory), the loop logs once per burst and retries after
+//!   10 ms, doubling up to 1 s, while open connections keep being served.
+//! - **Shutdown.** On the shutdown signal the listener closes, idle connections close,
+//!   requests in flight get [`ConnectionLimits::shutdown_timeout`] to finish (their
+//!   connections then close), and whatever is still open at the deadline is cut.
+//!
+//! The request timeout and concurrency limit are layers of the router itself
+//! ([`crate::middleware`]); they start once the headers are in, so a body that stops
+//! halfway is answered `503` at the request timeout. Not bounded here: a client that
+//! stops reading a response once the socket's send buffer is full keeps its
+//! connection (and its slot under the cap) until it reads, leaves, or the shutdown
+//! deadline cuts it.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::config::Config;
+
+/// Descriptors kept for the store and the runtime when the connection cap is derived
+/// from the open-file limit: standard streams, the listener, the runtime's own, data
+/// files and compaction's temporary files, Redis connections, and the client sockets
+/// `/test/{n}` opens to this server.
+const RESERVED_DESCRIPTORS: u64 = 64;
+/// The most connections the derived default allows, however high the open-file limit:
+/// each open connection costs buffers and a task.
+const DEFAULT_MAX_CONNECTIONS_CEILING: u64 = 10_000;
+/// Least time between two reports that the connection cap is reached.
+const CAP_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// How connections are timed, counted and ended. Built from the flags by
+/// [`ConnectionLimits::from_config`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Longest wait for a request's headers, and for the next request on an idle
+    /// keep-alive connection.
+    pub header_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Longest a shutdown waits for requests in flight.
+    pub shutdown_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    /// The limits the flags ask for; without `--max-connections`, a cap derived from
+    /// the process's open-file limit ([`default_max_connections`]).
+    pub fn from_config(config: &Config) -> ConnectionLimits {
+        let max_connections = config
+            .max_connections
+            .map_or_else(default_max_connections, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            });
+        ConnectionLimits {
+            header_timeout: config.header_timeout,
+            max_connections: max_connections.clamp(1, Semaphore::MAX_PERMITS),
+            shutdown_timeout: config.shutdown_timeout,
+        }
+    }
+}
+
+/// The connection cap used when `--max-connections` is not given: the soft open-file
+/// limit (`RLIMIT_NOFILE`) less 64 descriptors kept for the store and the runtime (a
+/// quarter of a limit below 256), at most 10 000 (also when the limit is unlimited).
+pub fn default_max_connections() -> usize {
+    connections_for_fd_limit(open_file_limit())
+}
+
+/// The default cap for a soft open-file limit (`None`: unlimited or unknown).
+fn connections_for_fd_limit(limit: Option<u64>) -> usize {
+    let cap = match limit {
+        None => DEFAULT_MAX_CONNECTIONS_CEILING,
+        Some(limit) => limit
+            .saturating_sub(RESERVED_DESCRIPTORS.min(limit / 4))
+            .clamp(1, DEFAULT_MAX_CONNECTIONS_CEILING),
+    };
+    usize::try_from(cap).unwrap_or(usize::MAX)
+}
+
+#[cfg(unix)]
+fn open_file_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit};
+    getrlimit(Resource::Nofile).current
+}
+
+#[cfg(not(unix))]
+fn open_file_limit() -> Option<u64> {
+    None
+}
+
+/// How a [`serve`] loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stopped {
+    /// Connections still open at the shutdown deadline, closed with their requests
+    /// unfinished.
+    pub cut: usize,
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then shuts down within
+/// `limits.shutdown_timeout` (see the module documentation).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) -> Stopped {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    let mut backoff = Backoff::default();
+    // A connection slot held for the next accepted connection.
+    let mut slot: Option<OwnedSemaphorePermit> = None;
+    // Set while accepting is paused after a failure.
+    let mut resume_at: Option<Instant> = None;
+    // When the cap was last reported, so that a server held at its cap logs it
+    // once a minute rather than on every connection.
+    let mut at_cap_logged: Option<Instant> = None;
+    tracing::info!(
+        max_connections = limits.max_connections,
+        header_timeout_s = limits.header_timeout.as_secs_f64(),
+        shutdown_timeout_s = limits.shutdown_timeout.as_secs_f64(),
+        "accepting connections"
+    );
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            Some(ended) = connections.join_next() => log_ended(ended),
+            permit = Arc::clone(&slots).acquire_owned(), if slot.is_none() => {
+                // The semaphore is never closed; should it be, stop serving.
+                let Ok(permit) = permit else { break };
+                slot = Some(permit);
+            }
+            () = sleep_until(resume_at), if resume_at.is_some() => resume_at = None,
+            accepted = listener.accept(), if slot.is_some() && resume_at.is_none() => {
+                match accepted {
+                    Ok((stream, peer)) => {
+                        if let Some(failures) = backoff.succeeded() {
+                            tracing::info!(failures, "accepting connections again");
+                        }
+                        let Some(permit) = slot.take() else { continue };
+                        let conn = http.serve_connection(
+                            TokioIo::new(stream),
+                            TowerToHyperService::new(app.clone()),
+                        );
+                        let conn = graceful.watch(conn);
+                        connections.spawn(async move {
+                            // The slot frees when the connection ends, however it ends.
+                            let _slot = permit;
+                            if let Err(error) = conn.await {
+                                log_connection_error(peer, &error);
+                            }
+                        });
+                    }
+                    Err(error) => match AcceptError::classify(&error) {
+                        AcceptError::Connection => {
+                            tracing::debug!(%error, "a connection ended before it was accepted");
+                        }
+                        kind => {
+                            let (delay, first) = backoff.failed();
+                            if first {
+                                tracing::warn!(
+                                    %error,
+                                    cause = kind.describe(),
+                                    open = connections.len(),
+                                    "accepting connections fails; retrying with back-off \
+                                     up to 1 s while open connections are served"
+                                );
+                            }
+                            resume_at = Some(Instant::now() + delay);
+                        }
+                    },
+                }
+            }
+        }
+        if slot.is_none()
+            && slots.available_permits() == 0
+            && at_cap_logged.is_none_or(|at| at.elapsed() >= CAP_LOG_EVERY)
+        {
+            at_cap_logged = Some(Instant::now());
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "connection cap reached: new connections wait in the listen backlog"
+            );
+        }
+    }
+    drop(listener);
+    drop(slot);
+    finish(connections, graceful, limits.shutdown_timeout).await
+}
+
+/// Lets the connections finish within `deadline`, then cuts what is left.
+async fn finish(
+    mut connections: JoinSet<()>,
+    graceful: GracefulShutdown,
+    deadline: Duration,
+) -> Stopped {
+    let open = connections.len();
+    if open > 0 {
+        tracing::info!(
+            open,
+            deadline_s = deadline.as_secs_f64(),
+            "no longer accepting; letting open connections finish"
+        );
+    } else {
+        tracing::info!("no longer accepting");
+    }
+    // Idle connections close at once; the others once their request is answered.
+    let drained = async {
+        graceful.shutdown().await;
+        while let Some(ended) = connections.join_next().await {
+            log_ended(ended);
+        }
+    };
+    if tokio::time::timeout(deadline, drained).await.is_ok() {
+        return Stopped { cut: 0 };
+    }
+    connections.abort_all();
+    let mut cut = 0;
+    while let Some(ended) = connections.join_next().await {
+        match ended {
+            Err(e) if e.is_cancelled() => cut += 1,
+            other => log_ended(other),
+        }
+    }
+    tracing::warn!(
+        cut,
+        deadline_s = deadline.as_secs_f64(),
+        "shutdown deadline reached: closed connections whose requests had not finished"
+    );
+    Stopped { cut }
+}
+
+/// Resolves at `at`, or never when there is none.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reports a connection task that panicked (a handler bug); the others end quietly.
+fn log_ended(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = ended
+        && e.is_panic()
+    {
+        tracing::error!("a connection task panicked: {e}");
+    }
+}
+
+fn log_connection_error(peer: SocketAddr, error: &hyper::Error) {
+    if error.is_timeout() {
+        tracing::debug!(%peer, "closed a connection that sent no complete request in time");
+    } else {
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+/// Why `accept` failed, which decides what the loop does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptError {
+    /// One connection failed before it was accepted (reset, aborted): accept the
+    /// next at once.
+    Connection,
+    /// The process or the system is out of descriptors, buffers or memory: back off.
+    Resources,
+    /// Anything else: back off too, since retrying at once would spin.
+    Other,
+}
+
+impl AcceptError {
+    /// Classifies an error returned by `accept`.
+    pub fn classify(error: &io::Error) -> AcceptError {
+        use io::ErrorKind as K;
+        if matches!(
+            error.kind(),
+            K::ConnectionAborted | K::ConnectionReset | K::ConnectionRefused | K::Interrupted
+        ) {
+            return AcceptError::Connection;
+        }
+        if error.kind() == K::OutOfMemory || is_out_of_resources(error) {
+            return AcceptError::Resources;
+        }
+        AcceptError::Other
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            AcceptError::Connection => "a connection failed",
+            AcceptError::Resources => {
+                "out of file descriptors or memory: raise the open-file limit (ulimit -n) \
+                 or lower --max-connections"
+            }
+            AcceptError::Other => "unexpected error",
+        }
+    }
+}
+
+#[cfg(unix)]
+fn is_out_of_resources(error: &io::Error) -> bool {
+    use rustix::io::Errno;
+    let Some(code) = error.raw_os_error() else {
+        return false;
+    };
+    [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM]
+        .iter()
+        .any(|e| e.raw_os_error() == code)
+}
+
+#[cfg(not(unix))]
+fn is_out_of_resources(_error: &io::Error) -> bool {
+    false
+}
+
+/// The pause between failed `accept` calls: 10 ms, doubling to 1 s, back to 10 ms
+/// once one succeeds. It also tells the loop when a burst of failures starts and
+/// ends, so that a burst is logged once.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    /// Failures since the last success.
+    failures: u32,
+}
+
+impl Backoff {
+    /// The first pause.
+    pub const FIRST: Duration = Duration::from_millis(10);
+    /// The longest pause.
+    pub const MAX: Duration = Duration::from_secs(1);
+
+    /// Records a failure; returns the pause before the next attempt and whether this
+    /// failure starts a burst.
+    pub fn failed(&mut self) -> (Duration, bool) {
+        let first = self.failures == 0;
+        let doublings = self.failures.min(16);
+        self.failures = self.failures.saturating_add(1);
+        let delay = Self::FIRST.saturating_mul(1 << doublings).min(Self::MAX);
+        (delay, first)
+    }
+
+    /// Records a success; returns how many failures the burst it ends had, if any.
+    pub fn succeeded(&mut self) -> Option<u32> {
+        let failures = std::mem::take(&mut self.failures);
+        (failures > 0).then_some(failures)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_second_and_resets_on_success() {
+        let mut b = Backoff::default();
+        assert_eq!(b.succeeded(), None);
+        let delays: Vec<(u64, bool)> = (0..10)
+            .map(|_| b.failed())
+            .map(|(d, first)| (d.as_millis() as u64, first))
+            .collect();
+        assert_eq!(
+            delays,
+            [
+                (10, true),
+                (20, false),
+                (40, false),
+                (80, false),
+                (160, false),
+                (320, false),
+                (640, false),
+                (1000, false),
+                (1000, false),
+                (1000, false),
+            ]
+        );
+        // A long outage stays at the ceiling without overflowing.
+        for _ in 0..100 {
+            assert_eq!(b.failed(), (Backoff::MAX, false));
+        }
+        assert_eq!(b.succeeded(), Some(110));
+        assert_eq!(b.succeeded(), None);
+        // The next failure starts a new burst, from the first pause.
+        assert_eq!(b.failed(), (Backoff::FIRST, true));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn running_out_of_descriptors_or_memory_backs_off() {
+        use rustix::io::Errno;
+        for errno in [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM] {
+            let e = io::Error::from_raw_os_error(errno.raw_os_error());
+            assert_eq!(AcceptError::classify(&e), AcceptError::Resources, "{e}");
+        }
+        for errno in [Errno::CONNABORTED, Errno::CONNRESET, Errno::INTR] {
+            let e = io::Error::from_raw_os_error(errno.raw_os_error());
+            assert_eq!(AcceptError::classify(&e), AcceptError::Connection, "{e}");
+        }
+        let e = io::Error::from_raw_os_error(Errno::INVAL.raw_os_error());
+        assert_eq!(AcceptError::classify(&e), AcceptError::Other);
+    }
+
+    #[test]
+    fn errors_without_an_os_code_are_classified_by_kind() {
+        let e = io::Error::from(io::ErrorKind::OutOfMemory);
+        assert_eq!(AcceptError::classify(&e), AcceptError::Resources);
+        let e = io::Error::from(io::ErrorKind::ConnectionAborted);
+        assert_eq!(AcceptError::classify(&e), AcceptError::Connection);
+        let e = io::Error::other("strange");
+        assert_eq!(AcceptError::classify(&e), AcceptError::Other);
+    }
+
+    #[test]
+    fn the_default_cap_keeps_descriptors_for_the_store() {
+        assert_eq!(connections_for_fd_limit(Some(1024)), 960);
+        assert_eq!(connections_for_fd_limit(Some(256)), 192);
+        assert_eq!(connections_for_fd_limit(Some(64)), 48);
+        assert_eq!(connections_for_fd_limit(Some(4)), 3);
+        assert_eq!(connections_for_fd_limit(Some(1)), 1);
+        assert_eq!(connections_for_fd_limit(Some(0)), 1);
+        assert_eq!(connections_for_fd_limit(Some(1 << 20)), 10_000);
+        assert_eq!(connections_for_fd_limit(None), 10_000);
+    }
+
+    #[test]
+    fn limits_follow_the_flags() {
+        use clap::Parser;
+        let config = Config::try_parse_from([
+            "kvserver",
+            "--header-timeout",
+            "0.5",
+            "--max-connections",
+            "7",
+            "--shutdown-timeout",
+            "3",
+        ])
+        .unwrap();
+        let limits = ConnectionLimits::from_config(&config);
+        assert_eq!(
+            limits,
+            ConnectionLimits {
+                header_timeout: Duration::from_millis(500),
+                max_connections: 7,
+                shutdown_timeout: Duration::from_secs(3),
+            }
+        );
+        // A cap beyond what a semaphore can count is clamped rather than refused.
+        let config =
+            Config::try_parse_from(["kvserver", "--max-connections", "18446744073709551615"])
+                .unwrap();
+        assert_eq!(
+            ConnectionLimits::from_config(&config).max_connections,
+            Semaphore::MAX_PERMITS
+        );
+        // Defaults: 10 s, the derived cap, 10 s.
+        let config = Config::try_parse_from(["kvserver"]).unwrap();
+        let limits = ConnectionLimits::from_config(&config);
+        assert_eq!(limits.header_timeout, Duration::from_secs(10));
+        assert_eq!(limits.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(limits.max_connections, default_max_connections());
+        for bad in ["0", "-1", "many"] {
+            assert!(Config::try_parse_from(["kvserver", "--max-connections", bad]).is_err());
+        }
+        for flag in ["--header-timeout", "--shutdown-timeout"] {
+            assert!(Config::try_parse_from(["kvserver", flag, "0"]).is_err());
+        }
+    }
+}
