@@ -223,6 +223,7 @@ impl Journal {
         self.flush_locked(&mut io, true)?;
         let generation = io.generation + 1;
         let file = create(&self.dir, generation)?;
+        super::manifest::journal_created(&self.dir, generation)?;
         io.file = file;
         io.path = self.dir.join(journal_name(generation));
         io.generation = generation;
