@@ -500,3 +500,21 @@ fn accept_missing_keeps_what_is_left() {
     assert_eq!(report.missing, [dir.path().join(MANIFEST)]);
     assert_eq!(dump(&open(dir.path(), &clock).unwrap()), keys);
 }
+
+#[test]
+fn repairing_a_version_2_directory_gives_it_a_manifest_first() {
+    let dir = fixture();
+    let clock = ManualClock::new();
+    // A journal cut inside its header: repair recreates it, in this release's format.
+    let path = dir.path().join(journal(2));
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, &bytes[..10]).unwrap();
+    let report = persist::repair(dir.path()).unwrap();
+    assert_eq!(report.truncated, [(path, 0, 10)]);
+    assert!(dir.path().join(MANIFEST).exists());
+    let store = open(dir.path(), &clock).unwrap();
+    // Only what the snapshot held is left.
+    let keys: Vec<String> = dump(&store).into_keys().collect();
+    assert_eq!(keys, ["counter", "gone", "plain", "ttl-snap"]);
+    assert_eq!(store.get("counter").as_deref(), Some("1"));
+}

@@ -412,4 +412,27 @@ mod tests {
             Err(HeaderError::Bad(_))
         ));
     }
+
+    #[test]
+    fn versions_from_the_oldest_read_are_accepted() {
+        let with_version = |v: u32| {
+            let mut h = header(JOURNAL_MAGIC, 4);
+            h[8..12].copy_from_slice(&v.to_le_bytes());
+            let crc = crc32fast::hash(&h[..20]);
+            h[20..].copy_from_slice(&crc.to_le_bytes());
+            h
+        };
+        for v in OLDEST_VERSION..=VERSION {
+            assert_eq!(parse_header(&with_version(v), JOURNAL_MAGIC), Ok(4));
+            assert_eq!(version(&with_version(v)), v);
+        }
+        for v in [OLDEST_VERSION - 1, VERSION + 1] {
+            match parse_header(&with_version(v), JOURNAL_MAGIC) {
+                Err(HeaderError::Bad(reason)) => {
+                    assert!(reason.contains(&format!("format version {v}")), "{reason}");
+                }
+                other => panic!("version {v}: {other:?}"),
+            }
+        }
+    }
 }

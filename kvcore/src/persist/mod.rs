@@ -24,11 +24,38 @@
 //!   fsynced, renamed into place and the directory fsynced — so it is always whole.
 //! - `journal-<generation>.kvj`: the changes since that snapshot, one checksummed
 //!   record each. A snapshot names the journal generation that continues it.
+//! - `MANIFEST`: which of those files the directory must hold — the snapshot's
+//!   generation (or none) and the newest journal; every journal from the snapshot's
+//!   generation to the newest must be there. Replaced atomically like the snapshot.
 //! - `LOCK`: held with an exclusive `flock` while a process has the directory open,
 //!   and holding that process's id.
 //!
 //! Every file starts with a magic number and a format version; every record carries
 //! its length and a CRC-32 (see the `format` module for the layout).
+//!
+//! Opening a directory that lacks a file it must hold — `snapshot.kvs`, a journal, or
+//! the `MANIFEST` itself — fails with [`Error::MissingFiles`] naming them, before
+//! anything is changed: restore the directory from a backup, or, to keep only what is
+//! left, run [`accept_missing`] (`kvcli DIR repair --accept-missing`). [`check`]
+//! (`kvcli DIR check`) verifies a directory, a backup copy say, without writing to it.
+//!
+//! The manifest is updated *after* a file it newly names exists and *before* a file it
+//! stops naming is deleted, so a crash between any two steps leaves a directory that
+//! opens:
+//!
+//! - creating a store: write a manifest naming nothing, create journal 1, name it. A
+//!   manifest naming nothing with no files is an empty store;
+//! - rotating to journal g + 1 (a compaction's first step): create it, then name it.
+//!   A journal one past the newest named is accepted (and named on open);
+//! - finishing a compaction: rename the new snapshot into place, name it, then delete
+//!   the journals before it. A snapshot newer than the one named is accepted, and
+//!   journals older than the snapshot on disk are stale and deleted on open.
+//!
+//! A directory written by a release before manifests existed (format version 2, no
+//! `MANIFEST`) is checked by what its files imply (journals contiguous from the
+//! snapshot's generation, or from 1 without one) and gets a manifest and a fresh
+//! journal when opened. This release writes version 3, so version-3 files without a
+//! `MANIFEST` mean that it was lost.
 //!
 //! # Durability ([`Fsync`])
 //!
@@ -65,7 +92,7 @@
 //! Replaying the new journal over a snapshot taken while writers ran is correct because
 //! records hold a key's full state: re-applying one that the snapshot already reflects
 //! changes nothing. A crash at any step leaves either the old snapshot with all
-//! journals since it, or the new one with its journal.
+//! journals since it, or the new one with its journal (see Files for the manifest).
 
 mod format;
 mod journal;
