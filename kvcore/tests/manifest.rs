@@ -325,12 +325,13 @@ fn fixture() -> TempDir {
 }
 
 /// The keys the fixture holds, by a clock at `ManualClock::START` (when it was made).
+/// Its values are JSON texts, as kvserver and kvcli store them.
 fn fixture_keys() -> BTreeMap<String, String> {
     [
-        ("plain", "kept in the snapshot"),
-        ("ttl-snap", "expires in an hour"),
-        ("journal-only", "written after the snapshot"),
-        ("ttl-journal", "expires in a day"),
+        ("plain", r#""kept in the snapshot""#),
+        ("ttl-snap", r#""expires in an hour""#),
+        ("journal-only", r#""written after the snapshot""#),
+        ("ttl-journal", r#""expires in a day""#),
         ("counter", "42"),
     ]
     .into_iter()
