@@ -276,9 +276,9 @@ pub(crate) struct Plan {
 pub(crate) fn plan(dir: &Path, inv: &Inventory, accept_missing: bool) -> Result<Plan> {
     let snapshot_gen = inv.snapshot.as_ref().map(|s| s.generation);
     let mut missing = Vec::new();
-    let mut hint = "its MANIFEST lists them; restore the directory from a backup (`kvcli COPY \
-                    check` verifies a copy), or keep only what is left with `kvcli DIR repair \
-                    --accept-missing`";
+    let mut hint = "its MANIFEST lists every file the directory must hold; restore the \
+                    directory from a backup (`kvcli COPY check` verifies a copy), or keep only \
+                    what is left with `kvcli DIR repair --accept-missing`";
     let lowest = inv.journals.first().map(|j| j.generation);
     let (kind, from, listed_last) = match inv.manifest {
         Some(m) => {
