@@ -519,3 +519,19 @@ fn repairing_a_version_2_directory_gives_it_a_manifest_first() {
     assert_eq!(keys, ["counter", "gone", "plain", "ttl-snap"]);
     assert_eq!(store.get("counter").as_deref(), Some("1"));
 }
+
+#[test]
+fn a_manifest_deleted_under_a_running_store_is_reported_at_the_next_open() {
+    let clock = ManualClock::new();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &clock).unwrap();
+    set(&store, "k", "v");
+    fs::remove_file(dir.path().join(MANIFEST)).unwrap();
+    // Writes and compactions go on; nothing recreates the manifest behind the
+    // operator's back.
+    store.compact().unwrap();
+    set(&store, "after", "w");
+    drop(store);
+    assert!(!dir.path().join(MANIFEST).exists());
+    refused_naming(dir.path(), &clock, &[MANIFEST]);
+}

@@ -27,7 +27,8 @@ pub(crate) fn journal_name(generation: u64) -> String {
     format!("journal-{generation:020}.kvj")
 }
 
-/// Creates a journal file with its header, durably (file and directory fsynced).
+/// Creates a journal file with its header, durably (file and directory fsynced), then
+/// names it in the directory's manifest.
 pub(crate) fn create(dir: &Path, generation: u64) -> Result<File> {
     let path = dir.join(journal_name(generation));
     let io = |source| Error::Io {
@@ -44,6 +45,7 @@ pub(crate) fn create(dir: &Path, generation: u64) -> Result<File> {
         .map_err(io)?;
     file.sync_all().map_err(io)?;
     sync_dir(dir)?;
+    super::manifest::journal_created(dir, generation)?;
     Ok(file)
 }
 
@@ -223,7 +225,6 @@ impl Journal {
         self.flush_locked(&mut io, true)?;
         let generation = io.generation + 1;
         let file = create(&self.dir, generation)?;
-        super::manifest::journal_created(&self.dir, generation)?;
         io.file = file;
         io.path = self.dir.join(journal_name(generation));
         io.generation = generation;

@@ -133,17 +133,16 @@ pub(crate) fn write(dir: &Path, manifest: Manifest) -> Result<()> {
     write_atomically(dir, &dir.join(MANIFEST), &manifest.encode())
 }
 
-/// Changes the manifest of an open directory with `change`.
+/// Changes the manifest of `dir` with `change`. Without a manifest it does nothing:
+/// opening a directory of an earlier release writes its first one after replaying
+/// (which may recreate a journal), and one deleted under a running store is reported
+/// when the directory is next opened.
 fn update(dir: &Path, change: impl FnOnce(&mut Manifest)) -> Result<()> {
+    // Held across the read, write and fsyncs: two updates must not interleave.
     let _serial = UPDATES.lock();
     let Some(mut manifest) = read(dir)? else {
-        return Err(Error::MissingFiles {
-            dir: dir.to_path_buf(),
-            files: vec![dir.join(MANIFEST)],
-            hint: "it was deleted while the store was open; close the store and restore it \
-                   from a backup, or rebuild it with `kvcli DIR repair --accept-missing`"
-                .replace("DIR", &dir.display().to_string()),
-        });
+        tracing::warn!(dir = %dir.display(), "no MANIFEST to record a new data file in");
+        return Ok(());
     };
     let before = manifest;
     change(&mut manifest);
@@ -154,7 +153,8 @@ fn update(dir: &Path, change: impl FnOnce(&mut Manifest)) -> Result<()> {
 }
 
 /// Records that journal `generation` now exists (it is created first, so a crash in
-/// between leaves an unlisted newest journal, which opening accepts).
+/// between leaves an unlisted newest journal, which opening accepts). Called by every
+/// creation of a journal file: at open, by rotation, by repair.
 pub(crate) fn journal_created(dir: &Path, generation: u64) -> Result<()> {
     update(dir, |m| m.last_journal = m.last_journal.max(generation))
 }

@@ -602,7 +602,7 @@ fn open_with<V: ValueCodec>(
             &mut recovery,
         )?;
     }
-    let mut listed = plan.manifest;
+    let listed = plan.manifest;
     if inventory.manifest != Some(listed) {
         manifest::write(dir, listed)?;
     }
@@ -621,10 +621,9 @@ fn open_with<V: ValueCodec>(
             (file, bytes, *g)
         }
         None => {
+            // Named in the manifest by `create`, once it exists.
             let generation = (listed.last_journal + 1).max(listed.snapshot).max(1);
             let file = journal::create(dir, generation)?;
-            listed.last_journal = generation;
-            manifest::write(dir, listed)?;
             (file, format::HEADER_LEN as u64, generation)
         }
     };
