@@ -105,8 +105,14 @@ pub enum Command {
     Stats,
     /// `compact`
     Compact,
-    /// `repair`
-    Repair,
+    /// `repair [--accept-missing]`
+    Repair {
+        /// Also rebuild a directory that lacks files it must hold from the files that
+        /// are left (their keys are lost).
+        accept_missing: bool,
+    },
+    /// `check`
+    Check,
     /// `help`
     Help,
     /// `quit` (also `exit`)
@@ -202,9 +208,14 @@ pub const COMMANDS: &[Info] = &[
         about: "write a snapshot and start a fresh journal",
     },
     Info {
-        name: "repair",
+        name: "check",
         args: "",
-        about: "cut damaged journal or snapshot files at the last good record",
+        about: "verify every file and record, writing nothing; exit 2 naming a problem",
+    },
+    Info {
+        name: "repair",
+        args: "[--accept-missing]",
+        about: "cut damaged files at the last good record (and forget missing ones)",
     },
     Info {
         name: "help",
@@ -274,6 +285,10 @@ stops it, naming its line, before anything is written. TTLs are not exported.
     out.push_str(match place {
         Place::CommandLine => {
             "
+check, and count run alone, read the directory without writing to it (no lock,
+no new journal): use them on a backup copy. A directory missing a file it must
+hold opens only after it is restored, or after repair --accept-missing.
+
 Exit status of one command: 0 done, 1 key not found (get, del, ttl, expire,
 persist on a missing key; exists printing false), 2 error (message on stderr).
 Piped (commands on stdin, one per line; # starts a comment): every line runs;
@@ -451,7 +466,10 @@ impl Command {
                 args[0].as_ref()
             )));
         };
-        let usage = || Error::Usage(format!("usage: {} {}", info.name, info.args));
+        let usage = || {
+            let usage = format!("usage: {} {}", info.name, info.args);
+            Error::Usage(usage.trim_end().to_string())
+        };
         let key = || rest.first().map(|k| k.to_string());
         let cmd = match (info.name, rest.as_slice()) {
             ("set", [key, value]) => Command::Set {
@@ -511,7 +529,13 @@ impl Command {
             ("clear", []) => Command::Clear,
             ("stats", []) => Command::Stats,
             ("compact", []) => Command::Compact,
-            ("repair", []) => Command::Repair,
+            ("repair", []) => Command::Repair {
+                accept_missing: false,
+            },
+            ("repair", ["--accept-missing"]) => Command::Repair {
+                accept_missing: true,
+            },
+            ("check", []) => Command::Check,
             ("help", _) => Command::Help,
             ("quit", []) => Command::Quit,
             _ => return Err(usage()),
@@ -771,6 +795,24 @@ mod tests {
         assert!(usage_error("keys [").contains("pattern"));
         assert!(usage_error("count 1").contains("usage: count"));
         assert!(usage_error("nope").contains("unknown command \"nope\""));
+        assert_eq!(usage_error("check now"), "usage: check");
+        assert_eq!(
+            usage_error("repair --all"),
+            "usage: repair [--accept-missing]"
+        );
+        assert_eq!(parse("CHECK"), Command::Check);
+        assert_eq!(
+            parse("repair"),
+            Command::Repair {
+                accept_missing: false
+            }
+        );
+        assert_eq!(
+            parse("repair --accept-missing"),
+            Command::Repair {
+                accept_missing: true
+            }
+        );
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //!
 //! A [`Session`] owns the directory for as long as kvcli runs: it opens the store
 //! through kvcore's persistence (the format kvserver writes) on first need, keeps it
-//! open — and so locked against every other process — and closes it to `repair`,
-//! which must work on a closed directory, reopening it afterwards.
+//! open — and so locked against every other process — and closes it to `repair` and
+//! `check`, which work on a closed directory, reopening it afterwards.
+//!
+//! `check`, and `count` while the store is not open (a one-shot `kvcli DIR count`),
+//! only read the directory: they take no lock, create no journal and cut no torn
+//! tail, so they suit a backup copy.
 //!
 //! [`Session::execute`] writes a command's output to the writer it is given, one
 //! value per line, and says how it ended: an [`Outcome`], or an [`Error`].
@@ -151,7 +155,13 @@ impl Session {
                 return Ok(Outcome::Done);
             }
             Command::Quit => return Ok(Outcome::Quit),
-            Command::Repair => return self.repair(out),
+            Command::Repair { accept_missing } => return self.repair(*accept_missing, out),
+            Command::Check => return self.check(out),
+            Command::Count if !self.is_open() => {
+                let report = persist::check::<JsonText>(&self.dir)?;
+                line(out, &report.live_keys.to_string())?;
+                return Ok(Outcome::Done);
+            }
             _ => {}
         }
         // Keys and values, an import's file and an export's format are checked before
@@ -278,20 +288,25 @@ impl Session {
                     &format!("compacted: {} keys in a {bytes}-byte snapshot", store.len()),
                 )?;
             }
-            Command::Help | Command::Quit | Command::Repair => {}
+            Command::Help | Command::Quit | Command::Repair { .. } | Command::Check => {}
         }
         Ok(Outcome::Done)
     }
 
     /// Closes the store, repairs the directory, and reopens it if it was open.
-    fn repair(&mut self, out: &mut dyn Write) -> Result<Outcome, Error> {
+    fn repair(&mut self, accept_missing: bool, out: &mut dyn Write) -> Result<Outcome, Error> {
         if !self.dir.is_dir() {
             return Err(Error::NoDir(self.dir.clone()));
         }
         let was_open = self.is_open();
         self.close()?;
-        let report = persist::repair(&self.dir)?;
-        if report.truncated.is_empty() {
+        let (report, accepted) = if accept_missing {
+            let accepted = persist::accept_missing(&self.dir)?;
+            (accepted.repaired.clone(), Some(accepted))
+        } else {
+            (persist::repair(&self.dir)?, None)
+        };
+        if report.truncated.is_empty() && accepted.is_none() {
             line(out, "nothing to repair: every record checks out")?;
         }
         for (path, offset, dropped) in &report.truncated {
@@ -303,9 +318,82 @@ impl Session {
                 ),
             )?;
         }
+        if let Some(accepted) = accepted {
+            for path in &accepted.missing {
+                line(out, &format!("forgot missing {}", path.display()))?;
+            }
+            line(
+                out,
+                &format!(
+                    "rebuilt from the files present: {} keys in a new snapshot",
+                    accepted.keys
+                ),
+            )?;
+        }
         if was_open {
             self.open()?;
         }
+        Ok(Outcome::Done)
+    }
+
+    /// Closes the store, checks the directory read-only, and reopens it if it was
+    /// open. A directory that would not open is the error; one that would prints
+    /// what was found.
+    fn check(&mut self, out: &mut dyn Write) -> Result<Outcome, Error> {
+        if !self.dir.is_dir() {
+            return Err(Error::NoDir(self.dir.clone()));
+        }
+        let was_open = self.is_open();
+        self.close()?;
+        let checked = persist::check::<JsonText>(&self.dir);
+        if was_open {
+            self.open()?;
+        }
+        let report = checked?;
+        let name = |path: &Path| {
+            path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        };
+        let mut text = if report.manifest {
+            "MANIFEST: every file it lists is there\n".to_string()
+        } else {
+            "MANIFEST: none (written by an earlier release, or new); the next open writes one\n"
+                .to_string()
+        };
+        if let Some(s) = &report.snapshot {
+            text += &format!(
+                "{}: {} records, {} bytes, continued by journal {}\n",
+                name(&s.path),
+                s.records,
+                s.bytes,
+                s.generation
+            );
+        }
+        for j in &report.journals {
+            text += &format!(
+                "{}: {} records, {} bytes\n",
+                name(&j.path),
+                j.records,
+                j.bytes
+            );
+        }
+        for path in &report.stale {
+            text += &format!(
+                "{}: older than the snapshot; the next open deletes it\n",
+                name(path)
+            );
+        }
+        if let Some((path, offset, bytes)) = &report.torn_tail {
+            text += &format!(
+                "{}: incomplete last record at byte {offset} ({bytes} bytes), as a crash \
+                 mid-write leaves; the next open drops it\n",
+                name(path)
+            );
+        }
+        text += &format!("keys {}\nok\n", report.live_keys);
+        write_out(out, &text)?;
         Ok(Outcome::Done)
     }
 }
@@ -379,6 +467,11 @@ mod tests {
         assert!(run(&mut s, "repair").1.starts_with("nothing to repair"));
         assert!(s.is_open());
         assert_eq!(run(&mut s, "count").1, "2\n");
+        // check closes the store to read the directory alone, then reopens it
+        let (outcome, text) = run(&mut s, "check");
+        assert_eq!(outcome.unwrap(), Outcome::Done);
+        assert!(text.ends_with("keys 2\nok\n"), "{text}");
+        assert!(s.is_open());
         assert_eq!(run(&mut s, "clear").1, "2\n");
         assert_eq!(run(&mut s, "quit").0.unwrap(), Outcome::Quit);
     }

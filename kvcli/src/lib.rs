@@ -9,7 +9,8 @@
 //!
 //! A directory that a running kvserver (or another kvcli) holds is refused before
 //! anything in it is touched: kvcore's directory lock is taken first, and its error
-//! names the process.
+//! names the process. `check`, and `count` as a one-shot command, only read the
+//! directory (kvcore's read-only `persist::check`), so they suit a backup copy.
 //!
 //! The pieces: [`command`] parses a line into a [`Command`], [`exec`] runs it in a
 //! [`Session`], [`transfer`] streams datasets in and out, and [`repl`] and [`script`]
@@ -179,11 +180,15 @@ pub fn run(args: &Args) -> Status {
             Place::Script
         });
     // Open now, so that a held directory is refused before the first command. A
-    // damaged one stays closed: `repair` works on it, and other commands report it.
+    // damaged one (or one missing files) stays closed: `repair` works on it, and
+    // other commands report it.
     match session.open() {
         Ok(_) => {}
-        Err(Error::Store(kvcore::Error::Corrupt { .. })) if !interactive => {}
-        Err(e @ Error::Store(kvcore::Error::Corrupt { .. })) => eprintln!("error: {e}"),
+        Err(Error::Store(kvcore::Error::Corrupt { .. } | kvcore::Error::MissingFiles { .. }))
+            if !interactive => {}
+        Err(
+            e @ Error::Store(kvcore::Error::Corrupt { .. } | kvcore::Error::MissingFiles { .. }),
+        ) => eprintln!("error: {e}"),
         Err(e) => {
             eprintln!("error: {e}");
             return Status::Failed;
@@ -234,7 +239,7 @@ fn one_shot(dir: &Path, words: &[String], args: &Args, progress: bool) -> Status
             "--format applies only to import and export".into(),
         ));
     }
-    let opens = !matches!(cmd, Command::Help | Command::Quit | Command::Repair);
+    let opens = !matches!(cmd, Command::Help | Command::Quit | Command::Repair { .. });
     if opens && !cmd.writes() && !dir.exists() {
         return fail(Error::NoDir(dir.to_path_buf()));
     }

@@ -123,8 +123,9 @@ impl StoreBuilder {
     /// Builds a writable store kept in the data directory `dir`: recovers what the
     /// directory holds, then journals every change (see [`persist`](crate::persist)).
     ///
-    /// Fails with [`Error::Locked`] if another process has the directory open, and
-    /// with [`Error::Corrupt`] if its files are damaged anywhere but a torn journal tail.
+    /// Fails with [`Error::Locked`] if another process has the directory open, with
+    /// [`Error::MissingFiles`] if a file it must hold is gone, and with
+    /// [`Error::Corrupt`] if its files are damaged anywhere but a torn journal tail.
     pub fn open<V: ValueCodec>(
         self,
         dir: impl AsRef<Path>,

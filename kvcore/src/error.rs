@@ -135,6 +135,21 @@ pub enum Error {
         hint: String,
     },
 
+    /// A data directory lacks files it must hold: ones its `MANIFEST` lists, or the
+    /// `MANIFEST` itself. Nothing was changed.
+    #[error(
+        "data directory {dir} is missing {}; {hint}",
+        files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    MissingFiles {
+        /// The directory.
+        dir: PathBuf,
+        /// The files that are not there (at most a few dozen are named).
+        files: Vec<PathBuf>,
+        /// What to do about it.
+        hint: String,
+    },
+
     /// A dataset record could not be read.
     #[error("{source_name}: line {line}: {reason}")]
     Dataset {

@@ -1,7 +1,7 @@
 //! Unit tests of the memory store's internals.
 
-use super::*;
 use super::slot::INLINE_KEY;
+use super::*;
 use crate::clock::to_nanos;
 use crate::{Clock, ManualClock, StoreBuilder};
 

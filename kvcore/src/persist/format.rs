@@ -23,8 +23,14 @@ use std::fmt;
 pub(crate) const JOURNAL_MAGIC: [u8; 8] = *b"kvjournl";
 /// Magic of a snapshot file.
 pub(crate) const SNAPSHOT_MAGIC: [u8; 8] = *b"kvsnapsh";
-/// The format version this build writes and reads.
-pub(crate) const VERSION: u32 = 2;
+/// The format version this build writes.
+///
+/// Version 3 has the same layout as version 2; it marks a file written by a release
+/// that keeps a `MANIFEST` beside its files, so that a directory holding version-3
+/// files and no `MANIFEST` is known to have lost it (see the `manifest` module).
+pub(crate) const VERSION: u32 = 3;
+/// The oldest format version this build reads.
+pub(crate) const OLDEST_VERSION: u32 = 2;
 /// Header length in bytes.
 pub(crate) const HEADER_LEN: usize = 24;
 /// Frame overhead (length and two checksums) before each payload.
@@ -86,13 +92,22 @@ pub(crate) fn parse_header(bytes: &[u8], magic: [u8; 8]) -> Result<u64, HeaderEr
     if crc != crc32fast::hash(&h[..20]) {
         return Err(HeaderError::Bad("header checksum mismatch".into()));
     }
-    let version = u32::from_le_bytes(h[8..12].try_into().unwrap_or_default());
-    if version != VERSION {
+    let version = version(h);
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(HeaderError::Bad(format!(
-            "format version {version}, but this build reads version {VERSION}"
+            "format version {version}, but this build reads versions {OLDEST_VERSION} to {VERSION}"
         )));
     }
     Ok(u64::from_le_bytes(h[12..20].try_into().unwrap_or_default()))
+}
+
+/// The format version a header (at least [`HEADER_LEN`] bytes, checked by
+/// [`parse_header`]) carries.
+pub(crate) fn version(header: &[u8]) -> u32 {
+    header
+        .get(8..12)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
 }
 
 /// Appends one framed record whose payload `payload` writes.
@@ -396,5 +411,28 @@ mod tests {
             parse_header(&bad, SNAPSHOT_MAGIC),
             Err(HeaderError::Bad(_))
         ));
+    }
+
+    #[test]
+    fn versions_from_the_oldest_read_are_accepted() {
+        let with_version = |v: u32| {
+            let mut h = header(JOURNAL_MAGIC, 4);
+            h[8..12].copy_from_slice(&v.to_le_bytes());
+            let crc = crc32fast::hash(&h[..20]);
+            h[20..].copy_from_slice(&crc.to_le_bytes());
+            h
+        };
+        for v in OLDEST_VERSION..=VERSION {
+            assert_eq!(parse_header(&with_version(v), JOURNAL_MAGIC), Ok(4));
+            assert_eq!(version(&with_version(v)), v);
+        }
+        for v in [OLDEST_VERSION - 1, VERSION + 1] {
+            match parse_header(&with_version(v), JOURNAL_MAGIC) {
+                Err(HeaderError::Bad(reason)) => {
+                    assert!(reason.contains(&format!("format version {v}")), "{reason}");
+                }
+                other => panic!("version {v}: {other:?}"),
+            }
+        }
     }
 }

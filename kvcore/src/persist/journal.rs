@@ -36,7 +36,8 @@ pub(crate) fn journal_name(generation: u64) -> String {
     format!("journal-{generation:020}.kvj")
 }
 
-/// Creates a journal file with its header, durably (file and directory fsynced).
+/// Creates a journal file with its header, durably (file and directory fsynced), then
+/// names it in the directory's manifest.
 pub(crate) fn create(fs: &Fs, dir: &Path, generation: u64) -> Result<File> {
     let path = dir.join(journal_name(generation));
     let io = |source| Error::Io {
@@ -61,6 +62,7 @@ pub(crate) fn create(fs: &Fs, dir: &Path, generation: u64) -> Result<File> {
         return Err(io(source));
     }
     sync_dir(fs, dir)?;
+    super::manifest::journal_created(dir, generation)?;
     Ok(file)
 }
 

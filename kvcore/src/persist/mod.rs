@@ -24,11 +24,38 @@
 //!   fsynced, renamed into place and the directory fsynced — so it is always whole.
 //! - `journal-<generation>.kvj`: the changes since that snapshot, one checksummed
 //!   record each. A snapshot names the journal generation that continues it.
+//! - `MANIFEST`: which of those files the directory must hold — the snapshot's
+//!   generation (or none) and the newest journal; every journal from the snapshot's
+//!   generation to the newest must be there. Replaced atomically like the snapshot.
 //! - `LOCK`: held with an exclusive `flock` while a process has the directory open,
 //!   and holding that process's id.
 //!
 //! Every file starts with a magic number and a format version; every record carries
 //! its length and a CRC-32 (see the `format` module for the layout).
+//!
+//! Opening a directory that lacks a file it must hold — `snapshot.kvs`, a journal, or
+//! the `MANIFEST` itself — fails with [`Error::MissingFiles`] naming them, before
+//! anything is changed: restore the directory from a backup, or, to keep only what is
+//! left, run [`accept_missing`] (`kvcli DIR repair --accept-missing`). [`check`]
+//! (`kvcli DIR check`) verifies a directory, a backup copy say, without writing to it.
+//!
+//! The manifest is updated *after* a file it newly names exists and *before* a file it
+//! stops naming is deleted, so a crash between any two steps leaves a directory that
+//! opens:
+//!
+//! - creating a store: write a manifest naming nothing, create journal 1, name it. A
+//!   manifest naming nothing with no files is an empty store;
+//! - rotating to journal g + 1 (a compaction's first step): create it, then name it.
+//!   A journal one past the newest named is accepted (and named on open);
+//! - finishing a compaction: rename the new snapshot into place, name it, then delete
+//!   the journals before it. A snapshot newer than the one named is accepted, and
+//!   journals older than the snapshot on disk are stale and deleted on open.
+//!
+//! A directory written by a release before manifests existed (format version 2, no
+//! `MANIFEST`) is checked by what its files imply (journals contiguous from the
+//! snapshot's generation, or from 1 without one) and gets a manifest and a fresh
+//! journal when opened. This release writes version 3, so version-3 files without a
+//! `MANIFEST` mean that it was lost.
 //!
 //! # Durability ([`Fsync`])
 //!
@@ -92,11 +119,12 @@
 //! Replaying the new journal over a snapshot taken while writers ran is correct because
 //! records hold a key's full state: re-applying one that the snapshot already reflects
 //! changes nothing. A crash at any step leaves either the old snapshot with all
-//! journals since it, or the new one with its journal.
+//! journals since it, or the new one with its journal (see Files for the manifest).
 
 mod faults;
 mod format;
 mod journal;
+mod manifest;
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -115,9 +143,10 @@ pub use self::faults::{Fault, Faults, Step};
 use self::format::{Damage, HeaderError, JOURNAL_MAGIC, Record, Records, SNAPSHOT_MAGIC};
 use self::journal::Journal;
 pub use self::journal::JournalStats;
+use self::manifest::{Kind, MANIFEST_TMP};
 use crate::memory::WriteLog;
 use crate::store::{Expiry, Mode, ScanPage, SetOptions, SetOutcome, Stats, Store};
-use crate::{Error, MemoryStore, Pattern, Result, Value};
+use crate::{Error, MemoryStore, Pattern, Result, StoreBuilder, Value};
 
 const SNAPSHOT: &str = "snapshot.kvs";
 const SNAPSHOT_TMP: &str = "snapshot.kvs.tmp";
@@ -300,6 +329,9 @@ pub struct RecoveryReport {
     /// A torn journal tail that was dropped: the file, the offset it was cut at, and
     /// how many bytes were dropped.
     pub torn_tail: Option<(PathBuf, u64, u64)>,
+    /// Files the directory should have held and did not: only ever non-empty after
+    /// [`accept_missing`], since opening refuses such a directory otherwise.
+    pub missing: Vec<PathBuf>,
 }
 
 /// What [`repair`] did.
@@ -558,44 +590,84 @@ pub(crate) fn open<V: ValueCodec>(
     options: PersistOptions,
     faults: Option<Faults>,
 ) -> Result<PersistentStore<V>> {
+    open_with(store, dir, options, faults, false)
+}
+
+/// [`open`], replaying what is there when `accept_missing` even if files the
+/// directory should hold are missing.
+fn open_with<V: ValueCodec>(
+    store: MemoryStore<V>,
+    dir: &Path,
+    options: PersistOptions,
+    faults: Option<Faults>,
+    accept_missing: bool,
+) -> Result<PersistentStore<V>> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let lock = DirLock::acquire(dir)?;
     let files = Fs::new(faults);
-    let tmp = dir.join(SNAPSHOT_TMP);
-    if tmp.exists() {
-        fs::remove_file(&tmp).map_err(io_err(&tmp))?; // a compaction that did not finish
+    // Left by a compaction or a manifest update that did not finish.
+    for tmp in [SNAPSHOT_TMP, MANIFEST_TMP] {
+        let tmp = dir.join(tmp);
+        if tmp.exists() {
+            fs::remove_file(&tmp).map_err(io_err(&tmp))?;
+        }
     }
-    let mut recovery = RecoveryReport::default();
-    let (mut generation, snapshot_bytes) = load_snapshot(&store, dir, &mut recovery)?;
+    // Every file the directory should hold is accounted for before anything changes.
+    let inventory = manifest::inventory(dir)?;
+    let plan = manifest::plan(dir, &inventory, accept_missing)?;
+    for path in &plan.missing {
+        tracing::warn!(file = %path.display(), "replaying without a missing data file");
+    }
+    let mut recovery = RecoveryReport {
+        missing: plan.missing.clone(),
+        ..RecoveryReport::default()
+    };
+    let snapshot_bytes = if plan.snapshot {
+        load_snapshot(&store, dir, &mut recovery)?.1
+    } else {
+        0
+    };
 
     // Journals older than the snapshot are superseded (a compaction was cut short
     // before deleting them); the rest are replayed, oldest first.
-    let mut live = Vec::new();
-    for (g, path) in journals(dir)? {
-        if g < generation {
-            fs::remove_file(&path).map_err(io_err(&path))?;
-        } else {
-            live.push((g, path));
-        }
+    for path in &plan.stale {
+        fs::remove_file(path).map_err(io_err(path))?;
     }
-    for (i, (g, path)) in live.iter().enumerate() {
-        let newest = i + 1 == live.len();
-        replay_journal(&store, dir, *g, path, newest, &mut recovery)?;
+    for (i, (g, path)) in plan.replay.iter().enumerate() {
+        let newest = i + 1 == plan.replay.len();
+        replay_journal(
+            &store,
+            dir,
+            *g,
+            path,
+            Replay::Open { newest },
+            &mut recovery,
+        )?;
     }
-    let (file, bytes) = match live.last() {
+    let listed = plan.manifest;
+    if inventory.manifest != Some(listed) {
+        manifest::write(dir, listed)?;
+    }
+    // Appends go to the newest journal, except that a directory of an earlier release
+    // (or one just rebuilt without its missing files) starts a journal of this
+    // format, so that losing its new manifest is noticed.
+    let fresh = plan.kind == Kind::Earlier || accept_missing;
+    let newest = plan.replay.last().filter(|_| !fresh);
+    let (file, bytes, generation) = match newest {
         Some((g, path)) => {
-            generation = *g;
             let mut file = OpenOptions::new()
                 .append(true)
                 .open(path)
                 .map_err(io_err(path))?;
             let bytes = file.seek(SeekFrom::End(0)).map_err(io_err(path))?;
-            (file, bytes)
+            (file, bytes, *g)
         }
-        None => (
-            journal::create(&files, dir, generation)?,
-            format::HEADER_LEN as u64,
-        ),
+        None => {
+            // Named in the manifest by `create`, once it exists.
+            let generation = (listed.last_journal + 1).max(listed.snapshot).max(1);
+            let file = journal::create(&files, dir, generation)?;
+            (file, format::HEADER_LEN as u64, generation)
+        }
     };
     let journal = Arc::new(Journal::new(
         dir,
@@ -715,16 +787,35 @@ fn damage_error(path: &Path, damage: Damage, dir: &Path) -> Error {
     }
 }
 
+/// How a journal is replayed.
+#[derive(Debug, Clone, Copy)]
+enum Replay {
+    /// Opening the store: a torn tail of the newest journal is cut off the file.
+    Open { newest: bool },
+    /// Checking the directory: a torn tail is only reported; nothing is written.
+    Check { newest: bool },
+}
+
+impl Replay {
+    fn newest(self) -> bool {
+        match self {
+            Replay::Open { newest } | Replay::Check { newest } => newest,
+        }
+    }
+}
+
 /// Replays one journal into `store`. In the newest journal a torn tail is dropped
-/// (and the file truncated); anywhere else damage is an error.
+/// (and, when opening, the file truncated); anywhere else damage is an error.
 fn replay_journal<V: ValueCodec>(
     store: &MemoryStore<V>,
     dir: &Path,
     generation: u64,
     path: &Path,
-    newest: bool,
+    how: Replay,
     recovery: &mut RecoveryReport,
 ) -> Result<()> {
+    let newest = how.newest();
+    let writes = matches!(how, Replay::Open { .. });
     let bytes = fs::read(path).map_err(io_err(path))?;
     match format::parse_header(&bytes, JOURNAL_MAGIC) {
         Ok(g) if g == generation => {}
@@ -734,8 +825,12 @@ fn replay_journal<V: ValueCodec>(
         }
         Err(HeaderError::Short) if newest => {
             // Cut short while being created: it never held a record.
-            warn_torn(path, 0, bytes.len() as u64, recovery);
-            journal::create(&Fs::default(), dir, generation)?;
+            if writes {
+                warn_torn(path, 0, bytes.len() as u64, recovery);
+                journal::create(&Fs::default(), dir, generation)?;
+            } else {
+                recovery.torn_tail = Some((path.to_path_buf(), 0, bytes.len() as u64));
+            }
             return Ok(());
         }
         Err(HeaderError::Short) => return Err(corrupt(path, 0, "truncated header", dir)),
@@ -745,6 +840,11 @@ fn replay_journal<V: ValueCodec>(
     for record in Records::new(&bytes) {
         let (offset, record) = match record {
             Ok(r) => r,
+            Err(Damage::TornTail { offset }) if newest && !writes => {
+                recovery.torn_tail =
+                    Some((path.to_path_buf(), offset, bytes.len() as u64 - offset));
+                break;
+            }
             Err(Damage::TornTail { offset }) if newest => {
                 warn_torn(path, offset, bytes.len() as u64 - offset, recovery);
                 let file = OpenOptions::new()
@@ -815,6 +915,15 @@ pub fn repair(dir: &Path) -> Result<RepairReport> {
         });
     }
     let _lock = DirLock::acquire(dir)?;
+    // A directory of an earlier release gets its manifest first, so that a file this
+    // release rewrites (in its own format version) is not taken for a lost manifest.
+    if let Ok(inventory) = manifest::inventory(dir)
+        && inventory.manifest.is_none()
+        && let Ok(plan) = manifest::plan(dir, &inventory, true)
+        && plan.kind == Kind::Earlier
+    {
+        manifest::write(dir, plan.manifest)?;
+    }
     let mut report = RepairReport::default();
     let snapshot = dir.join(SNAPSHOT);
     if snapshot.exists() {
@@ -848,6 +957,170 @@ pub fn repair(dir: &Path) -> Result<RepairReport> {
         }
     }
     Ok(report)
+}
+
+/// What [`accept_missing`] found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AcceptReport {
+    /// The files that were missing, now forgotten.
+    pub missing: Vec<PathBuf>,
+    /// What the [`repair`] run first did.
+    pub repaired: RepairReport,
+    /// Live keys in the rebuilt directory.
+    pub keys: usize,
+}
+
+/// Makes a directory that lacks some of its files open again, keeping what is left:
+/// [`repair`]s damaged files, replays the snapshot and journals that are there
+/// (skipping the missing ones), and writes a new snapshot, journal and manifest that
+/// describe the result. The keys the missing files held are lost, and a key whose
+/// later changes were in a missing journal has an older value.
+///
+/// This is the explicit override for [`Error::MissingFiles`] (`kvcli DIR repair
+/// --accept-missing`); restoring the directory from a backup loses nothing and is
+/// better when there is one. Refuses a directory that another process holds.
+pub fn accept_missing(dir: &Path) -> Result<AcceptReport> {
+    let repaired = repair(dir)?;
+    let store = StoreBuilder::new().build::<Vec<u8>>()?;
+    let opened = open_with(
+        store,
+        dir,
+        PersistOptions::default().fsync(Fsync::Always),
+        None,
+        true,
+    )?;
+    opened.compact()?;
+    opened.sync()?;
+    Ok(AcceptReport {
+        missing: opened.recovery().missing.clone(),
+        repaired,
+        keys: opened.len(),
+    })
+}
+
+/// A data file that [`check`] read whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckedFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its generation: a journal's own, or the journal a snapshot continues into.
+    pub generation: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Records read (a snapshot's keys, live or not; a journal's changes).
+    pub records: u64,
+}
+
+/// What [`check`] found in a data directory that opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// Whether the directory has a `MANIFEST`. A directory written by an earlier
+    /// release has none (its files are checked by what they imply), and gets one the
+    /// next time it is opened.
+    pub manifest: bool,
+    /// The snapshot, if there is one.
+    pub snapshot: Option<CheckedFile>,
+    /// The journals replayed over it, oldest first.
+    pub journals: Vec<CheckedFile>,
+    /// Journals older than the snapshot: superseded, deleted by the next open.
+    pub stale: Vec<PathBuf>,
+    /// An incomplete last record in the newest journal (the file, its offset, bytes):
+    /// what a crash mid-write leaves; the next open drops it with a warning.
+    pub torn_tail: Option<(PathBuf, u64, u64)>,
+    /// Keys the store would hold if opened now.
+    pub live_keys: usize,
+}
+
+/// Verifies a data directory without changing it: the manifest, that every file it
+/// needs is there, every header and record checksum, and every value (decoded as `V`),
+/// then counts the live keys by the system clock.
+///
+/// Nothing is written — no `LOCK` file, no journal, no truncation of a torn tail —
+/// so it suits a backup copy. A directory that a process holds open is refused with
+/// [`Error::Locked`] (its files change under a reader); one that would not open is the
+/// error opening it would give: [`Error::MissingFiles`] or [`Error::Corrupt`].
+///
+/// ```
+/// use kvcore::persist::{self, PersistOptions};
+/// use kvcore::{SetOptions, Store, StoreBuilder};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = StoreBuilder::new().open::<String>(dir.path(), PersistOptions::default())?;
+/// store.set("k", "v".into(), SetOptions::new())?;
+/// drop(store);
+/// let report = persist::check::<String>(dir.path())?;
+/// assert_eq!(report.live_keys, 1);
+/// assert!(report.manifest);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check<V: ValueCodec>(dir: &Path) -> Result<CheckReport> {
+    check_with::<V>(StoreBuilder::new(), dir)
+}
+
+/// [`check`], replaying into a store `builder` builds: its clock decides which keys
+/// are live, and its capacity bounds them as an open with it would.
+pub fn check_with<V: ValueCodec>(builder: StoreBuilder, dir: &Path) -> Result<CheckReport> {
+    if !dir.is_dir() {
+        return Err(Error::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such data directory"),
+        });
+    }
+    if let Some(pid) = holder(dir) {
+        return Err(Error::Locked {
+            path: dir.to_path_buf(),
+            pid,
+        });
+    }
+    let store = builder.build::<V>()?;
+    let inventory = manifest::inventory(dir)?;
+    let plan = manifest::plan(dir, &inventory, false)?;
+    let mut recovery = RecoveryReport::default();
+    let snapshot = match &inventory.snapshot {
+        Some(found) if plan.snapshot => {
+            let (generation, bytes) = load_snapshot(&store, dir, &mut recovery)?;
+            Some(CheckedFile {
+                path: found.path.clone(),
+                generation,
+                bytes,
+                records: recovery.snapshot_records,
+            })
+        }
+        _ => None,
+    };
+    let mut journals = Vec::new();
+    for (i, (generation, path)) in plan.replay.iter().enumerate() {
+        let newest = i + 1 == plan.replay.len();
+        let before = recovery.journal_records;
+        replay_journal(
+            &store,
+            dir,
+            *generation,
+            path,
+            Replay::Check { newest },
+            &mut recovery,
+        )?;
+        let bytes = fs::metadata(path).map_err(io_err(path))?.len();
+        journals.push(CheckedFile {
+            path: path.clone(),
+            generation: *generation,
+            bytes,
+            records: recovery.journal_records - before,
+        });
+    }
+    // Trimmed to a capacity as opening would, in memory only.
+    store.finish_restore()?;
+    Ok(CheckReport {
+        manifest: inventory.manifest.is_some(),
+        snapshot,
+        journals,
+        stale: plan.stale,
+        torn_tail: recovery.torn_tail,
+        live_keys: store.len(),
+    })
 }
 
 fn repair_snapshot(dir: &Path, path: &Path, report: &mut RepairReport) -> Result<()> {
@@ -917,9 +1190,12 @@ fn repair_snapshot(dir: &Path, path: &Path, report: &mut RepairReport) -> Result
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file, fsync and rename.
+/// Writes `bytes` to `path` (a file of `dir`) through a temporary file (its name and
+/// `.tmp`), fsync, rename and an fsync of the directory.
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = dir.join(SNAPSHOT_TMP);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = dir.join(name);
     let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
@@ -1039,6 +1315,7 @@ impl<V: ValueCodec> Core<V> {
             return Err(io_err(&path)(e));
         }
         sync_dir(fs, &self.dir)?;
+        manifest::snapshot_replaced(&self.dir, generation)?;
         for (g, old) in journals(&self.dir)? {
             if g < generation {
                 fs::remove_file(&old).map_err(io_err(&old))?;
