@@ -9,6 +9,7 @@
 //! | `http_requests_total` | counter | `method`, `route`, `status` |
 //! | `http_request_duration_seconds` | histogram | `method`, `route` |
 //! | `kv_keys` | gauge | |
+//! | `kv_hit_counters`, `kv_hit_counters_max` | gauge | |
 //! | `kv_hits_total`, `kv_misses_total` | counter | |
 //! | `kv_evictions_total`, `kv_expirations_total` | counter | |
 //! | `kv_journal_bytes` | gauge | |
@@ -182,14 +183,19 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with store figures read now. `keys` is the
-    /// key count, when the backend could tell it.
-    pub fn render(&self, state: &AppState, keys: Option<usize>) -> String {
+    /// key count and `counters` the number of paths with a hit counter, when the
+    /// backend could tell them.
+    pub fn render(&self, state: &AppState, keys: Option<usize>, counters: Option<usize>) -> String {
         let stats = state.backend().stats();
         let persistence = state.persistence();
         with_local_recorder(&self.recorder, || {
             if let Some(keys) = keys {
                 gauge!("kv_keys").set(keys as f64);
             }
+            if let Some(counters) = counters {
+                gauge!("kv_hit_counters").set(counters as f64);
+            }
+            gauge!("kv_hit_counters_max").set(state.backend().max_counters() as f64);
             counter!("kv_hits_total").absolute(stats.hits);
             counter!("kv_misses_total").absolute(stats.misses);
             counter!("kv_evictions_total").absolute(stats.evictions);

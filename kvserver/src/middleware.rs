@@ -1,12 +1,16 @@
 //! The middleware every request passes, as one layer ([`gate`]): metrics, load
 //! shedding and the request timeout, then authentication.
 //!
+//! A request cut by the timeout answers `503` when it had not started a write, and
+//! `504 outcome_unknown` when it had: the write may still complete.
+//!
 //! Order matters and follows the spec: a request beyond the concurrency limit is shed
 //! at once (`503` with `Retry-After`) rather than queued without bound; then the token
 //! is checked (`401`) before routing can answer `404`/`405`. One layer rather than
 //! three, because each layer costs every request a boxed future.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -15,6 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
+use crate::backend;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -62,8 +67,16 @@ async fn admit(state: &AppState, request: Request, next: Next) -> Response {
             return ApiError::unauthorized().into_response();
         }
     }
-    match tokio::time::timeout(state.limits().request_timeout, next.run(request)).await {
+    let write_started = Arc::new(AtomicBool::new(false));
+    let handled = backend::track_writes(Arc::clone(&write_started), next.run(request));
+    match tokio::time::timeout(state.limits().request_timeout, handled).await {
         Ok(response) => response,
+        // A write cut short once started may still complete (on the blocking pool,
+        // or in Redis); before that, nothing was applied.
+        Err(_) if write_started.load(Ordering::Relaxed) => {
+            ApiError::outcome_unknown("the request took longer than --request-timeout")
+                .into_response()
+        }
         Err(_) => ApiError::unavailable("the request took too long", 1).into_response(),
     }
 }

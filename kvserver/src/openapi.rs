@@ -141,7 +141,9 @@ async fn openapi_json() -> Response {
 ///   `security: []`, the OpenAPI way to say "no auth";
 /// - every other operation can also answer `401` (with `--auth-token`), `503` with
 ///   `Retry-After` (load shedding, request timeout, Redis unreachable) and `500`; the
-///   probes are neither authenticated nor shed (see `middleware.rs`).
+///   probes are neither authenticated nor shed (see `middleware.rs`);
+/// - an operation that writes can answer `504 outcome_unknown`, and the reads of
+///   stored values `502 stored_value_too_large` (values in Redis beyond the limit).
 pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let paths = std::mem::take(&mut doc.paths.paths);
     for (path, mut item) in paths {
@@ -167,11 +169,38 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             responses.entry("503".into()).or_insert_with(|| {
                 error_response(
                     "unavailable: too many requests in flight, the request took too long, or \
-                     the Redis backend is unreachable; retry after `Retry-After` seconds",
+                     the Redis backend is unreachable; nothing was applied, retry after \
+                     `Retry-After` seconds",
                     head,
                     true,
                 )
             });
+            let template = path.replace("{*", "{");
+            // Every method but GET changes data, and so does a GET that counts a hit.
+            let write = !matches!(method, "get" | "head" | "options")
+                || template == "/api"
+                || template.starts_with("/api/");
+            if write {
+                responses.entry("504".into()).or_insert_with(|| {
+                    error_response(
+                        "outcome_unknown: the write was sent (or started) and no answer came \
+                         in time; it may or may not have been applied. Retry only with the same \
+                         `Idempotency-Key`, or read the data to find out",
+                        head,
+                        false,
+                    )
+                });
+            }
+            if method == "get" && matches!(template.as_str(), "/keys" | "/keys/{key}" | "/values") {
+                responses.entry("502".into()).or_insert_with(|| {
+                    error_response(
+                        "stored_value_too_large: with `--backend`, a value stored in Redis by \
+                         another client is larger than `--max-value-bytes`; it is not served",
+                        head,
+                        false,
+                    )
+                });
+            }
             responses.entry("500".into()).or_insert_with(|| {
                 error_response(
                     "internal: the server failed; the detail is in its log",
@@ -263,8 +292,21 @@ pub enum ErrorCode {
     Forbidden,
     /// `413`: a key, value or body is larger than the server accepts.
     PayloadTooLarge,
-    /// `503`: overloaded, timed out, not ready or the backend is unreachable.
+    /// `503`: overloaded, timed out, not ready or the backend is unreachable; nothing
+    /// was applied, a retry after `Retry-After` is safe.
     Unavailable,
+    /// `504`: a write was sent (or started) and no answer came in time: it may or may
+    /// not have been applied. Retry only with the same `Idempotency-Key`.
+    OutcomeUnknown,
+    /// `507`: `--max-counters` paths are counted already; a new path is not counted.
+    CountersFull,
+    /// `502`: a value stored in Redis by another client is larger than
+    /// `--max-value-bytes`; it is not served.
+    StoredValueTooLarge,
+    /// `422`: the `Idempotency-Key` came with another request within the window.
+    IdempotencyKeyReused,
+    /// `409`: the first request with this `Idempotency-Key` still runs; retry shortly.
+    IdempotencyKeyInUse,
     /// `500`: a server-side failure.
     Internal,
 }
