@@ -124,6 +124,18 @@ pub struct Config {
     /// through which tests fill the disk (never set from the command line).
     #[arg(skip)]
     pub faults: Option<kvcore::persist::Faults>,
+
+    /// Most distinct paths whose hits `/api/...` counts; a hit on a new path beyond it
+    /// is refused with 507 counters_full, while the paths already counted keep counting.
+    #[arg(long, env = "KV_MAX_COUNTERS", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_counters: u64,
+
+    /// Seconds the outcome of a write sent with an `Idempotency-Key` header is kept: a
+    /// retry with the same key within it gets the first outcome instead of applying
+    /// twice.
+    #[arg(long, env = "KV_IDEMPOTENCY_WINDOW", default_value = "86400", value_parser = parse_ttl)]
+    pub idempotency_window: Duration,
 }
 
 /// Parses seconds (fractional allowed) from 0.001 to ten years: the range of every TTL
@@ -165,5 +177,24 @@ mod tests {
         assert!(c.read_only);
         assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.fsync, Fsync::EverySec);
+    }
+
+    #[test]
+    fn counter_bound_and_idempotency_window() {
+        let c = Config::try_parse_from(["kvserver"]).unwrap();
+        assert_eq!(c.max_counters, 100_000);
+        assert_eq!(c.idempotency_window, Duration::from_secs(86_400));
+        let c = Config::try_parse_from([
+            "kvserver",
+            "--max-counters",
+            "3",
+            "--idempotency-window",
+            "60",
+        ])
+        .unwrap();
+        assert_eq!(c.max_counters, 3);
+        assert_eq!(c.idempotency_window, Duration::from_secs(60));
+        assert!(Config::try_parse_from(["kvserver", "--max-counters", "0"]).is_err());
+        assert!(Config::try_parse_from(["kvserver", "--idempotency-window", "0"]).is_err());
     }
 }

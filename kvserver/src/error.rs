@@ -127,6 +127,66 @@ impl ApiError {
         e
     }
 
+    /// `504 outcome_unknown`, without `Retry-After`: a write was sent (or started)
+    /// and no answer came in time, so it may or may not have been applied.
+    pub fn outcome_unknown(detail: &str) -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "outcome_unknown",
+            format!(
+                "{detail}: the write may or may not have been applied; retry only with the \
+                 same Idempotency-Key, or read the data to find out"
+            ),
+        )
+    }
+
+    /// `507 counters_full`: a hit on a new path when `--max-counters` counters exist.
+    pub fn counters_full(max: usize) -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "counters_full",
+            format!(
+                "the server already counts hits on {max} paths (--max-counters); hits on \
+                 those paths still count, a new path is not counted"
+            ),
+        )
+    }
+
+    /// `502 stored_value_too_large`: a value in Redis (written there by another
+    /// client) is larger than `--max-value-bytes`; it is not served.
+    pub fn stored_value_too_large(key: &str, bytes: u64, max: usize) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "stored_value_too_large",
+            format!(
+                "the value stored under {key:?} is {bytes} bytes, larger than this server's \
+                 limit of {max} bytes (--max-value-bytes); it is not served"
+            ),
+        )
+    }
+
+    /// `422 idempotency_key_reused`: the key came with a different request.
+    pub fn idempotency_key_reused() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different request (route, query or body) \
+             within the idempotency window; send a new key for a new request",
+        )
+    }
+
+    /// `409 idempotency_key_in_use`: the first request with this key is still running.
+    pub fn idempotency_key_in_use() -> Self {
+        let mut e = Self::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_in_use",
+            "a request with this Idempotency-Key is still running; retry shortly with the \
+             same key to get its outcome",
+        );
+        e.retry_after = Some(1);
+        e
+    }
+
     /// `500 internal`; `detail` goes to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
@@ -150,6 +210,11 @@ impl ApiError {
     /// The human sentence.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The `Retry-After` seconds, when the error carries one.
+    pub fn retry_after(&self) -> Option<u32> {
+        self.retry_after
     }
 }
 

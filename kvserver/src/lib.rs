@@ -12,6 +12,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod load;
 pub mod logging;
 pub mod metrics;

@@ -9,6 +9,8 @@
 //! | `http_requests_total` | counter | `method`, `route`, `status` |
 //! | `http_request_duration_seconds` | histogram | `method`, `route` |
 //! | `kv_keys` | gauge | |
+//! | `kv_hit_counters`, `kv_hit_counters_max` | gauge | |
+//! | `kv_journal_failed` | gauge | 1 while writes are refused for a full disk |
 //! | `kv_hits_total`, `kv_misses_total` | counter | |
 //! | `kv_evictions_total`, `kv_expirations_total` | counter | |
 //! | `kv_journal_bytes` | gauge | |
@@ -117,7 +119,16 @@ fn describe() {
         "kv_expirations_total",
         "Keys removed because their TTL passed"
     );
+    describe_gauge!(
+        "kv_hit_counters",
+        "Paths whose hits /api/... counts (at most --max-counters)"
+    );
+    describe_gauge!("kv_hit_counters_max", "The bound --max-counters");
     describe_gauge!("kv_journal_bytes", "Size of the journal file, in bytes");
+    describe_gauge!(
+        "kv_journal_failed",
+        "1 while the journal cannot be written (a full disk) and writes are refused, else 0"
+    );
     describe_counter!("kv_journal_fsyncs_total", "Fsyncs of the journal");
     describe_gauge!(
         "kv_journal_fsync_seconds_sum",
@@ -238,20 +249,26 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with store figures read now. `keys` is the
-    /// key count, when the backend could tell it.
-    pub fn render(&self, state: &AppState, keys: Option<usize>) -> String {
+    /// key count and `counters` the number of paths with a hit counter, when the
+    /// backend could tell them.
+    pub fn render(&self, state: &AppState, keys: Option<usize>, counters: Option<usize>) -> String {
         let stats = state.backend().stats();
         let persistence = state.persistence();
         with_local_recorder(&self.recorder, || {
             if let Some(keys) = keys {
                 gauge!("kv_keys").set(keys as f64);
             }
+            if let Some(counters) = counters {
+                gauge!("kv_hit_counters").set(counters as f64);
+            }
+            gauge!("kv_hit_counters_max").set(state.backend().max_counters() as f64);
             counter!("kv_hits_total").absolute(stats.hits);
             counter!("kv_misses_total").absolute(stats.misses);
             counter!("kv_evictions_total").absolute(stats.evictions);
             counter!("kv_expirations_total").absolute(stats.expirations);
             if let Some(p) = persistence {
                 gauge!("kv_journal_bytes").set(p.journal.bytes as f64);
+                gauge!("kv_journal_failed").set(if p.journal.failed { 1.0 } else { 0.0 });
                 counter!("kv_journal_fsyncs_total").absolute(p.journal.fsyncs);
                 gauge!("kv_journal_fsync_seconds_sum").set(p.journal.fsync_time.as_secs_f64());
                 gauge!("kv_journal_fsync_max_seconds").set(p.journal.fsync_max.as_secs_f64());

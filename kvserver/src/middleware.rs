@@ -7,8 +7,12 @@
 //! `404`/`405`; then a query parameter the route does not declare is refused (`400`),
 //! except that a write on a read-only server is left to answer `403` first. One layer
 //! rather than four, because each layer costs every request a boxed future.
+//!
+//! A request cut by the timeout answers `503` when it had not started a write, and
+//! `504 outcome_unknown` when it had: the write may still complete.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Query, Request, State};
@@ -17,6 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
+use crate::backend;
 use crate::error::ApiError;
 use crate::openapi;
 use crate::state::AppState;
@@ -84,8 +89,16 @@ async fn admit(
     if let Err(e) = check_query(state, request.method(), request.uri(), route) {
         return e.into_response();
     }
-    match tokio::time::timeout(state.limits().request_timeout, next.run(request)).await {
+    let write_started = Arc::new(AtomicBool::new(false));
+    let handled = backend::track_writes(Arc::clone(&write_started), next.run(request));
+    match tokio::time::timeout(state.limits().request_timeout, handled).await {
         Ok(response) => response,
+        // A write cut short once started may still complete (on the blocking pool,
+        // or in Redis); before that, nothing was applied.
+        Err(_) if write_started.load(Ordering::Relaxed) => {
+            ApiError::outcome_unknown("the request took longer than --request-timeout")
+                .into_response()
+        }
         Err(_) => ApiError::unavailable("the request took too long", 1).into_response(),
     }
 }

@@ -196,7 +196,10 @@ async fn openapi_json() -> Response {
 ///   `security: []`, the OpenAPI way to say "no auth";
 /// - every other operation can also answer `401` (with `--auth-token`), `503` with
 ///   `Retry-After` (load shedding, request timeout, Redis unreachable) and `500`; the
-///   probes are neither authenticated nor shed (see `middleware.rs`).
+///   probes are neither authenticated nor shed (see `middleware.rs`);
+/// - an operation that writes can answer `504 outcome_unknown` and `507` (a full disk,
+///   or `counters_full`), and the reads of
+///   stored values `502 stored_value_too_large` (values in Redis beyond the limit).
 pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let paths = std::mem::take(&mut doc.paths.paths);
     for (path, mut item) in paths {
@@ -223,11 +226,48 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             responses.entry("503".into()).or_insert_with(|| {
                 error_response(
                     "unavailable: too many requests in flight, the request took too long, or \
-                     the Redis backend is unreachable; retry after `Retry-After` seconds",
+                     the Redis backend is unreachable; nothing was applied, retry after \
+                     `Retry-After` seconds",
                     head,
                     Some(Extra::RetryAfter),
                 )
             });
+            let template = path.replace("{*", "{");
+            // Every method but GET changes data, and so does a GET that counts a hit.
+            let write = !matches!(method, "get" | "head" | "options")
+                || template == "/api"
+                || template.starts_with("/api/");
+            if write {
+                responses.entry("504".into()).or_insert_with(|| {
+                    error_response(
+                        "outcome_unknown: the write was sent (or started) and no answer came \
+                         in time; it may or may not have been applied. Retry only with the same \
+                         `Idempotency-Key`, or read the data to find out",
+                        head,
+                        None,
+                    )
+                });
+                responses.entry("507".into()).or_insert_with(|| {
+                    error_response(
+                        "insufficient_storage: the data directory cannot be written (the disk \
+                         is full); nothing was applied, reads still work, retry after \
+                         `Retry-After` seconds. On `/api/...`, also `counters_full`: \
+                         `--max-counters` paths are counted and this path is new",
+                        head,
+                        Some(Extra::RetryAfter),
+                    )
+                });
+            }
+            if method == "get" && matches!(template.as_str(), "/keys" | "/keys/{key}" | "/values") {
+                responses.entry("502".into()).or_insert_with(|| {
+                    error_response(
+                        "stored_value_too_large: with `--backend`, a value stored in Redis by \
+                         another client is larger than `--max-value-bytes`; it is not served",
+                        head,
+                        None,
+                    )
+                });
+            }
             responses.entry("500".into()).or_insert_with(|| {
                 error_response(
                     "internal: the server failed; the detail is in its log",
@@ -371,11 +411,24 @@ pub enum ErrorCode {
     Forbidden,
     /// `413`: a key, value or body is larger than the server accepts.
     PayloadTooLarge,
-    /// `503`: overloaded, timed out, not ready or the backend is unreachable.
+    /// `503`: overloaded, timed out, not ready or the backend is unreachable; nothing
+    /// was applied, a retry after `Retry-After` is safe.
     Unavailable,
     /// `507`: the data directory cannot be written (a full disk); the write was not
     /// applied and may be retried after `Retry-After`.
     InsufficientStorage,
+    /// `504`: a write was sent (or started) and no answer came in time: it may or may
+    /// not have been applied. Retry only with the same `Idempotency-Key`.
+    OutcomeUnknown,
+    /// `507`: `--max-counters` paths are counted already; a new path is not counted.
+    CountersFull,
+    /// `502`: a value stored in Redis by another client is larger than
+    /// `--max-value-bytes`; it is not served.
+    StoredValueTooLarge,
+    /// `422`: the `Idempotency-Key` came with another request within the window.
+    IdempotencyKeyReused,
+    /// `409`: the first request with this `Idempotency-Key` still runs; retry shortly.
+    IdempotencyKeyInUse,
     /// `500`: a server-side failure.
     Internal,
 }

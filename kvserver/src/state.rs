@@ -12,6 +12,7 @@ use kvcore::{Clock, JsonText, Store, StoreBuilder, SystemClock};
 
 use crate::backend::{Backend, DEFAULT_CACHE_CAPACITY, Durable, Local, RedisCache, RedisOptions};
 use crate::config::Config;
+use crate::idempotency::{LOCAL_MAX_RECORDS, Table};
 use crate::load;
 use crate::metrics::Metrics;
 
@@ -112,9 +113,13 @@ impl AppState {
                 default_ttl: config.ttl,
                 sliding: config.sliding,
                 clock,
+                max_value_bytes: config.max_value_bytes,
+                max_counters: max_counters(config),
+                idempotency_window: config.idempotency_window,
             })?))
         } else {
-            Backend::Local(local(config, builder, &limits)?)
+            let idempotency = Table::new(clock, config.idempotency_window, LOCAL_MAX_RECORDS);
+            Backend::Local(local(config, builder, &limits, idempotency)?)
         };
         let persist = config.backend.is_none() && !config.no_persist && !config.read_only;
 
@@ -214,7 +219,12 @@ impl AppState {
 
 /// The local backend the configuration asks for: a read-only dataset, a store in the
 /// data directory (with `--load` imported), or memory only; and the hit counters.
-fn local(config: &Config, builder: StoreBuilder, limits: &Limits) -> anyhow::Result<Local> {
+fn local(
+    config: &Config,
+    builder: StoreBuilder,
+    limits: &Limits,
+    idempotency: Table,
+) -> anyhow::Result<Local> {
     let persist = !config.no_persist && !config.read_only;
     let options = PersistOptions::default().fsync(config.fsync);
     let mut durable = Vec::new();
@@ -249,7 +259,18 @@ fn local(config: &Config, builder: StoreBuilder, limits: &Limits) -> anyhow::Res
         Arc::new(StoreBuilder::new().build::<i64>()?)
     };
     let blocking_writes = persist && config.fsync == Fsync::Always;
-    Ok(Local::new(store, hits, durable, blocking_writes))
+    Ok(Local::new(
+        store,
+        hits,
+        durable,
+        blocking_writes,
+        max_counters(config),
+        idempotency,
+    ))
+}
+
+fn max_counters(config: &Config) -> usize {
+    usize::try_from(config.max_counters).unwrap_or(usize::MAX)
 }
 
 /// Opens a data directory, through `faults` when a test gave some.

@@ -60,6 +60,11 @@ const SPEC_CODES: &[&str] = &[
     "payload_too_large",
     "unavailable",
     "insufficient_storage",
+    "outcome_unknown",
+    "counters_full",
+    "stored_value_too_large",
+    "idempotency_key_reused",
+    "idempotency_key_in_use",
     "internal",
 ];
 
@@ -595,6 +600,11 @@ async fn every_error_response_is_the_shared_error_body() {
         ApiError::too_large("m"),
         ApiError::unavailable("m", 1),
         ApiError::insufficient_storage("m"),
+        ApiError::outcome_unknown("m"),
+        ApiError::counters_full(1),
+        ApiError::stored_value_too_large("k", 2, 1),
+        ApiError::idempotency_key_reused(),
+        ApiError::idempotency_key_in_use(),
         ApiError::internal("m"),
     ] {
         assert!(SPEC_CODES.contains(&error.code()), "{error}");

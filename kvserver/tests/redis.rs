@@ -680,7 +680,8 @@ async fn redis_stopped_and_restarted_under_traffic() {
     assert_eq!(request("PUT", "/keys/k", "1").await.unwrap(), Some(201));
     assert_eq!(request("GET", "/readyz", "").await.unwrap(), Some(200));
 
-    // Traffic while Redis is down: every answer is a clean 503, in bounded time.
+    // Traffic while Redis is down: every answer is a clean 503, in bounded time; a
+    // write that meets the connection Redis dropped may have been sent, and is 504.
     redis.stop();
     let started = Instant::now();
     for (method, path, body) in [
@@ -692,10 +693,12 @@ async fn redis_stopped_and_restarted_under_traffic() {
         ("GET", "/readyz", ""),
     ] {
         let t = Instant::now();
-        assert_eq!(
-            request(method, path, body).await.unwrap(),
-            Some(503),
-            "{method} {path}"
+        let status = request(method, path, body).await.unwrap();
+        let write = method != "GET" || path.starts_with("/api/");
+        let expected: &[u16] = if write { &[503, 504] } else { &[503] };
+        assert!(
+            status.is_some_and(|s| expected.contains(&s)),
+            "{method} {path}: {status:?}"
         );
         assert!(
             t.elapsed() < Duration::from_secs(5),

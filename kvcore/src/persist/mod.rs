@@ -348,7 +348,9 @@ pub struct RepairReport {
 pub struct SnapshotInfo {
     /// Size of the snapshot file in bytes (0 if there is none).
     pub bytes: u64,
-    /// When this process last wrote one, by the store's clock.
+    /// When the snapshot was last written: by this process, on the store's clock;
+    /// before this process writes one, the modification time the file had at open
+    /// (`None` when there is no snapshot).
     pub last_written: Option<SystemTime>,
     /// Compactions completed by this process.
     pub compactions: u64,
@@ -692,6 +694,7 @@ fn open_with<V: ValueCodec>(
         options,
         snapshot: Mutex::new(SnapshotInfo {
             bytes: snapshot_bytes,
+            last_written: snapshot_mtime(dir, snapshot_bytes),
             ..SnapshotInfo::default()
         }),
         compaction: Mutex::new(None),
@@ -715,6 +718,17 @@ fn open_with<V: ValueCodec>(
             _lock: lock,
         }),
     })
+}
+
+/// When the snapshot found at open was written: its modification time, if it has
+/// one (`snapshot_bytes` is 0 when there is no snapshot).
+fn snapshot_mtime(dir: &Path, snapshot_bytes: u64) -> Option<SystemTime> {
+    if snapshot_bytes == 0 {
+        return None;
+    }
+    fs::metadata(dir.join(SNAPSHOT))
+        .and_then(|m| m.modified())
+        .ok()
 }
 
 /// Loads `snapshot.kvs` if there is one. Returns the journal generation that

@@ -4,6 +4,16 @@
 //! run in place too, except under `--fsync always`, where a write waits for its
 //! journal record to reach the disk and so runs on tokio's blocking pool instead of
 //! stalling an async worker.
+//!
+//! Hit counters are bounded by `--max-counters`: a hit on a path already counted
+//! always counts; a new path is refused (`507 counters_full`) once the bound is
+//! reached. New paths are admitted one at a time under a lock, so the bound is never
+//! exceeded; hits on counted paths take no such lock.
+//!
+//! Writes sent with an `Idempotency-Key` go through the in-process
+//! [`Table`](crate::idempotency::Table): the write and the record of its outcome are
+//! made by one closure, on the thread that runs the write, so that a request given up
+//! by its client (or cut by `--request-timeout`) still records what it did.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +23,11 @@ use kvcore::{
     Expiry, JsonText, Mode, Pattern, PersistentStore, ScanPage, SetOptions, SetOutcome, Stats,
     Store,
 };
+use parking_lot::Mutex;
 
-use super::{Result, Written};
+use super::{Applied, Result, Written};
 use crate::error::ApiError;
+use crate::idempotency::{Begin, IdempotencyKey, Table};
 
 /// A kvcore store and the hit counters, in this process.
 #[derive(Debug)]
@@ -26,6 +38,14 @@ pub struct Local {
     durable: Vec<Durable>,
     /// Writes wait for the disk (`--fsync always`).
     blocking_writes: bool,
+    /// The most paths that get a counter.
+    max_counters: usize,
+    /// Held while a new path gets its counter, so that two new paths at once cannot
+    /// both take the last place. A plain mutex, held for a count and one write on a
+    /// blocking or in-place call, never across an `.await`.
+    new_counter: Arc<Mutex<()>>,
+    /// Outcomes of writes sent with an `Idempotency-Key`.
+    idempotency: Arc<Table>,
 }
 
 /// A persistent store, kept to flush it and to report on its files.
@@ -39,17 +59,24 @@ pub enum Durable {
 
 impl Local {
     /// A backend over `store` and `hits`; `durable` lists those of them that persist.
+    /// At most `max_counters` paths get a hit counter; `idempotency` keeps the outcomes
+    /// of writes sent with an `Idempotency-Key`.
     pub fn new(
         store: Arc<dyn Store<JsonText>>,
         hits: Arc<dyn Store<i64>>,
         durable: Vec<Durable>,
         blocking_writes: bool,
+        max_counters: usize,
+        idempotency: Table,
     ) -> Local {
         Local {
             store,
             hits,
             durable,
             blocking_writes,
+            max_counters,
+            new_counter: Arc::new(Mutex::new(())),
+            idempotency: Arc::new(idempotency),
         }
     }
 
@@ -73,21 +100,58 @@ impl Local {
         f: impl FnOnce(&dyn Store<JsonText>) -> kvcore::Result<R> + Send + 'static,
     ) -> Result<R> {
         let store = Arc::clone(&self.store);
-        self.run(move || f(&*store)).await
+        self.run(move || f(&*store).map_err(ApiError::from)).await
     }
 
     async fn run<R: Send + 'static>(
         &self,
-        f: impl FnOnce() -> kvcore::Result<R> + Send + 'static,
+        f: impl FnOnce() -> Result<R> + Send + 'static,
     ) -> Result<R> {
+        super::write_starts();
         if self.blocking_writes {
             tokio::task::spawn_blocking(f)
                 .await
                 .map_err(ApiError::internal)?
-                .map_err(ApiError::from)
         } else {
-            f().map_err(ApiError::from)
+            f()
         }
+    }
+
+    /// Runs a write that is not idempotent; with `idem`, through the idempotency table.
+    /// The outcome is recorded as text (`encode`), by the closure that writes.
+    async fn once<R: Send + 'static>(
+        &self,
+        idem: Option<&IdempotencyKey>,
+        f: impl FnOnce() -> Result<R> + Send + 'static,
+        encode: fn(&R) -> String,
+        decode: fn(&str) -> Option<R>,
+    ) -> Result<Applied<R>> {
+        let Some(idem) = idem else {
+            return self.run(f).await.map(Applied::now);
+        };
+        match self.idempotency.begin(idem) {
+            Begin::Run => {}
+            Begin::Replay(outcome) => {
+                let value = decode(&outcome).ok_or_else(|| {
+                    ApiError::internal(format!("unreadable recorded outcome {outcome:?}"))
+                })?;
+                return Ok(Applied {
+                    value,
+                    replayed: true,
+                });
+            }
+            Begin::InProgress => return Err(ApiError::idempotency_key_in_use()),
+            Begin::Mismatch => return Err(ApiError::idempotency_key_reused()),
+        }
+        let table = Arc::clone(&self.idempotency);
+        let idem = idem.clone();
+        self.run(move || {
+            let result = f();
+            table.finish(&idem, result.as_ref().ok().map(encode).as_deref());
+            result
+        })
+        .await
+        .map(Applied::now)
     }
 
     pub(super) async fn get_with_ttl(
@@ -144,9 +208,19 @@ impl Local {
         Ok(Written { stored, evicted })
     }
 
-    pub(super) async fn insert_all_absent(&self, items: Vec<(String, JsonText)>) -> Result<bool> {
-        self.write(move |s| s.insert_all_absent(items, Expiry::Default))
-            .await
+    pub(super) async fn insert_all_absent(
+        &self,
+        items: Vec<(String, JsonText)>,
+        idem: Option<&IdempotencyKey>,
+    ) -> Result<Applied<bool>> {
+        let store = Arc::clone(&self.store);
+        self.once(
+            idem,
+            move || Ok(store.insert_all_absent(items, Expiry::Default)?),
+            |done| if *done { "1" } else { "0" }.to_owned(),
+            |text| Some(text == "1"),
+        )
+        .await
     }
 
     pub(super) async fn update_all_present(&self, items: Vec<(String, JsonText)>) -> Result<bool> {
@@ -169,9 +243,21 @@ impl Local {
         self.write(move |s| s.persist(&key)).await
     }
 
-    pub(super) async fn incr(&self, key: &str, by: i64) -> Result<i64> {
+    pub(super) async fn incr(
+        &self,
+        key: &str,
+        by: i64,
+        idem: Option<&IdempotencyKey>,
+    ) -> Result<Applied<i64>> {
+        let store = Arc::clone(&self.store);
         let key = key.to_owned();
-        self.write(move |s| s.incr(&key, by)).await
+        self.once(
+            idem,
+            move || Ok(store.incr(&key, by)?),
+            i64::to_string,
+            |text| text.parse().ok(),
+        )
+        .await
     }
 
     pub(super) async fn clear(&self) -> Result<usize> {
@@ -187,10 +273,40 @@ impl Local {
         Ok(self.store.scan(pattern, cursor, limit)?)
     }
 
-    pub(super) async fn hit(&self, path: &str) -> Result<i64> {
+    pub(super) async fn hit(
+        &self,
+        path: &str,
+        idem: Option<&IdempotencyKey>,
+    ) -> Result<Applied<i64>> {
         let hits = Arc::clone(&self.hits);
+        let new_counter = Arc::clone(&self.new_counter);
+        let max = self.max_counters;
         let path = path.to_owned();
-        self.run(move || hits.incr(&path, 1)).await
+        self.once(
+            idem,
+            move || {
+                // Counters are never removed, so a path counted now stays counted.
+                if hits.contains(&path) {
+                    return Ok(hits.incr(&path, 1)?);
+                }
+                let _one_new_path_at_a_time = new_counter.lock();
+                if !hits.contains(&path) && hits.len() >= max {
+                    return Err(ApiError::counters_full(max));
+                }
+                Ok(hits.incr(&path, 1)?)
+            },
+            i64::to_string,
+            |text| text.parse().ok(),
+        )
+        .await
+    }
+
+    pub(super) async fn counters(&self) -> Result<usize> {
+        Ok(self.hits.len())
+    }
+
+    pub(super) fn max_counters(&self) -> usize {
+        self.max_counters
     }
 
     pub(super) async fn hits(&self) -> Result<Vec<(String, i64)>> {

@@ -9,13 +9,19 @@
 //!
 //! The operations are the server's vocabulary: what the routes need, each `async`
 //! and failing with the [`ApiError`] the client should see (`503 unavailable` when
-//! Redis does not answer in time, for instance). An enum rather than a trait object:
+//! Redis does not answer before anything was sent, `504 outcome_unknown` when a write
+//! was sent and its answer did not come in time, for instance). The writes that are
+//! not idempotent (`incr`, `insert_all_absent`, `hit`) take an [`IdempotencyKey`] and
+//! say whether their outcome is a replay. An enum rather than a trait object:
 //! there are exactly two implementations, and `async fn` dispatch through an enum
 //! needs no boxing.
 
 mod local;
 mod redis_cache;
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kvcore::{Expiry, JsonText, Mode, Pattern, ScanPage, SetOptions, SetOutcome, Stats};
@@ -24,6 +30,7 @@ pub use local::{Durable, Local};
 pub use redis_cache::{DEFAULT_CACHE_CAPACITY, RESERVED_PREFIX, RedisCache, RedisOptions};
 
 use crate::error::ApiError;
+use crate::idempotency::IdempotencyKey;
 
 /// A result of a backend operation.
 pub type Result<T> = std::result::Result<T, ApiError>;
@@ -38,6 +45,43 @@ pub struct Written {
     /// created, so a concurrent evicting write may be counted too. Always 0 over
     /// Redis, where the data is not evicted by kvserver.
     pub evicted: u64,
+}
+
+tokio::task_local! {
+    /// Set once the request running in this task has started a write.
+    static WRITE_STARTED: Arc<AtomicBool>;
+}
+
+/// Runs `request` (a request's handler) recording in `started` whether it started
+/// a write: sent it to Redis, or began it on the local store. A request cut short
+/// before that applied nothing; after it, the write may complete anyway.
+pub async fn track_writes<F: Future>(started: Arc<AtomicBool>, request: F) -> F::Output {
+    WRITE_STARTED.scope(started, request).await
+}
+
+/// Records that the current request starts a write (see [`track_writes`]).
+fn write_starts() {
+    let _ = WRITE_STARTED.try_with(|started| started.store(true, Ordering::Relaxed));
+}
+
+/// The outcome of a write that is not idempotent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied<T> {
+    /// What the write returned (the first time, for a replay).
+    pub value: T,
+    /// Whether this is the recorded outcome of an earlier request with the same
+    /// `Idempotency-Key`, rather than a write made now.
+    pub replayed: bool,
+}
+
+impl<T> Applied<T> {
+    /// A write made now.
+    pub fn now(value: T) -> Applied<T> {
+        Applied {
+            value,
+            replayed: false,
+        }
+    }
 }
 
 /// The store behind the routes.
@@ -98,8 +142,13 @@ impl Backend {
     }
 
     /// Inserts every pair if no key exists, else nothing; returns whether it did.
-    pub async fn insert_all_absent(&self, items: Vec<(String, JsonText)>) -> Result<bool> {
-        each!(self, b => b.insert_all_absent(items).await)
+    /// With `idem`, a retry of the same request gets the first outcome.
+    pub async fn insert_all_absent(
+        &self,
+        items: Vec<(String, JsonText)>,
+        idem: Option<&IdempotencyKey>,
+    ) -> Result<Applied<bool>> {
+        each!(self, b => b.insert_all_absent(items, idem).await)
     }
 
     /// Replaces every pair, with the default TTL, if every key exists, else nothing;
@@ -123,9 +172,15 @@ impl Backend {
         each!(self, b => b.persist(key).await)
     }
 
-    /// Adds `by` to the integer under `key` (a missing key counts as 0).
-    pub async fn incr(&self, key: &str, by: i64) -> Result<i64> {
-        each!(self, b => b.incr(key, by).await)
+    /// Adds `by` to the integer under `key` (a missing key counts as 0). With `idem`,
+    /// a retry of the same request gets the first outcome.
+    pub async fn incr(
+        &self,
+        key: &str,
+        by: i64,
+        idem: Option<&IdempotencyKey>,
+    ) -> Result<Applied<i64>> {
+        each!(self, b => b.incr(key, by, idem).await)
     }
 
     /// Removes every key; returns how many there were.
@@ -157,9 +212,21 @@ impl Backend {
         }
     }
 
-    /// Adds one hit to the counter of `path`; returns the new count.
-    pub async fn hit(&self, path: &str) -> Result<i64> {
-        each!(self, b => b.hit(path).await)
+    /// Adds one hit to the counter of `path`; returns the new count. A new path when
+    /// `--max-counters` counters exist is `507 counters_full`. With `idem`, a retry of
+    /// the same request gets the first outcome.
+    pub async fn hit(&self, path: &str, idem: Option<&IdempotencyKey>) -> Result<Applied<i64>> {
+        each!(self, b => b.hit(path, idem).await)
+    }
+
+    /// How many paths have a hit counter.
+    pub async fn counters(&self) -> Result<usize> {
+        each!(self, b => b.counters().await)
+    }
+
+    /// The most paths that get a hit counter (`--max-counters`).
+    pub fn max_counters(&self) -> usize {
+        each!(self, b => b.max_counters())
     }
 
     /// Every hit counter, in no particular order.

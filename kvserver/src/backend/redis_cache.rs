@@ -26,10 +26,21 @@
 //! keys of other Redis types (hashes, lists...) are not kvserver keys: reads do not
 //! see them and listings skip them. Two keys are kvserver's own, under the reserved
 //! prefix [`RESERVED_PREFIX`] that `/keys` never lists and refuses to write: the hit
-//! counters (a hash, path → count) and, with `--sliding`, the TTL lengths of keys
+//! counters (a hash, path → count, at most `--max-counters` fields: the script that
+//! counts refuses a new path beyond it); with `--sliding`, the TTL lengths of keys
 //! written with a TTL other than the default (a hash, key → milliseconds), which a
-//! sliding read restarts at. Entries of keys that expired are swept from it now and
-//! then.
+//! sliding read restarts at, whose entries of keys that expired are swept now and
+//! then; and the outcomes of writes sent with an `Idempotency-Key` (a hash, key →
+//! `fingerprint:outcome`, and a sorted set of their deadlines by Redis's clock), each
+//! written by the script that makes the write, and dropped a few at a time by the
+//! next such script once `--idempotency-window` has passed.
+//!
+//! # Large values
+//!
+//! A value another client stored that is larger than `--max-value-bytes` is not
+//! served: the read scripts compare its `STRLEN` to the limit before reading it, so
+//! it never crosses the network, and the request fails with `502
+//! stored_value_too_large`.
 //!
 //! # Sliding TTLs
 //!
@@ -39,9 +50,14 @@
 //!
 //! # Failures
 //!
-//! Every Redis call is bounded by `--backend-timeout`; a call that fails or takes
-//! longer answers `503 unavailable` with `Retry-After: 1`. The connection manager
-//! reconnects by itself, so service resumes when Redis returns. `/readyz` pings Redis.
+//! Every Redis call is bounded by `--backend-timeout`. A call that could not be sent
+//! (connection refused) or that Redis refused, and a read that fails or takes longer,
+//! answer `503 unavailable` with `Retry-After: 1`: nothing was applied, a retry is
+//! safe. A write that was sent (or may have been) and got no answer in time, or lost
+//! its connection, answers `504 outcome_unknown` without `Retry-After`: Redis may
+//! still apply it, so only a retry with the same `Idempotency-Key` is safe. The
+//! connection manager reconnects by itself, so service resumes when Redis returns.
+//! `/readyz` pings Redis.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -59,8 +75,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use tokio::sync::OnceCell;
 
-use super::{Result, Written};
+use super::{Applied, Result, Written};
 use crate::error::ApiError;
+use crate::idempotency::IdempotencyKey;
 
 /// Keys starting with this are kvserver's own: never listed, never written by `/keys`.
 pub const RESERVED_PREFIX: &str = "__kv__:";
@@ -69,6 +86,12 @@ const HITS_KEY: &str = "__kv__:hits";
 /// With `--sliding`: a hash of key → the TTL length (ms) a read restarts it at, for
 /// keys written with a TTL other than the default.
 const SLIDE_KEY: &str = "__kv__:ttl";
+
+/// Outcomes of writes sent with an `Idempotency-Key`: a hash of key →
+/// `fingerprint:outcome`.
+const IDEM_KEY: &str = "__kv__:idem";
+/// The deadlines of those outcomes: a sorted set of key → ms since the Unix epoch.
+const IDEM_EXPIRY_KEY: &str = "__kv__:idem:expiry";
 
 /// Local cache entries when `--capacity` is not given.
 pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
@@ -104,6 +127,12 @@ pub struct RedisOptions {
     pub sliding: bool,
     /// The clock of the local cache.
     pub clock: Arc<dyn Clock>,
+    /// Largest value served, in bytes of compact JSON.
+    pub max_value_bytes: usize,
+    /// Most paths with a hit counter.
+    pub max_counters: usize,
+    /// How long an `Idempotency-Key` outcome is kept.
+    pub idempotency_window: Duration,
 }
 
 /// A cached value: what Redis said, and when it was asked.
@@ -164,6 +193,19 @@ pub struct RedisCache {
     /// Where the next sweep of the sliding-length hash starts.
     sweep_cursor: AtomicU64,
     scripts: Scripts,
+    max_value_bytes: usize,
+    max_counters: usize,
+    /// How long an `Idempotency-Key` outcome is kept, in ms.
+    idempotency_ms: u64,
+}
+
+/// What a Redis call does, for the error a failure becomes.
+#[derive(Clone, Copy)]
+enum Op<'a> {
+    /// A read of these keys (named in a `stored_value_too_large` error by position).
+    Read(&'a [&'a str]),
+    /// A write, or anything else that changes Redis.
+    Write,
 }
 
 impl std::fmt::Debug for RedisCache {
@@ -180,6 +222,7 @@ impl std::fmt::Debug for RedisCache {
 struct Scripts {
     read: Script,
     read_many: Script,
+    mget: Script,
     exists: Script,
     pttl: Script,
     set: Script,
@@ -190,6 +233,7 @@ struct Scripts {
     expire: Script,
     persist: Script,
     incr: Script,
+    hit: Script,
     clear: Script,
     len: Script,
     touch: Script,
@@ -230,8 +274,8 @@ fn script(body: &str) -> Script {
 /// KEYS: keys..., slide hash. ARGV: values..., default ms. Writes every pair with the
 /// default TTL if `holds` (Lua, of `KEYS[i]`) is true of every key, else nothing.
 /// Returns 1 when it wrote.
-fn all_or_nothing(holds: &str) -> Script {
-    script(&format!(
+fn all_or_nothing(holds: &str) -> String {
+    format!(
         r"
 local n = #KEYS - 1
 for i = 1, n do
@@ -243,21 +287,81 @@ for i = 1, n do
   redis.call('HDEL', KEYS[#KEYS], KEYS[i])
 end
 return 1"
-    ))
+    )
+}
+
+/// Before the body of an [`idempotent`] script: takes its own keys and arguments off
+/// the ends of `KEYS` and `ARGV`, leaving the write's in locals of the same names.
+const IDEM_HEAD: &str = r"
+local records, deadlines = KEYS[#KEYS - 1], KEYS[#KEYS]
+local use, id, fp = ARGV[#ARGV - 3] == '1', ARGV[#ARGV - 2], ARGV[#ARGV - 1]
+local window = tonumber(ARGV[#ARGV])
+local keys, args = {}, {}
+for i = 1, #KEYS - 2 do keys[i] = KEYS[i] end
+for i = 1, #ARGV - 4 do args[i] = ARGV[i] end
+local KEYS, ARGV = keys, args
+local function apply()
+";
+
+/// After the body of an [`idempotent`] script: replays, or applies and records.
+const IDEM_TAIL: &str = r"
+end
+local function run()
+  local out = apply()
+  if type(out) == 'number' then out = tostring(out) end
+  return out
+end
+if not use then
+  local out = run()
+  if type(out) == 'table' then return out end
+  return {0, out}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for _, old in ipairs(redis.call('ZRANGEBYSCORE', deadlines, '-inf', now, 'LIMIT', 0, 16)) do
+  redis.call('HDEL', records, old)
+  redis.call('ZREM', deadlines, old)
+end
+local record = redis.call('HGET', records, id)
+if record and tonumber(redis.call('ZSCORE', deadlines, id) or 0) > now then
+  local at = string.find(record, ':', 1, true)
+  if string.sub(record, 1, at - 1) ~= fp then
+    return redis.error_reply('KVIDEMREUSED the Idempotency-Key came with another request')
+  end
+  return {1, string.sub(record, at + 1)}
+end
+local out = run()
+if type(out) == 'table' then return out end
+redis.call('HSET', records, id, fp .. ':' .. out)
+redis.call('ZADD', deadlines, now + window, id)
+return {0, out}
+";
+
+/// A write that is not idempotent, with its outcome recorded under an
+/// `Idempotency-Key` in the same script. `body` is Lua that writes and returns the
+/// outcome (a string or a number), or returns an error reply, which is not recorded.
+/// KEYS: the write's, then the outcome hash and the deadline set. ARGV: the write's,
+/// then `1` to use a key (`0`: none), the key, the request's fingerprint and the
+/// window in ms. Returns `{1, outcome}` for a replay, `{0, outcome}` for a write made now.
+fn idempotent(body: &str) -> Script {
+    Script::new(&[PRELUDE, IDEM_HEAD, body, IDEM_TAIL].concat())
 }
 
 impl Scripts {
     fn new() -> Scripts {
         Scripts {
-            // KEYS: key, slide hash. ARGV: sliding, default ms.
+            // KEYS: key, slide hash. ARGV: sliding, default ms, largest value served.
             read: script(
                 r"
 if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end
+local n = redis.call('STRLEN', KEYS[1])
+if n > tonumber(ARGV[3]) then return redis.error_reply('KVTOOLARGE ' .. n .. ' 1') end
 local v = redis.call('GET', KEYS[1])
 local pttl, len = slide(KEYS[1], KEYS[2], ARGV[2], ARGV[1] == '1')
 return {v, pttl, len}",
             ),
-            // KEYS: keys..., slide hash. ARGV: sliding, default ms. One reply per key.
+            // KEYS: keys..., slide hash. ARGV: sliding, default ms, largest value
+            // served. One reply per key.
             read_many: script(
                 r"
 local hash = KEYS[#KEYS]
@@ -267,9 +371,27 @@ for i = 1, #KEYS - 1 do
   if redis.call('TYPE', k).ok ~= 'string' then
     out[i] = false
   else
+    local n = redis.call('STRLEN', k)
+    if n > tonumber(ARGV[3]) then return redis.error_reply('KVTOOLARGE ' .. n .. ' ' .. i) end
     local v = redis.call('GET', k)
     local pttl, len = slide(k, hash, ARGV[2], ARGV[1] == '1')
     out[i] = {v, pttl, len}
+  end
+end
+return out",
+            ),
+            // KEYS: keys. ARGV: largest value served. Each string key's value, else
+            // nil; restarts nothing.
+            mget: Script::new(
+                r"
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('TYPE', KEYS[i]).ok == 'string' then
+    local n = redis.call('STRLEN', KEYS[i])
+    if n > tonumber(ARGV[1]) then return redis.error_reply('KVTOOLARGE ' .. n .. ' ' .. i) end
+    out[i] = redis.call('GET', KEYS[i])
+  else
+    out[i] = false
   end
 end
 return out",
@@ -324,8 +446,10 @@ for i = 1, n do
 end
 return n",
             ),
-            insert_absent: all_or_nothing("redis.call('EXISTS', KEYS[i]) == 0"),
-            update_present: all_or_nothing("redis.call('TYPE', KEYS[i]).ok == 'string'"),
+            insert_absent: idempotent(&all_or_nothing("redis.call('EXISTS', KEYS[i]) == 0")),
+            update_present: script(&all_or_nothing(
+                "redis.call('TYPE', KEYS[i]).ok == 'string'",
+            )),
             // KEYS: key, slide hash. 1: a string key was deleted.
             delete: Script::new(
                 r"
@@ -355,29 +479,46 @@ redis.call('HDEL', KEYS[2], KEYS[1])
 return 1",
             ),
             // KEYS: key, slide hash. ARGV: by, default ms. A new key gets the default.
-            incr: Script::new(
+            // The outcome is the new value as Redis prints it (exact, unlike a Lua
+            // number).
+            incr: idempotent(
                 r"
 local existed = redis.call('EXISTS', KEYS[1]) == 1
-local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('INCRBY', KEYS[1], ARGV[1])
 if not existed then
   redis.call('HDEL', KEYS[2], KEYS[1])
   if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 end
-return n",
+return redis.call('GET', KEYS[1])",
             ),
-            // KEYS: hits, slide hash. Empties the database but for the hit counters;
+            // KEYS: hits. ARGV: path, most counters. A new path beyond the bound is
+            // refused; the outcome is the path's new count.
+            hit: idempotent(
+                r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0
+    and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[2]) then
+  return redis.error_reply('KVFULL the hit counters are full')
+end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+return redis.call('HGET', KEYS[1], ARGV[1])",
+            ),
+            // KEYS: hits, slide hash, idempotency outcomes and deadlines. Empties the
+            // database but for the hit counters and the idempotency outcomes;
             // returns how many keys there were.
             clear: Script::new(
                 r"
-local hits = redis.call('DUMP', KEYS[1])
-local n = redis.call('DBSIZE') - redis.call('EXISTS', KEYS[1], KEYS[2])
+local kept = {}
+for _, k in ipairs({KEYS[1], KEYS[3], KEYS[4]}) do kept[k] = redis.call('DUMP', k) end
+local n = redis.call('DBSIZE') - redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 redis.call('FLUSHDB')
-if hits then redis.call('RESTORE', KEYS[1], 0, hits) end
+for k, v in pairs(kept) do
+  if v then redis.call('RESTORE', k, 0, v) end
+end
 return n",
             ),
-            // KEYS: hits, slide hash.
+            // KEYS: hits, slide hash, idempotency outcomes and deadlines.
             len: Script::new(
-                r"return redis.call('DBSIZE') - redis.call('EXISTS', KEYS[1], KEYS[2])",
+                r"return redis.call('DBSIZE') - redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[4])",
             ),
             // KEYS: keys..., slide hash. ARGV: default ms. Restarts sliding TTLs.
             touch: script(
@@ -467,6 +608,12 @@ fn decode_value(bytes: Vec<u8>) -> JsonText {
     }
 }
 
+/// An integer outcome of a script, as Redis printed it.
+fn parse_outcome(text: &str) -> Result<i64> {
+    text.parse()
+        .map_err(|_| ApiError::internal(format!("Redis returned {text:?}, not an integer")))
+}
+
 /// The URL with any password replaced by `***`.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -518,6 +665,9 @@ impl RedisCache {
             upkeeps: AtomicUsize::new(0),
             sweep_cursor: AtomicU64::new(0),
             scripts: Scripts::new(),
+            max_value_bytes: options.max_value_bytes,
+            max_counters: options.max_counters,
+            idempotency_ms: millis(options.idempotency_window),
         })
     }
 
@@ -561,8 +711,22 @@ impl RedisCache {
 
     // ---------------------------------------------------------------- Redis calls
 
-    /// Runs one Redis call within the timeout, mapping failures to the client's error.
+    /// Runs one Redis call that reads nothing the limits cover (`SCAN`, `PING`...)
+    /// within the timeout, mapping failures to the client's error.
     async fn call<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+        self.call_as(Op::Read(&[]), call).await
+    }
+
+    /// Runs one Redis call within the timeout; what it does (`op`) decides what a
+    /// failure tells the client.
+    async fn call_as<T>(
+        &self,
+        op: Op<'_>,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T> {
+        if matches!(op, Op::Write) {
+            super::write_starts();
+        }
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => {
                 if self.down.load(Relaxed) && self.down.swap(false, Relaxed) {
@@ -570,9 +734,29 @@ impl RedisCache {
                 }
                 Ok(value)
             }
-            Ok(Err(e)) => Err(self.failure(&e)),
-            Err(_) => Err(self.unreachable(&format!("no answer within {:?}", self.timeout))),
+            Ok(Err(e)) => Err(self.failure(&e, op)),
+            Err(_) => {
+                let detail = format!("no answer within {:?}", self.timeout);
+                Err(match op {
+                    Op::Write => self.unknown(&detail),
+                    Op::Read(_) => self.unreachable(&detail),
+                })
+            }
         }
+    }
+
+    /// A write was sent, or may have been, and no answer came.
+    fn unknown(&self, detail: &str) -> ApiError {
+        if !self.down.swap(true, Relaxed) {
+            tracing::warn!(
+                url = %self.url,
+                detail,
+                "the Redis backend does not answer; writes get 504, reads 503, until it does"
+            );
+        }
+        ApiError::outcome_unknown(&format!(
+            "the write was sent to Redis and no answer came ({detail})"
+        ))
     }
 
     fn unreachable(&self, detail: &str) -> ApiError {
@@ -586,14 +770,37 @@ impl RedisCache {
         ApiError::unavailable("the Redis backend does not answer; retry shortly", 1)
     }
 
-    fn failure(&self, e: &RedisError) -> ApiError {
+    fn failure(&self, e: &RedisError, op: Op<'_>) -> ApiError {
         let text = e.to_string();
-        if e.is_io_error()
-            || e.is_timeout()
-            || e.is_connection_refusal()
-            || e.is_connection_dropped()
-        {
+        // The errors the scripts raise themselves.
+        match e.code() {
+            Some("KVTOOLARGE") => {
+                let mut detail = e.detail().unwrap_or("").split_whitespace();
+                let bytes = detail.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                let at = detail.next().and_then(|i| i.parse::<usize>().ok());
+                let key = match (op, at) {
+                    (Op::Read(keys), Some(i)) => keys.get(i.wrapping_sub(1)).copied(),
+                    _ => None,
+                };
+                return ApiError::stored_value_too_large(
+                    key.unwrap_or("?"),
+                    bytes,
+                    self.max_value_bytes,
+                );
+            }
+            Some("KVFULL") => return ApiError::counters_full(self.max_counters),
+            Some("KVIDEMREUSED") => return ApiError::idempotency_key_reused(),
+            _ => {}
+        }
+        if e.is_connection_refusal() {
+            // Nothing was sent.
             return self.unreachable(&text);
+        }
+        if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+            return match op {
+                Op::Write => self.unknown(&text),
+                Op::Read(_) => self.unreachable(&text),
+            };
         }
         if text.contains("not an integer") || text.contains("overflow") {
             return ApiError::not_an_integer(
@@ -616,13 +823,67 @@ impl RedisCache {
         )
     }
 
+    /// Runs a script that reads nothing the limits cover, or restarts TTLs.
     async fn run<T: redis::FromRedisValue>(
         &self,
         invocation: redis::ScriptInvocation<'_>,
     ) -> Result<T> {
+        self.run_as(Op::Read(&[]), invocation).await
+    }
+
+    /// Runs a script that writes.
+    async fn run_write<T: redis::FromRedisValue>(
+        &self,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
+        self.run_as(Op::Write, invocation).await
+    }
+
+    async fn run_as<T: redis::FromRedisValue>(
+        &self,
+        op: Op<'_>,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
         let mut con = self.con.clone();
-        self.call(async move { invocation.invoke_async(&mut con).await })
+        self.call_as(op, async move { invocation.invoke_async(&mut con).await })
             .await
+    }
+
+    /// Runs an [`idempotent`] script: adds `idem`'s arguments, and returns the outcome
+    /// and whether it was replayed.
+    async fn run_once(
+        &self,
+        mut invocation: redis::ScriptInvocation<'_>,
+        idem: Option<&IdempotencyKey>,
+    ) -> Result<Applied<String>> {
+        invocation.key(IDEM_KEY).key(IDEM_EXPIRY_KEY);
+        match idem {
+            Some(idem) => invocation
+                .arg("1")
+                .arg(idem.key())
+                .arg(idem.fingerprint())
+                .arg(self.idempotency_ms),
+            None => invocation.arg("0").arg("").arg("").arg(0),
+        };
+        let (replayed, value): (i64, String) = self.run_write(invocation).await?;
+        Ok(Applied {
+            value,
+            replayed: replayed == 1,
+        })
+    }
+
+    /// A value read from Redis, checked against the value limit once decoded (text
+    /// that is not JSON grows by its quotes and escapes).
+    fn decode_checked(&self, key: &str, bytes: Vec<u8>) -> Result<JsonText> {
+        let value = decode_value(bytes);
+        if value.len() > self.max_value_bytes {
+            return Err(ApiError::stored_value_too_large(
+                key,
+                value.len() as u64,
+                self.max_value_bytes,
+            ));
+        }
+        Ok(value)
     }
 
     /// `PING`, within the timeout.
@@ -746,13 +1007,17 @@ impl RedisCache {
                     .key(key)
                     .key(SLIDE_KEY)
                     .arg(self.sliding_flag())
-                    .arg(self.default_ms);
-                let reply: Option<Reply> = self.run(invocation).await?;
-                let found = reply.map(|(v, pttl, slide)| Found {
-                    value: decode_value(v),
-                    pttl,
-                    slide,
-                });
+                    .arg(self.default_ms)
+                    .arg(self.max_value_bytes);
+                let reply: Option<Reply> = self.run_as(Op::Read(&[key]), invocation).await?;
+                let found = match reply {
+                    Some((v, pttl, slide)) => Some(Found {
+                        value: self.decode_checked(key, v)?,
+                        pttl,
+                        slide,
+                    }),
+                    None => None,
+                };
                 if let Some(f) = &found {
                     self.cache_if_unchanged(key, epoch, f);
                 }
@@ -808,12 +1073,14 @@ impl RedisCache {
             invocation
                 .key(SLIDE_KEY)
                 .arg(self.sliding_flag())
-                .arg(self.default_ms);
-            let replies: Vec<Option<Reply>> = self.run(invocation).await?;
+                .arg(self.default_ms)
+                .arg(self.max_value_bytes);
+            let asked: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
+            let replies: Vec<Option<Reply>> = self.run_as(Op::Read(&asked), invocation).await?;
             for ((&i, epoch), reply) in missing.iter().zip(epochs).zip(replies) {
                 if let Some((v, pttl, slide)) = reply {
                     let found = Found {
-                        value: decode_value(v),
+                        value: self.decode_checked(keys[i], v)?,
                         pttl,
                         slide,
                     };
@@ -888,7 +1155,7 @@ impl RedisCache {
             .arg(ttl)
             .arg(self.default_ms)
             .arg(self.sliding_flag());
-        let (code, pttl, slide): (i64, i64, i64) = self.run(invocation).await?;
+        let (code, pttl, slide): (i64, i64, i64) = self.run_write(invocation).await?;
         let outcome = match code {
             0 => return Ok(SetOutcome::NotSet),
             1 => SetOutcome::Created,
@@ -936,35 +1203,40 @@ impl RedisCache {
             .arg(ttl)
             .arg(self.default_ms)
             .arg(self.sliding_flag());
-        let stored: usize = self.run(invocation).await?;
+        let stored: usize = self.run_write(invocation).await?;
         self.written_all(&items);
         // The data lives in Redis; dropping a local copy evicts nothing from it.
         Ok(Written { stored, evicted: 0 })
     }
 
-    async fn all_or_nothing(
+    pub(super) async fn insert_all_absent(
         &self,
-        script: &Script,
         items: Vec<(String, JsonText)>,
-    ) -> Result<bool> {
-        let mut invocation = script.prepare_invoke();
+        idem: Option<&IdempotencyKey>,
+    ) -> Result<Applied<bool>> {
+        let mut invocation = self.scripts.insert_absent.prepare_invoke();
         Self::batch(&mut invocation, &items)?;
         invocation.arg(self.default_ms);
-        let done: i64 = self.run(invocation).await?;
+        let outcome = self.run_once(invocation, idem).await?;
+        let done = outcome.value == "1";
+        if done {
+            self.written_all(&items);
+        }
+        Ok(Applied {
+            value: done,
+            replayed: outcome.replayed,
+        })
+    }
+
+    pub(super) async fn update_all_present(&self, items: Vec<(String, JsonText)>) -> Result<bool> {
+        let mut invocation = self.scripts.update_present.prepare_invoke();
+        Self::batch(&mut invocation, &items)?;
+        invocation.arg(self.default_ms);
+        let done: i64 = self.run_write(invocation).await?;
         if done == 1 {
             self.written_all(&items);
         }
         Ok(done == 1)
-    }
-
-    pub(super) async fn insert_all_absent(&self, items: Vec<(String, JsonText)>) -> Result<bool> {
-        self.all_or_nothing(&self.scripts.insert_absent, items)
-            .await
-    }
-
-    pub(super) async fn update_all_present(&self, items: Vec<(String, JsonText)>) -> Result<bool> {
-        self.all_or_nothing(&self.scripts.update_present, items)
-            .await
     }
 
     /// Runs a single-key script over `key` and the slide hash; forgets the key locally.
@@ -977,7 +1249,7 @@ impl RedisCache {
         for arg in args {
             invocation.arg(arg.as_str());
         }
-        let done: i64 = self.run(invocation).await?;
+        let done: i64 = self.run_write(invocation).await?;
         self.written(key, None);
         Ok(done == 1)
     }
@@ -999,7 +1271,12 @@ impl RedisCache {
         self.change(&self.scripts.persist, key, &[]).await
     }
 
-    pub(super) async fn incr(&self, key: &str, by: i64) -> Result<i64> {
+    pub(super) async fn incr(
+        &self,
+        key: &str,
+        by: i64,
+        idem: Option<&IdempotencyKey>,
+    ) -> Result<Applied<i64>> {
         refuse_reserved(key)?;
         let mut invocation = self.scripts.incr.prepare_invoke();
         invocation
@@ -1007,15 +1284,22 @@ impl RedisCache {
             .key(SLIDE_KEY)
             .arg(by)
             .arg(self.default_ms);
-        let n: i64 = self.run(invocation).await?;
+        let outcome = self.run_once(invocation, idem).await?;
         self.written(key, None);
-        Ok(n)
+        Ok(Applied {
+            value: parse_outcome(&outcome.value)?,
+            replayed: outcome.replayed,
+        })
     }
 
     pub(super) async fn clear(&self) -> Result<usize> {
         let mut invocation = self.scripts.clear.prepare_invoke();
-        invocation.key(HITS_KEY).key(SLIDE_KEY);
-        let n: i64 = self.run(invocation).await?;
+        invocation
+            .key(HITS_KEY)
+            .key(SLIDE_KEY)
+            .key(IDEM_KEY)
+            .key(IDEM_EXPIRY_KEY);
+        let n: i64 = self.run_write(invocation).await?;
         // Every slot is bumped, so no read in flight caches what was there before.
         let mut slots: Vec<_> = self.epochs.iter().map(|s| s.lock()).collect();
         for slot in &mut slots {
@@ -1095,17 +1379,19 @@ impl RedisCache {
         }
         let mut items = Vec::with_capacity(keys.len());
         if !keys.is_empty() {
-            let mut con = self.con.clone();
-            let names = keys.clone();
-            let values: Vec<Option<Vec<u8>>> = self
-                .call(async move { redis::cmd("MGET").arg(&names).query_async(&mut con).await })
-                .await?;
-            for (key, value) in keys.into_iter().zip(values) {
+            let mut invocation = self.scripts.mget.prepare_invoke();
+            for key in &keys {
+                invocation.key(key.as_str());
+            }
+            invocation.arg(self.max_value_bytes);
+            let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let values: Vec<Option<Vec<u8>>> = self.run_as(Op::Read(&names), invocation).await?;
+            for (key, value) in keys.iter().zip(values) {
                 if let Some(v) = value {
                     if self.sliding {
-                        self.touch(&key);
+                        self.touch(key);
                     }
-                    items.push((key, decode_value(v)));
+                    items.push((key.clone(), self.decode_checked(key, v)?));
                 }
             }
         }
@@ -1115,18 +1401,28 @@ impl RedisCache {
         })
     }
 
-    pub(super) async fn hit(&self, path: &str) -> Result<i64> {
-        let mut con = self.con.clone();
-        let path = path.to_owned();
-        self.call(async move {
-            redis::cmd("HINCRBY")
-                .arg(HITS_KEY)
-                .arg(path)
-                .arg(1)
-                .query_async(&mut con)
-                .await
+    pub(super) async fn hit(
+        &self,
+        path: &str,
+        idem: Option<&IdempotencyKey>,
+    ) -> Result<Applied<i64>> {
+        let mut invocation = self.scripts.hit.prepare_invoke();
+        invocation.key(HITS_KEY).arg(path).arg(self.max_counters);
+        let outcome = self.run_once(invocation, idem).await?;
+        Ok(Applied {
+            value: parse_outcome(&outcome.value)?,
+            replayed: outcome.replayed,
         })
-        .await
+    }
+
+    pub(super) async fn counters(&self) -> Result<usize> {
+        let mut con = self.con.clone();
+        self.call(async move { redis::cmd("HLEN").arg(HITS_KEY).query_async(&mut con).await })
+            .await
+    }
+
+    pub(super) fn max_counters(&self) -> usize {
+        self.max_counters
     }
 
     pub(super) async fn hits(&self) -> Result<Vec<(String, i64)>> {
@@ -1142,7 +1438,11 @@ impl RedisCache {
 
     pub(super) async fn len(&self) -> Result<usize> {
         let mut invocation = self.scripts.len.prepare_invoke();
-        invocation.key(HITS_KEY).key(SLIDE_KEY);
+        invocation
+            .key(HITS_KEY)
+            .key(SLIDE_KEY)
+            .key(IDEM_KEY)
+            .key(IDEM_EXPIRY_KEY);
         let n: i64 = self.run(invocation).await?;
         Ok(n.max(0).unsigned_abs() as usize)
     }

@@ -3,6 +3,15 @@
 //! Counters live in a store of their own (never listed under `/keys`, never expired
 //! or evicted) that persists beside the key space; on a read-only server they still
 //! count, in memory.
+//!
+//! Both are bounded: a path longer than `--max-key-bytes` is refused (`413
+//! payload_too_large`, as a key would be), and at most `--max-counters` paths are
+//! counted. When that many exist, a hit on a new path is refused (`507
+//! counters_full`) while the paths already counted keep counting. Refusing rather
+//! than evicting the least hit keeps every count shown exact: an evicted path that
+//! came back would restart at 1, and a flood of one-off paths would churn the
+//! table without end. A hit is a write that is not idempotent, so it takes an
+//! `Idempotency-Key` as `incr` does.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
@@ -25,6 +34,7 @@ use utoipa_axum::routes;
 use crate::body::json;
 use crate::error::ApiError;
 use crate::extract::Params;
+use crate::idempotency::{self, Idempotency};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
@@ -60,10 +70,14 @@ struct Hits<'a> {
     path = "/api",
     tag = "hits",
     summary = "Count a hit on the path `/`",
-    responses((status = 200, description = "The path and its count after this hit", body = Hits))
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters naming this request; a retry with the same key gets the first outcome")),
+    responses(
+        (status = 200, description = "The path and its count after this hit", body = Hits),
+        (status = 507, description = "counters_full: `--max-counters` paths are counted already (and this is not one)", body = ErrorBody),
+    )
 )]
-async fn hit_root(State(state): State<AppState>) -> Result<Response, ApiError> {
-    count(state, "/".to_string()).await
+async fn hit_root(State(state): State<AppState>, idem: Idempotency) -> Result<Response, ApiError> {
+    count(state, "/".to_string(), idem).await
 }
 
 #[utoipa::path(
@@ -71,10 +85,14 @@ async fn hit_root(State(state): State<AppState>) -> Result<Response, ApiError> {
     path = "/api/",
     tag = "hits",
     summary = "Count a hit on the path `/`",
-    responses((status = 200, description = "The path and its count after this hit", body = Hits))
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters naming this request; a retry with the same key gets the first outcome")),
+    responses(
+        (status = 200, description = "The path and its count after this hit", body = Hits),
+        (status = 507, description = "counters_full: `--max-counters` paths are counted already (and this is not one)", body = ErrorBody),
+    )
 )]
-async fn hit_root_slash(state: State<AppState>) -> Result<Response, ApiError> {
-    hit_root(state).await
+async fn hit_root_slash(state: State<AppState>, idem: Idempotency) -> Result<Response, ApiError> {
+    hit_root(state, idem).await
 }
 
 #[utoipa::path(
@@ -83,24 +101,46 @@ async fn hit_root_slash(state: State<AppState>) -> Result<Response, ApiError> {
     tag = "hits",
     summary = "Count a hit on a path",
     description = "Counts a hit on `/{path}`: any depth, trailing slash kept, percent-decoded.",
-    params(("path" = String, Path, description = "The rest of the path after `/api/`; it may contain `/`", example = "hello/world/")),
+    params(
+        ("path" = String, Path, description = "The rest of the path after `/api/`; it may contain `/`. The counted path (`/` and this) is at most `--max-key-bytes` bytes", example = "hello/world/"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters naming this request; a retry with the same key gets the first outcome"),
+    ),
     responses(
         (status = 200, description = "The path and its count after this hit", body = Hits),
-        (status = 400, description = "bad_request: the path is not valid percent-encoded UTF-8", body = ErrorBody),
+        (status = 400, description = "bad_request: the path is not valid percent-encoded UTF-8, or a bad `Idempotency-Key`", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the path is longer than `--max-key-bytes`", body = ErrorBody),
+        (status = 422, description = "idempotency_key_reused: the `Idempotency-Key` came with another request", body = ErrorBody),
+        (status = 504, description = "outcome_unknown: the hit was sent and no answer came; it may or may not have been counted", body = ErrorBody),
+        (status = 507, description = "counters_full: `--max-counters` paths are counted already (and this is not one)", body = ErrorBody),
     )
 )]
 async fn hit(
     State(state): State<AppState>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    idem: Idempotency,
 ) -> Result<Response, ApiError> {
     let Path(path) = path.map_err(|e| ApiError::bad_request(format!("bad path: {e}")))?;
-    count(state, format!("/{path}")).await
+    count(state, format!("/{path}"), idem).await
 }
 
-async fn count(state: AppState, path: String) -> Result<Response, ApiError> {
-    let hits = state.backend().hit(&path).await?;
-    let body = serde_json::to_string(&Hits { path: &path, hits }).map_err(ApiError::internal)?;
-    Ok(json(StatusCode::OK, body))
+async fn count(state: AppState, path: String, idem: Idempotency) -> Result<Response, ApiError> {
+    let max = state.limits().max_key_bytes;
+    if path.len() > max {
+        return Err(ApiError::too_large(format!(
+            "a counter path of {} bytes is longer than the limit of {max} bytes (--max-key-bytes)",
+            path.len()
+        )));
+    }
+    let done = state
+        .backend()
+        .hit(&path, idem.with_body(&[]).as_ref())
+        .await?;
+    let body = serde_json::to_string(&Hits {
+        path: &path,
+        hits: done.value,
+    })
+    .map_err(ApiError::internal)?;
+    Ok(idempotency::mark(json(StatusCode::OK, body), done.replayed))
 }
 
 #[utoipa::path(

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use crate::body::{self, json, push_str, ttl_ms};
 use crate::error::ApiError;
 use crate::extract::{Body, Key, Params, Writable};
+use crate::idempotency::{self, Idempotency};
 use crate::openapi::{
     Condition, Created, Deleted, ErrorBody, IncrResult, KeyValue, Pairs, Stored, TtlResult,
 };
@@ -302,17 +303,23 @@ async fn list(State(state): State<AppState>, params: Params) -> Result<Response,
     path = "/keys/{key}/incr",
     tag = "keys",
     summary = "Add to an integer value",
-    description = "A missing key starts at 0 and gets the default TTL; an existing key keeps its TTL.",
+    description = "A missing key starts at 0 and gets the default TTL; an existing key keeps its TTL. \
+        With an `Idempotency-Key` header, a retry of the same request within \
+        `--idempotency-window` gets the first outcome (marked `Idempotent-Replayed: true`) \
+        instead of adding again.",
     params(
         ("key" = String, Path, description = "The key, percent-encoded: non-empty UTF-8, at most `--max-key-bytes` (default 512) bytes"),
         ("by" = Option<i64>, Query, description = "The amount to add, any 64-bit integer (default 1)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters naming this request; a retry with the same key gets the first outcome"),
     ),
     responses(
         (status = 200, description = "The value after the increment", body = IncrResult),
-        (status = 400, description = "bad_request: bad key or `by` is not a 64-bit integer", body = ErrorBody),
+        (status = 400, description = "bad_request: bad key, `by` is not a 64-bit integer, or a bad `Idempotency-Key`", body = ErrorBody),
         (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
-        (status = 409, description = "not_an_integer: the value is not an integer, or the result would overflow i64", body = ErrorBody),
+        (status = 409, description = "not_an_integer: the value is not an integer, or the result would overflow i64; idempotency_key_in_use: the first request with this key still runs", body = ErrorBody),
         (status = 413, description = "payload_too_large: the key is longer than `--max-key-bytes`", body = ErrorBody),
+        (status = 422, description = "idempotency_key_reused: the `Idempotency-Key` came with another request", body = ErrorBody),
+        (status = 504, description = "outcome_unknown: the increment was sent and no answer came; it may or may not have been applied", body = ErrorBody),
     )
 )]
 async fn incr(
@@ -320,6 +327,7 @@ async fn incr(
     _: Writable,
     Key(key): Key,
     params: Params,
+    idem: Idempotency,
 ) -> Result<Response, ApiError> {
     let by = match params.get("by") {
         None => 1,
@@ -327,11 +335,14 @@ async fn incr(
             ApiError::bad_request(format!("by must be a 64-bit integer, not {text:?}"))
         })?,
     };
-    let value = state.backend().incr(&key, by).await?;
+    let done = state
+        .backend()
+        .incr(&key, by, idem.with_body(&[]).as_ref())
+        .await?;
     let mut out = String::from("{\"key\":");
     push_str(&mut out, &key);
-    out.push_str(&format!(",\"value\":{value}}}"));
-    Ok(json(StatusCode::OK, out))
+    out.push_str(&format!(",\"value\":{}}}", done.value));
+    Ok(idempotency::mark(json(StatusCode::OK, out), done.replayed))
 }
 
 #[utoipa::path(

@@ -31,7 +31,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     summary = "Prometheus metrics",
     description = "Prometheus text format: `http_requests_total{method,route,status}`, \
         `http_request_duration_seconds` (histogram), `kv_keys`, `kv_hits_total`, \
-        `kv_misses_total`, `kv_evictions_total`, `kv_expirations_total`; and, for older \
+        `kv_misses_total`, `kv_evictions_total`, `kv_expirations_total`, `kv_hit_counters`, \
+        `kv_hit_counters_max`; and, for older \
         dashboards, `request_count`, `request_latency_seconds`, `internal_error_count`.",
     responses((
         status = 200,
@@ -41,9 +42,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
     ))
 )]
 async fn metrics(State(state): State<AppState>) -> Response {
-    // Without an answer from the backend, the key gauge keeps its last value.
+    // Without an answer from the backend, the key and counter gauges keep their last
+    // values.
     let keys = state.backend().len().await.ok();
-    let body = state.metrics().render(&state, keys);
+    let counters = state.backend().counters().await.ok();
+    let body = state.metrics().render(&state, keys, counters);
     (
         StatusCode::OK,
         [(
@@ -91,6 +94,18 @@ struct Info {
     persistence: Persistence,
     /// Where the data lives.
     backend: BackendInfo,
+    /// The hit counters of `/api/...`.
+    hit_counters: HitCounters,
+}
+
+/// How many paths have a hit counter, and how many may.
+#[derive(Serialize, ToSchema)]
+struct HitCounters {
+    /// Paths counted now.
+    count: usize,
+    /// The most paths counted (`--max-counters`); a hit on a new path beyond it is
+    /// `507 counters_full`.
+    max: usize,
 }
 
 /// Where the data lives: `local` (this process), or `redis` with a local cache.
@@ -202,6 +217,10 @@ async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
             fsyncs: p.map(|p| p.journal.fsyncs),
         },
         backend: BackendInfo::of(backend),
+        hit_counters: HitCounters {
+            count: backend.counters().await?,
+            max: backend.max_counters(),
+        },
     };
     let body = serde_json::to_string(&info).map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, body))

@@ -5,13 +5,14 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::body::{self, json};
 use crate::error::ApiError;
 use crate::extract::{Body, Params, Writable};
+use crate::idempotency::{self, Idempotency};
 use crate::openapi::{Added, ErrorBody, Pairs};
 use crate::state::AppState;
 
@@ -74,7 +75,13 @@ async fn read(State(state): State<AppState>, params: Params) -> Result<Response,
     path = "/values",
     tag = "values",
     summary = "Add new pairs, all or nothing",
-    description = "Adds every pair with the default TTL, or none if any key exists.",
+    description = "Adds every pair with the default TTL, or none if any key exists. With an \
+        `Idempotency-Key` header, a retry of the same request (same body) within \
+        `--idempotency-window` gets the first outcome (marked `Idempotent-Replayed: true`), \
+        `201` or `409`, instead of writing again.",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters naming this request; a retry with the same key gets the first outcome"),
+    ),
     request_body(
         content = Pairs,
         content_type = "application/json",
@@ -82,28 +89,36 @@ async fn read(State(state): State<AppState>, params: Params) -> Result<Response,
     ),
     responses(
         (status = 201, description = "Every pair was added", body = Added),
-        (status = 400, description = "bad_request: the body is not a non-empty object, or a key is empty", body = ErrorBody),
+        (status = 400, description = "bad_request: the body is not a non-empty object, a key is empty, or a bad `Idempotency-Key`", body = ErrorBody),
         (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
-        (status = 409, description = "conflict: at least one key exists; nothing was added", body = ErrorBody),
+        (status = 409, description = "conflict: at least one key exists; nothing was added. idempotency_key_in_use: the first request with this key still runs", body = ErrorBody),
         (status = 413, description = "payload_too_large: a key, value or the body is too large", body = ErrorBody),
+        (status = 422, description = "idempotency_key_reused: the `Idempotency-Key` came with another request", body = ErrorBody),
+        (status = 504, description = "outcome_unknown: the write was sent and no answer came; it may or may not have been applied", body = ErrorBody),
     )
 )]
 async fn insert(
     State(state): State<AppState>,
     _: Writable,
+    idem: Idempotency,
     body: Body,
 ) -> Result<Response, ApiError> {
     let items = body.object(state.limits())?;
-    if state.backend().insert_all_absent(items).await? {
-        Ok(json(
+    let idem = idem.with_body(&body.0);
+    let done = state
+        .backend()
+        .insert_all_absent(items, idem.as_ref())
+        .await?;
+    let response = if done.value {
+        json(
             StatusCode::CREATED,
             r#"{"message":"Items successfully added"}"#.into(),
-        ))
+        )
     } else {
-        Err(ApiError::conflict(
-            "at least one of the keys already exists; nothing was added",
-        ))
-    }
+        ApiError::conflict("at least one of the keys already exists; nothing was added")
+            .into_response()
+    };
+    Ok(idempotency::mark(response, done.replayed))
 }
 
 #[utoipa::path(
