@@ -3,14 +3,13 @@
 //!
 //! Local servers are routers called with `oneshot`, each with a `ManualClock`. The
 //! Redis tests start a `redis-server` of their own on a free port (as `redis.rs`
-//! does) and pause it with SIGSTOP so that a write is sent and gets no answer. Set
-//! `KV_SKIP_REDIS_TESTS=1` to skip those on a machine without `redis-server`.
+//! does) and pause it with SIGSTOP so that a write is sent and gets no answer. On a
+//! machine without `redis-server` those skip visibly (see `common/redis.rs`).
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use common::redis::RedisServer;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -430,136 +429,6 @@ async fn info_reports_the_snapshot_found_at_start() {
         info["persistence"]["last_snapshot_unix_seconds"],
         Value::Null
     );
-}
-
-// ---------------------------------------------------------------------------------
-// A redis-server of the test's own.
-
-/// A `redis-server` child process on a free loopback port, killed when dropped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl RedisServer {
-    /// Starts one, or returns `None` (after saying so) when `KV_SKIP_REDIS_TESTS=1`.
-    fn start() -> Option<RedisServer> {
-        if std::env::var("KV_SKIP_REDIS_TESTS").is_ok_and(|v| v == "1") {
-            eprintln!("KV_SKIP_REDIS_TESTS=1: skipping a test that needs redis-server");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}): install it (`apt-get install \
-                     redis-server`), or set KV_SKIP_REDIS_TESTS=1 to skip these tests"
-                )
-            });
-        let server = RedisServer {
-            child,
-            port,
-            _dir: dir,
-        };
-        let started = Instant::now();
-        while server.command(&["PING"]).as_deref() != Some("+PONG") {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not answer on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Some(server)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// Sends a signal (`STOP`, `CONT`) to the process.
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("running kill");
-        assert!(status.success(), "kill -{name} failed");
-    }
-
-    /// Sends one command; returns the reply line or bulk string, `None` if nobody
-    /// answers. Enough for the replies these tests read.
-    fn command(&self, args: &[&str]) -> Option<String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        let mut out = format!("*{}\r\n", args.len());
-        for a in args {
-            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        stream.write_all(out.as_bytes()).ok()?;
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            let n = stream.read(&mut chunk).ok()?;
-            if n == 0 {
-                return None;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&buf).into_owned();
-            let Some(end) = text.find("\r\n") else {
-                continue;
-            };
-            let line = &text[..end];
-            let Some(len) = line.strip_prefix('$') else {
-                return Some(line.to_owned());
-            };
-            let len: i64 = len.parse().ok()?;
-            if len < 0 {
-                return Some("(nil)".into());
-            }
-            let body = &text[end + 2..];
-            if body.len() >= len as usize + 2 {
-                return Some(body[..len as usize].to_owned());
-            }
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> String {
-        self.command(args)
-            .unwrap_or_else(|| panic!("redis-server did not answer {args:?}"))
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        // A stopped process must be continued for the kill to be reaped at once.
-        let _ = Command::new("kill")
-            .arg("-CONT")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-macro_rules! redis_or_skip {
-    () => {
-        match RedisServer::start() {
-            Some(r) => r,
-            None => return,
-        }
-    };
 }
 
 fn over(redis: &RedisServer, args: &[&str]) -> Node {
