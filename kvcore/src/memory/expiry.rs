@@ -118,9 +118,8 @@ impl<V: Value> Shared<V> {
                     table.expiry.push(Reverse((real, at)));
                 }
                 _ => {
-                    entry.remove();
-                    self.len.fetch_sub(1, Relaxed);
-                    self.expirations.fetch_add(1, Relaxed);
+                    let (slot, _) = entry.remove();
+                    self.removed(&slot, Removal::Expired);
                     removed += 1;
                 }
             }

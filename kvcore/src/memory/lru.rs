@@ -77,13 +77,14 @@ impl<V: Value> Shared<V> {
             }
             let live = entry.get().is_live(now);
             let (slot, _) = entry.remove();
-            self.len.fetch_sub(1, Relaxed);
-            self.log_delete(slot.key.as_str());
-            if live {
-                self.evictions.fetch_add(1, Relaxed);
-            } else {
-                self.expirations.fetch_add(1, Relaxed);
-            }
+            self.removed(
+                &slot,
+                if live {
+                    Removal::Evicted
+                } else {
+                    Removal::Expired
+                },
+            );
             return true;
         }
         false

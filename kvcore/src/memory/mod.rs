@@ -232,6 +232,20 @@ struct Table<V> {
     expiry: DeadlineHeap,
 }
 
+/// Why a key left the store; [`Shared::removed`] does the bookkeeping of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Removal {
+    /// Its deadline passed: found by a purge, by a write in its place, by eviction
+    /// looking for room, or by a delete.
+    Expired,
+    /// The least recently used live key, evicted to make room under the capacity.
+    Evicted,
+    /// Deleted by `delete`.
+    Deleted,
+    /// Removed by `clear`.
+    Cleared,
+}
+
 /// A single-key write.
 enum Op<V> {
     Set(V, SetOptions),
@@ -420,9 +434,25 @@ impl<V: Value> Shared<V> {
         }
     }
 
-    fn log_delete(&self, key: &str) {
-        if let Some(log) = self.log.get() {
-            log.delete(key);
+    /// The one place every removal of a key goes through, called once the slot has
+    /// left its table (under its shard's lock): the key count, the statistics, and
+    /// the write log. A deletion or a clear was journaled and committed by the caller
+    /// before anything was removed; an eviction is journaled here and rides on the
+    /// commit of the write that made room; an expiration needs no record, since replay
+    /// finds the key expired too.
+    fn removed(&self, slot: &Slot<V>, cause: Removal) {
+        self.len.fetch_sub(1, Relaxed);
+        match cause {
+            Removal::Expired => {
+                self.expirations.fetch_add(1, Relaxed);
+            }
+            Removal::Evicted => {
+                self.evictions.fetch_add(1, Relaxed);
+                if let Some(log) = self.log.get() {
+                    log.delete(slot.key.as_str());
+                }
+            }
+            Removal::Deleted | Removal::Cleared => {}
         }
     }
 
@@ -474,9 +504,8 @@ impl<V: Value> Shared<V> {
         (d, ttl): (u64, u64),
     ) {
         if let Ok(old) = table.slots.find_entry(hash, |s| s.key.is(key)) {
-            old.remove();
-            self.len.fetch_sub(1, Relaxed);
-            self.expirations.fetch_add(1, Relaxed);
+            let (old, _) = old.remove();
+            self.removed(&old, Removal::Expired);
         }
         let stamp = if self.capacity.is_some() {
             self.tick.fetch_add(1, Relaxed)
@@ -710,9 +739,10 @@ impl<V: Value> Shared<V> {
         let now = self.now();
         let mut live = 0;
         for table in &mut tables {
-            live += table.slots.iter().filter(|s| s.is_live(now)).count();
-            self.len.fetch_sub(table.slots.len(), Relaxed);
-            table.slots.clear();
+            for slot in table.slots.drain() {
+                live += usize::from(slot.is_live(now));
+                self.removed(&slot, Removal::Cleared);
+            }
             table.expiry.clear();
         }
         lru.clear();
@@ -811,11 +841,15 @@ impl<V: Value> Store<V> for MemoryStore<V> {
             // An expired key needs no record: replay finds it expired too.
             s.journal(|log| log.delete(key))?;
         }
-        entry.remove();
-        s.len.fetch_sub(1, Relaxed);
-        if !live {
-            s.expirations.fetch_add(1, Relaxed);
-        }
+        let (slot, _) = entry.remove();
+        s.removed(
+            &slot,
+            if live {
+                Removal::Deleted
+            } else {
+                Removal::Expired
+            },
+        );
         Ok(live)
     }
 
