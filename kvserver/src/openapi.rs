@@ -197,6 +197,8 @@ async fn openapi_json() -> Response {
 /// - every other operation can also answer `401` (with `--auth-token`), `503` with
 ///   `Retry-After` (load shedding, request timeout, Redis unreachable) and `500`; the
 ///   probes are neither authenticated nor shed (see `middleware.rs`);
+/// - an operation that takes an `Idempotency-Key` header can answer `422
+///   idempotency_key_reused` and `409 idempotency_key_in_use`;
 /// - an operation that writes can answer `504 outcome_unknown` and `507` (a full disk,
 ///   or `counters_full`), and the reads of
 ///   stored values `502 stored_value_too_large` (values in Redis beyond the limit).
@@ -232,6 +234,29 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                     Some(Extra::RetryAfter),
                 )
             });
+            let idempotent_retry = op.parameters.iter().flatten().any(|p| {
+                matches!(p, RefOr::T(p)
+                    if p.parameter_in == ParameterIn::Header && p.name == "Idempotency-Key")
+            });
+            if idempotent_retry {
+                responses.entry("422".into()).or_insert_with(|| {
+                    error_response(
+                        "idempotency_key_reused: the `Idempotency-Key` came with another \
+                         request (route, query or body) within the idempotency window",
+                        head,
+                        None,
+                    )
+                });
+                responses.entry("409".into()).or_insert_with(|| {
+                    error_response(
+                        "idempotency_key_in_use: the first request with this \
+                         `Idempotency-Key` still runs; retry after `Retry-After` seconds \
+                         with the same key to get its outcome",
+                        head,
+                        Some(Extra::RetryAfter),
+                    )
+                });
+            }
             let template = path.replace("{*", "{");
             // Every method but GET changes data, and so does a GET that counts a hit.
             let write = !matches!(method, "get" | "head" | "options")
