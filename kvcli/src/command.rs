@@ -571,19 +571,15 @@ pub fn parse_value(text: &str) -> JsonText {
     JsonText::parse(text).unwrap_or_else(|_| JsonText::string(text))
 }
 
-/// Seconds, fractional allowed, from 0.001 up to kvcore's [`MAX_TTL`].
+/// Seconds, fractional allowed, from 0.001 up to kvcore's [`MAX_TTL`]
+/// ([`kvcore::ttl::parse_seconds`], as kvserver reads them).
 pub fn parse_seconds(text: &str) -> Result<Duration, Error> {
-    let max = MAX_TTL.as_secs_f64();
-    let bad = || {
+    kvcore::ttl::parse_seconds(text).map_err(|_| {
         Error::Usage(format!(
-            "SECONDS must be a number from 0.001 to {max}, not {text:?}"
+            "SECONDS must be a number from 0.001 to {}, not {text:?}",
+            MAX_TTL.as_secs_f64()
         ))
-    };
-    let seconds: f64 = text.trim().parse().map_err(|_| bad())?;
-    if !(0.001..=max).contains(&seconds) {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(seconds).min(MAX_TTL))
+    })
 }
 
 /// A dataset format name: json, jsonl (also jsonlines, ndjson) or csv.

@@ -409,7 +409,7 @@ impl Session {
 pub fn format_ttl(ttl: Option<Duration>) -> String {
     match ttl {
         Some(ttl) => {
-            let ms = ttl.as_micros().div_ceil(1000);
+            let ms = kvcore::ttl::millis(ttl);
             format!("{}.{:03}", ms / 1000, ms % 1000)
         }
         None => "none".into(),

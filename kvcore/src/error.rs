@@ -70,6 +70,14 @@ pub enum Error {
         ttl: std::time::Duration,
     },
 
+    /// Text that should have been a TTL in seconds was not.
+    #[error(
+        "{text:?} is not a TTL: give seconds, fractional allowed, from 0.001 to 315360000 (ten years)"
+    )]
+    InvalidSeconds {
+        /// The text as given.
+        text: String,
+    },
     /// An all-or-nothing batch asked for more keys than the store can ever hold.
     #[error(
         "a batch of {requested} new keys cannot fit in a store with capacity {capacity}: split the batch or raise the capacity"

@@ -244,6 +244,7 @@ pub mod memory;
 pub mod persist;
 pub mod readonly;
 pub mod store;
+pub mod ttl;
 pub mod value;
 
 pub use builder::StoreBuilder;

@@ -46,7 +46,7 @@ pub fn object<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a JsonText)>) -> S
 /// A TTL in whole milliseconds, rounded up so a live key never shows 0, or `null`.
 pub fn ttl_ms(ttl: Option<std::time::Duration>) -> String {
     match ttl {
-        Some(d) => d.as_micros().div_ceil(1000).to_string(),
+        Some(d) => kvcore::ttl::millis(d).to_string(),
         None => "null".into(),
     }
 }

@@ -141,16 +141,7 @@ pub struct Config {
 /// Parses seconds (fractional allowed) from 0.001 to ten years: the range of every TTL
 /// the flags and the HTTP API take (`docs/http-api.md`).
 pub fn parse_ttl(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if !(0.001..=315_360_000.0).contains(&seconds) {
-        return Err(format!(
-            "{text} seconds is out of range: use 0.001 to 315360000 (ten years)"
-        ));
-    }
-    Ok(Duration::from_secs_f64(seconds))
+    kvcore::ttl::parse_seconds(text).map_err(|e| e.to_string())
 }
 
 fn parse_fsync(text: &str) -> Result<Fsync, String> {

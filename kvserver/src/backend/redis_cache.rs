@@ -595,8 +595,7 @@ fn refuse_reserved(key: &str) -> Result<()> {
 
 /// Whole milliseconds, rounded up so that a TTL of 0.0005 s is not 0.
 fn millis(d: Duration) -> u64 {
-    let ms = d.as_nanos().div_ceil(1_000_000);
-    u64::try_from(ms).unwrap_or(u64::MAX).max(1)
+    kvcore::ttl::millis(d).max(1)
 }
 
 /// A value as Redis holds it: JSON text, or (written by another client) anything
