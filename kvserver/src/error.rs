@@ -134,8 +134,9 @@ impl ApiError {
             StatusCode::GATEWAY_TIMEOUT,
             "outcome_unknown",
             format!(
-                "{detail}: the write may or may not have been applied; retry only with the \
-                 same Idempotency-Key, or read the data to find out"
+                "{detail}: the write may or may not have been applied; a PUT, PATCH or \
+                 DELETE may be sent again as it is, an incr or POST only with the same \
+                 Idempotency-Key; or read the data to find out"
             ),
         )
     }

@@ -258,8 +258,10 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 });
             }
             let template = path.replace("{*", "{");
-            // Every method but GET changes data, and so does a GET that counts a hit.
-            let write = !matches!(method, "get" | "head" | "options")
+            // Every method but GET changes data, and so does a GET that counts a hit;
+            // `/get_value` and `/test/{n}` are POSTs that write nothing.
+            let write = (!matches!(method, "get" | "head" | "options")
+                && !matches!(template.as_str(), "/get_value" | "/test/{n}" | "/test/{n}/"))
                 || template == "/api"
                 || template.starts_with("/api/");
             if write {
@@ -283,7 +285,12 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                     )
                 });
             }
-            if method == "get" && matches!(template.as_str(), "/keys" | "/keys/{key}" | "/values") {
+            let reads_values = match method {
+                "get" => matches!(template.as_str(), "/keys" | "/keys/{key}" | "/values"),
+                "post" => template == "/get_value",
+                _ => false,
+            };
+            if reads_values {
                 responses.entry("502".into()).or_insert_with(|| {
                     error_response(
                         "stored_value_too_large: with `--backend`, a value stored in Redis by \
