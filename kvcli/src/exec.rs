@@ -240,7 +240,7 @@ impl Session {
                 }
             }
             Command::Persist { key } => {
-                if !store.persist(key)? {
+                if !store.clear_ttl(key)? {
                     return not_found(key);
                 }
             }

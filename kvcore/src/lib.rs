@@ -63,7 +63,7 @@
 //! | `.max_capacity(n)` | the `n` of `Cache::new(n)` | [`.capacity(n)`](StoreBuilder::capacity): live keys |
 //! | `.time_to_live(d)` | (no TTLs) | [`.default_ttl(d)`](StoreBuilder::default_ttl) |
 //! | `.time_to_idle(d)` | (no TTLs) | `.default_ttl(d)` with [`.sliding(true)`](StoreBuilder::sliding); one or the other, not both at once |
-//! | `.expire_after(expiry)` | (no TTLs) | per write: [`SetOptions::ttl`]; later: [`Store::expire`], [`Store::persist`] |
+//! | `.expire_after(expiry)` | (no TTLs) | per write: [`SetOptions::ttl`]; later: [`Store::expire`], [`Store::clear_ttl`] |
 //! | `.weigher(f)`, `.eviction_listener(f)` | `Cache::with_weighter(..)`, `Lifecycle` | none: capacity counts keys; [`Stats`] counts what left |
 //! | `get(&k)` | `get(&k)` | [`get(k)`](Store::get): counts as use (LRU place, sliding TTL) |
 //! | `contains_key(&k)` | `contains_key(&k)`, `peek(&k)` | [`contains(k)`](Store::contains), [`ttl(k)`](Store::ttl): only look, return no value |

@@ -157,7 +157,7 @@ impl<V: Value> Store<V> for ReadOnlyStore<V> {
         Err(Error::ReadOnly)
     }
 
-    fn persist(&self, _: &str) -> Result<bool> {
+    fn clear_ttl(&self, _: &str) -> Result<bool> {
         Err(Error::ReadOnly)
     }
 

@@ -239,8 +239,10 @@ pub trait Store<V: Value>: Send + Sync + std::fmt::Debug {
     /// Returns whether the key was live.
     fn expire(&self, key: &str, ttl: Duration) -> Result<bool>;
 
-    /// Removes the TTL of `key`. Returns whether the key was live.
-    fn persist(&self, key: &str) -> Result<bool>;
+    /// Removes the TTL of `key`, so that it lives until deleted (Redis calls this
+    /// `PERSIST`; kvcli and the HTTP API keep that name). Returns whether the key was
+    /// live.
+    fn clear_ttl(&self, key: &str) -> Result<bool>;
 
     /// Adds `by` to the integer under `key` (a missing key counts as 0 and gets the
     /// default TTL; an existing key keeps its TTL). Returns the new value.

@@ -322,7 +322,7 @@ fn run_on_store(store: &dyn Store<String>, op: &Op) -> Out {
         }
         Op::Delete(k) => Out::Batch(store.delete(k).map_err(fail)),
         Op::Expire(k, ttl) => Out::Batch(store.expire(k, *ttl).map_err(fail)),
-        Op::Persist(k) => Out::Batch(store.persist(k).map_err(fail)),
+        Op::Persist(k) => Out::Batch(store.clear_ttl(k).map_err(fail)),
         Op::Incr(k, by) => Out::Incr(store.incr(k, *by).map_err(fail)),
         Op::Len => Out::Len(store.len()),
         Op::IsEmpty => Out::Flag(store.is_empty()),
@@ -1174,7 +1174,7 @@ fn a_key_is_expired_exactly_at_its_deadline() -> kvcore::Result<()> {
         SetOutcome::NotSet
     );
     assert!(!store.expire("k", Duration::from_secs(1))?);
-    assert!(!store.persist("k")?);
+    assert!(!store.clear_ttl("k")?);
     assert_eq!(store.incr("k", 2)?, 2);
     Ok(())
 }

@@ -224,7 +224,7 @@ fn journal_ops() -> Vec<Op> {
             st.set("ключ", s("значение ✓"), SetOptions::new().ttl(30 * SEC))
                 .unwrap();
         },
-        |st| assert!(st.persist("a").unwrap()),
+        |st| assert!(st.clear_ttl("a").unwrap()),
         |st| assert_eq!(st.clear().unwrap(), 3),
         |st| {
             st.set("a", s("again"), SetOptions::new()).unwrap(); // set again after clear
@@ -1144,7 +1144,7 @@ fn time_spent_down_counts_and_expired_keys_never_come_back() {
         store.compact().unwrap(); // "snap" and "dies-running" are in the snapshot with deadlines
         clock.advance(6 * SEC);
         // Expired in memory but not yet purged: touching it must not revive it.
-        assert!(!store.persist("dies-running").unwrap());
+        assert!(!store.clear_ttl("dies-running").unwrap());
         assert!(!store.expire("dies-running", 1000 * SEC).unwrap());
         let opts = SetOptions::new().keep_ttl().if_present();
         assert_eq!(
@@ -1728,7 +1728,7 @@ fn run_step(store: &dyn Store<String>, step: &Step) -> String {
         ),
         Step::Delete(k) => format!("{:?}", store.delete(k).ok()),
         Step::Expire(k, t) => format!("{:?}", store.expire(k, Duration::from_secs(*t)).ok()),
-        Step::Persist(k) => format!("{:?}", store.persist(k).ok()),
+        Step::Persist(k) => format!("{:?}", store.clear_ttl(k).ok()),
         Step::Incr(k, by) => format!("{:?}", store.incr(k, *by).map_err(|e| e.to_string())),
         Step::Clear => format!("{:?}", store.clear().ok()),
         Step::SetMany(p, t) => format!("{:?}", store.set_many(owned(p), expiry(t)).ok()),

@@ -870,7 +870,7 @@ impl<V: Value> Store<V> for MemoryStore<V> {
             .map(|done| done.is_some())
     }
 
-    fn persist(&self, key: &str) -> Result<bool> {
+    fn clear_ttl(&self, key: &str) -> Result<bool> {
         self.shared
             .with_live_slot(key, |s, _, _, slot, _| {
                 s.journal(|log| log.put(key, &slot.value, 0, 0))?;

@@ -1494,8 +1494,8 @@ impl<V: ValueCodec> Store<V> for PersistentStore<V> {
     fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
         self.write(|s| s.expire(key, ttl))
     }
-    fn persist(&self, key: &str) -> Result<bool> {
-        self.write(|s| s.persist(key))
+    fn clear_ttl(&self, key: &str) -> Result<bool> {
+        self.write(|s| s.clear_ttl(key))
     }
     fn incr(&self, key: &str, by: i64) -> Result<i64> {
         self.write(|s| s.incr(key, by))

@@ -238,9 +238,9 @@ impl Local {
         self.write(move |s| s.expire(&key, ttl)).await
     }
 
-    pub(super) async fn persist(&self, key: &str) -> Result<bool> {
+    pub(super) async fn clear_ttl(&self, key: &str) -> Result<bool> {
         let key = key.to_owned();
-        self.write(move |s| s.persist(&key)).await
+        self.write(move |s| s.clear_ttl(&key)).await
     }
 
     pub(super) async fn incr(

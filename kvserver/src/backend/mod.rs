@@ -168,8 +168,8 @@ impl Backend {
     }
 
     /// Removes the TTL of `key`; returns whether it was live.
-    pub async fn persist(&self, key: &str) -> Result<bool> {
-        each!(self, b => b.persist(key).await)
+    pub async fn clear_ttl(&self, key: &str) -> Result<bool> {
+        each!(self, b => b.clear_ttl(key).await)
     }
 
     /// Adds `by` to the integer under `key` (a missing key counts as 0). With `idem`,

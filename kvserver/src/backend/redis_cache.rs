@@ -1266,7 +1266,7 @@ impl RedisCache {
         self.change(&self.scripts.expire, key, &args).await
     }
 
-    pub(super) async fn persist(&self, key: &str) -> Result<bool> {
+    pub(super) async fn clear_ttl(&self, key: &str) -> Result<bool> {
         self.change(&self.scripts.persist, key, &[]).await
     }
 

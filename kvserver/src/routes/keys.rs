@@ -432,7 +432,7 @@ async fn delete_ttl(
     _: Writable,
     Key(key): Key,
 ) -> Result<impl IntoResponse, ApiError> {
-    if !state.backend().persist(&key).await? {
+    if !state.backend().clear_ttl(&key).await? {
         return Err(ApiError::no_key(&key));
     }
     Ok(json(StatusCode::OK, "{\"ttl_ms\":null}".into()))
