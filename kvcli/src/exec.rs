@@ -216,14 +216,8 @@ impl Session {
             }
             Command::Keys { pattern } => {
                 let mut keys = Vec::new();
-                let mut cursor = None;
-                loop {
-                    let page = store.scan(pattern.as_ref(), cursor.as_deref(), PAGE)?;
-                    keys.extend(page.items.into_iter().map(|(key, _)| key));
-                    cursor = page.next_cursor;
-                    if cursor.is_none() {
-                        break;
-                    }
+                for page in kvcore::Pages::new(&store, pattern.as_ref(), PAGE) {
+                    keys.extend(page?.items.into_iter().map(|(key, _)| key));
                 }
                 keys.sort_unstable();
                 for key in keys {

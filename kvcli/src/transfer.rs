@@ -266,18 +266,13 @@ fn write_records<W: Write>(
 ) -> kvcore::Result<(u64, W)> {
     let mut writer = writer?;
     let mut count = 0u64;
-    let mut cursor = None;
-    loop {
-        let page = store.scan(None, cursor.as_deref(), PAGE)?;
+    for page in kvcore::Pages::new(store, None, PAGE) {
+        let page = page?;
         for (key, value) in &page.items {
             writer.write(key, value)?;
         }
         count += page.items.len() as u64;
         bar.inc(page.items.len() as u64);
-        cursor = page.next_cursor;
-        if cursor.is_none() {
-            break;
-        }
     }
     Ok((count, writer.finish()?))
 }

@@ -113,6 +113,66 @@ pub struct ScanPage<V> {
     pub next_cursor: Option<String>,
 }
 
+/// The pages of a scan from the first to the last, each asked for with the cursor the
+/// one before it returned. Ends after the last page, or after the first error.
+///
+/// ```
+/// use kvcore::{Pages, SetOptions, Store, StoreBuilder};
+///
+/// let store = StoreBuilder::new().build::<u64>()?;
+/// for i in 0..250 {
+///     store.set(&format!("k{i}"), i, SetOptions::new())?;
+/// }
+/// let mut keys = 0;
+/// for page in Pages::new(&store, None, 100) {
+///     keys += page?.items.len();
+/// }
+/// assert_eq!(keys, 250);
+/// # Ok::<(), kvcore::Error>(())
+/// ```
+pub struct Pages<'a, V> {
+    store: &'a dyn Store<V>,
+    pattern: Option<&'a Pattern>,
+    limit: usize,
+    /// The cursor of the next page; `None` once the scan is over.
+    next: Option<Option<String>>,
+}
+
+impl<'a, V: Value> Pages<'a, V> {
+    /// The pages of `store`'s keys matching `pattern` (all keys if `None`), at most
+    /// `limit` pairs each.
+    pub fn new(store: &'a dyn Store<V>, pattern: Option<&'a Pattern>, limit: usize) -> Self {
+        Pages {
+            store,
+            pattern,
+            limit,
+            next: Some(None),
+        }
+    }
+}
+
+impl<V: Value> Iterator for Pages<'_, V> {
+    type Item = Result<ScanPage<V>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let cursor = self.next.take()?;
+        let page = self.store.scan(self.pattern, cursor.as_deref(), self.limit);
+        if let Ok(page) = &page {
+            self.next = page.next_cursor.clone().map(Some);
+        }
+        Some(page)
+    }
+}
+
+impl<V> std::fmt::Debug for Pages<'_, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pages")
+            .field("limit", &self.limit)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Counters since the store was built.
 ///
 /// Hits and misses count the reads that return values: [`Store::get`],

@@ -448,3 +448,19 @@ fn bad_ttls_are_refused() {
     }
     assert!(!s.contains("k"));
 }
+
+#[test]
+fn pages_run_to_the_last_page_and_stop_after_an_error() {
+    let (s, _) = store(StoreBuilder::new());
+    for i in 0..10u64 {
+        s.set(&format!("k{i}"), i, SetOptions::new()).unwrap();
+    }
+    let sizes: Vec<usize> = crate::Pages::new(&s, None, 4)
+        .map(|page| page.unwrap().items.len())
+        .collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 10);
+    assert!(sizes.iter().all(|&n| n <= 4));
+    let mut failing = crate::Pages::new(&s, None, 0);
+    assert!(matches!(failing.next(), Some(Err(Error::InvalidLimit))));
+    assert!(failing.next().is_none());
+}

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use kvcore::persist::{JournalStats, SnapshotInfo};
 use kvcore::{
-    Expiry, JsonText, Mode, Pattern, PersistentStore, ScanPage, SetOptions, SetOutcome, Stats,
-    Store,
+    Expiry, JsonText, Mode, Pages, Pattern, PersistentStore, ScanPage, SetOptions, SetOutcome,
+    Stats, Store,
 };
 use parking_lot::Mutex;
 
@@ -311,15 +311,10 @@ impl Local {
 
     pub(super) async fn hits(&self) -> Result<Vec<(String, i64)>> {
         let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self.hits.scan(None, cursor.as_deref(), 10_000)?;
-            all.extend(page.items);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
+        for page in Pages::new(&*self.hits, None, 10_000) {
+            all.extend(page?.items);
         }
+        Ok(all)
     }
 
     pub(super) async fn len(&self) -> Result<usize> {
