@@ -7,12 +7,109 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The error codes of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// `400`: the request is malformed (body, query, key, TTL, pattern, cursor, limit…).
+    BadRequest,
+    /// `404`: no such key (or route).
+    NotFound,
+    /// `405`: the route exists but does not take that method.
+    MethodNotAllowed,
+    /// `409`: a conditional write found the key(s) already there.
+    Conflict,
+    /// `409`: `incr` on a value that is not an integer, or the result would overflow i64.
+    NotAnInteger,
+    /// `403`: the server is read-only.
+    ReadOnly,
+    /// `401`: the bearer token is missing or wrong.
+    Unauthorized,
+    /// `403`: reserved; no route sends it.
+    Forbidden,
+    /// `413`: a key, value or body is larger than the server accepts.
+    PayloadTooLarge,
+    /// `503`: overloaded, timed out, not ready or the backend is unreachable; nothing
+    /// was applied, a retry after `Retry-After` is safe.
+    Unavailable,
+    /// `507`: the data directory cannot be written (a full disk); the write was not
+    /// applied and may be retried after `Retry-After`.
+    InsufficientStorage,
+    /// `504`: a write was sent (or started) and no answer came in time: it may or may
+    /// not have been applied. Retry only with the same `Idempotency-Key`.
+    OutcomeUnknown,
+    /// `507`: `--max-counters` paths are counted already; a new path is not counted.
+    CountersFull,
+    /// `502`: a value stored in Redis by another client is larger than
+    /// `--max-value-bytes`; it is not served.
+    StoredValueTooLarge,
+    /// `422`: the `Idempotency-Key` came with another request within the window.
+    IdempotencyKeyReused,
+    /// `409`: the first request with this `Idempotency-Key` still runs; retry shortly.
+    IdempotencyKeyInUse,
+    /// `500`: a server-side failure.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in the order the OpenAPI document lists them.
+    pub const ALL: &[ErrorCode] = &[
+        ErrorCode::BadRequest,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Conflict,
+        ErrorCode::NotAnInteger,
+        ErrorCode::ReadOnly,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::Unavailable,
+        ErrorCode::InsufficientStorage,
+        ErrorCode::OutcomeUnknown,
+        ErrorCode::CountersFull,
+        ErrorCode::StoredValueTooLarge,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::IdempotencyKeyInUse,
+        ErrorCode::Internal,
+    ];
+
+    /// The code as it appears in a response body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::NotAnInteger => "not_an_integer",
+            ErrorCode::ReadOnly => "read_only",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::InsufficientStorage => "insufficient_storage",
+            ErrorCode::OutcomeUnknown => "outcome_unknown",
+            ErrorCode::CountersFull => "counters_full",
+            ErrorCode::StoredValueTooLarge => "stored_value_too_large",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyInUse => "idempotency_key_in_use",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// An error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     retry_after: Option<u32>,
     /// The `WWW-Authenticate` challenge of a `401`.
@@ -21,12 +118,12 @@ pub struct ApiError {
 
 #[derive(Serialize)]
 struct Body<'a> {
-    error: &'a str,
+    error: ErrorCode,
     message: &'a str,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -38,12 +135,12 @@ impl ApiError {
 
     /// `400 bad_request`.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
 
     /// `404 not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
     /// `404 not_found` for a key.
@@ -55,26 +152,26 @@ impl ApiError {
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "this route does not accept that method",
         )
     }
 
     /// `409 conflict`.
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", message)
+        Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
     }
 
     /// `409 not_an_integer`.
     pub fn not_an_integer(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "not_an_integer", message)
+        Self::new(StatusCode::CONFLICT, ErrorCode::NotAnInteger, message)
     }
 
     /// `403 read_only`.
     pub fn read_only() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            "read_only",
+            ErrorCode::ReadOnly,
             "this server is read-only: it serves a loaded dataset and accepts no writes",
         )
     }
@@ -84,7 +181,7 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         let mut e = Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "send the server's token as `Authorization: Bearer TOKEN`",
         );
         e.challenge = Some("Bearer");
@@ -96,7 +193,7 @@ impl ApiError {
     pub fn invalid_token() -> Self {
         let mut e = Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "the bearer token is not the server's token; send it as `Authorization: Bearer TOKEN`",
         );
         e.challenge = Some(r#"Bearer error="invalid_token""#);
@@ -105,12 +202,20 @@ impl ApiError {
 
     /// `413 payload_too_large`.
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            message,
+        )
     }
 
     /// `503 unavailable`, with a `Retry-After` of `seconds`.
     pub fn unavailable(message: impl Into<String>, retry_after: u32) -> Self {
-        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            message,
+        );
         e.retry_after = Some(retry_after);
         e
     }
@@ -120,7 +225,7 @@ impl ApiError {
     pub fn insufficient_storage(message: impl Into<String>) -> Self {
         let mut e = Self::new(
             StatusCode::INSUFFICIENT_STORAGE,
-            "insufficient_storage",
+            ErrorCode::InsufficientStorage,
             message,
         );
         e.retry_after = Some(5);
@@ -132,7 +237,7 @@ impl ApiError {
     pub fn outcome_unknown(detail: &str) -> Self {
         Self::new(
             StatusCode::GATEWAY_TIMEOUT,
-            "outcome_unknown",
+            ErrorCode::OutcomeUnknown,
             format!(
                 "{detail}: the write may or may not have been applied; a PUT, PATCH or \
                  DELETE may be sent again as it is, an incr or POST only with the same \
@@ -145,7 +250,7 @@ impl ApiError {
     pub fn counters_full(max: usize) -> Self {
         Self::new(
             StatusCode::INSUFFICIENT_STORAGE,
-            "counters_full",
+            ErrorCode::CountersFull,
             format!(
                 "the server already counts hits on {max} paths (--max-counters); hits on \
                  those paths still count, a new path is not counted"
@@ -158,7 +263,7 @@ impl ApiError {
     pub fn stored_value_too_large(key: &str, bytes: u64, max: usize) -> Self {
         Self::new(
             StatusCode::BAD_GATEWAY,
-            "stored_value_too_large",
+            ErrorCode::StoredValueTooLarge,
             format!(
                 "the value stored under {key:?} is {bytes} bytes, larger than this server's \
                  limit of {max} bytes (--max-value-bytes); it is not served"
@@ -170,7 +275,7 @@ impl ApiError {
     pub fn idempotency_key_reused() -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyReused,
             "this Idempotency-Key was used for a different request (route, query or body) \
              within the idempotency window; send a new key for a new request",
         )
@@ -180,7 +285,7 @@ impl ApiError {
     pub fn idempotency_key_in_use() -> Self {
         let mut e = Self::new(
             StatusCode::CONFLICT,
-            "idempotency_key_in_use",
+            ErrorCode::IdempotencyKeyInUse,
             "a request with this Idempotency-Key is still running; retry shortly with the \
              same key to get its outcome",
         );
@@ -193,7 +298,7 @@ impl ApiError {
         tracing::error!(%detail, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "the server failed to handle the request; the detail is in its log",
         )
     }
@@ -204,7 +309,7 @@ impl ApiError {
     }
 
     /// The error code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.code
     }
 
@@ -279,5 +384,18 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_reads_the_same_in_bodies_and_in_as_str() {
+        for &code in ErrorCode::ALL {
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(json, code.as_str(), "{code:?}");
+        }
     }
 }

@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::error::ErrorCode;
 use crate::routes as families;
 use crate::state::AppState;
 
@@ -419,50 +420,6 @@ pub struct ErrorBody {
     pub error: ErrorCode,
     /// A sentence for humans.
     pub message: String,
-}
-
-/// The error codes of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// `400`: the request is malformed (body, query, key, TTL, pattern, cursor, limit…).
-    BadRequest,
-    /// `404`: no such key (or route).
-    NotFound,
-    /// `405`: the route exists but does not take that method.
-    MethodNotAllowed,
-    /// `409`: a conditional write found the key(s) already there.
-    Conflict,
-    /// `409`: `incr` on a value that is not an integer, or the result would overflow i64.
-    NotAnInteger,
-    /// `403`: the server is read-only.
-    ReadOnly,
-    /// `401`: the bearer token is missing or wrong.
-    Unauthorized,
-    /// `403`: reserved; no route sends it.
-    Forbidden,
-    /// `413`: a key, value or body is larger than the server accepts.
-    PayloadTooLarge,
-    /// `503`: overloaded, timed out, not ready or the backend is unreachable; nothing
-    /// was applied, a retry after `Retry-After` is safe.
-    Unavailable,
-    /// `507`: the data directory cannot be written (a full disk); the write was not
-    /// applied and may be retried after `Retry-After`.
-    InsufficientStorage,
-    /// `504`: a write was sent (or started) and no answer came in time: it may or may
-    /// not have been applied. Retry only with the same `Idempotency-Key`.
-    OutcomeUnknown,
-    /// `507`: `--max-counters` paths are counted already; a new path is not counted.
-    CountersFull,
-    /// `502`: a value stored in Redis by another client is larger than
-    /// `--max-value-bytes`; it is not served.
-    StoredValueTooLarge,
-    /// `422`: the `Idempotency-Key` came with another request within the window.
-    IdempotencyKeyReused,
-    /// `409`: the first request with this `Idempotency-Key` still runs; retry shortly.
-    IdempotencyKeyInUse,
-    /// `500`: a server-side failure.
-    Internal,
 }
 
 /// The condition of a conditional `PUT /keys/{key}`.
