@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -44,7 +43,6 @@ struct Inner {
     limits: Limits,
     read_only: bool,
     auth_token: Option<String>,
-    ready: AtomicBool,
     slots: Arc<tokio::sync::Semaphore>,
     self_addr: OnceLock<SocketAddr>,
     started: Instant,
@@ -130,7 +128,6 @@ impl AppState {
                 limits,
                 read_only: config.read_only,
                 auth_token: config.auth_token.clone().filter(|t| !t.is_empty()),
-                ready: AtomicBool::new(true),
                 slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrency)),
                 self_addr: OnceLock::new(),
                 started: Instant::now(),
@@ -165,11 +162,6 @@ impl AppState {
     /// Permits for requests in flight; see the `limits` middleware.
     pub fn slots(&self) -> &Arc<tokio::sync::Semaphore> {
         &self.inner.slots
-    }
-
-    /// Whether the server is ready to serve.
-    pub fn is_ready(&self) -> bool {
-        self.inner.ready.load(Ordering::Relaxed)
     }
 
     /// The address this server listens on, once bound.

@@ -260,16 +260,13 @@ async fn healthz() -> Response {
         ),
         (
             status = 503,
-            description = "unavailable: not ready yet, or the backend does not answer",
+            description = "unavailable: the data directory cannot be written (a full disk; writes are refused meanwhile), or the Redis backend does not answer",
             body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))
         ),
     )
 )]
 async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
-    if !state.is_ready() {
-        return Err(ApiError::unavailable("the server is not ready yet", 1));
-    }
     state.backend().ready().await?;
     Ok(json(StatusCode::OK, r#"{"status":"ready"}"#.into()))
 }
