@@ -409,6 +409,35 @@ async fn a_bare_word_body_is_told_how_strings_are_sent() {
     );
 }
 
+/// The same hint for a bare word as one of the values of a batch body.
+#[tokio::test]
+async fn a_bare_word_value_in_a_batch_is_told_how_strings_are_sent() {
+    let app = server(&[]);
+    for (method, path) in [("PUT", "/keys"), ("POST", "/values"), ("PATCH", "/values")] {
+        let label = format!("{method} {path}");
+        let message = call(&app, method, path, Some("{\"a\": 1, \"b\": hello}"))
+            .await
+            .error(400, "bad_request")
+            .to_owned();
+        assert!(message.contains(r#"as "hello""#), "{label}: {message}");
+        assert!(message.contains("line 1 column 15"), "{label}: {message}");
+
+        let message = call(&app, method, path, Some("{\"a\":\n  True}"))
+            .await
+            .error(400, "bad_request")
+            .to_owned();
+        assert!(message.contains("spells it true"), "{label}: {message}");
+
+        // A bad value that is not a bare word gets no string hint.
+        let message = call(&app, method, path, Some("{\"a\": }"))
+            .await
+            .error(400, "bad_request")
+            .to_owned();
+        assert!(!message.contains("double quotes"), "{label}: {message}");
+    }
+    assert_eq!(call(&app, "GET", "/values", None).await.body, json!({}));
+}
+
 // ---------------------------------------------------------------------------------
 // 401 challenges
 // ---------------------------------------------------------------------------------
