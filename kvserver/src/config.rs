@@ -66,7 +66,7 @@ pub struct Config {
     pub cache_ttl: Duration,
 
     /// With --backend: seconds a Redis call may take before the request is answered
-    /// 503.
+    /// 503 (a write already sent to Redis: 504 outcome_unknown).
     #[arg(long, env = "KV_BACKEND_TIMEOUT", default_value = "2", value_parser = parse_ttl)]
     pub backend_timeout: Duration,
 
@@ -96,7 +96,8 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_concurrency: u64,
 
-    /// Seconds a request may take before it is answered 503.
+    /// Seconds a request may take before it is answered 503 (a write already started:
+    /// 504 outcome_unknown).
     #[arg(long, env = "KV_REQUEST_TIMEOUT", default_value = "30", value_parser = parse_ttl)]
     pub request_timeout: Duration,
 

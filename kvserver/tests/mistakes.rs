@@ -780,3 +780,24 @@ fn help_shows_the_backend_url_form_of_the_readme() {
         .expect("reading README.md");
     assert!(readme.contains(FORM), "README.md lacks {FORM}");
 }
+
+/// The two timeouts answer `503` before a write starts and `504 outcome_unknown`
+/// once one has, as the README's flag table and *Retrying* say; `--help` says so too.
+#[test]
+fn help_tells_the_timeouts_504_as_the_readme_does() {
+    let output = Command::new(env!("CARGO_BIN_EXE_kvserver"))
+        .arg("--help")
+        .output()
+        .expect("running kvserver --help");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in ["--backend-timeout", "--request-timeout"] {
+        let start = help
+            .find(&format!("      {flag} <"))
+            .expect("the flag in --help");
+        let entry = help[start..].split("\n\n").next().unwrap_or_default();
+        assert!(
+            entry.contains("503") && entry.contains("504"),
+            "--help on {flag} should say when it is 503 and when 504:\n{entry}"
+        );
+    }
+}
