@@ -781,6 +781,23 @@ fn help_shows_the_backend_url_form_of_the_readme() {
     assert!(readme.contains(FORM), "README.md lacks {FORM}");
 }
 
+/// A `--backend` URL Redis cannot read is refused with the form it takes.
+#[tokio::test]
+async fn a_backend_url_that_does_not_parse_is_told_the_form() {
+    for url in ["http://127.0.0.1:6379", "127.0.0.1:6379", "redis://:6379:x"] {
+        let config = common::config(&["--no-persist", "--backend", url]);
+        let clock = Arc::new(ManualClock::new());
+        let Err(e) = AppState::build_with_clock(&config, clock) else {
+            panic!("--backend {url} was accepted");
+        };
+        let message = format!("{e:#}");
+        assert!(
+            message.contains("redis://[:PASSWORD@]HOST:PORT[/DB]"),
+            "{url}: {message}"
+        );
+    }
+}
+
 /// The two timeouts answer `503` before a write starts and `504 outcome_unknown`
 /// once one has, as the README's flag table and *Retrying* say; `--help` says so too.
 #[test]
