@@ -142,7 +142,7 @@ impl Body {
 
     /// The body as a non-empty JSON object of `key: value` pairs, each checked.
     pub fn object(&self, limits: &Limits) -> Result<Vec<(String, JsonText)>, ApiError> {
-        let pairs: HashMap<String, Box<RawValue>> = self.parse_object(true)?;
+        let pairs: HashMap<String, Box<RawValue>> = self.parse_object(OBJECT_SHAPE, true)?;
         if pairs.is_empty() {
             return Err(ApiError::bad_request("the body must name at least one key"));
         }
@@ -159,17 +159,24 @@ impl Body {
 
     /// The body deserialized as `T`, which must be a JSON object: serde would also
     /// fill a struct from an array of its fields in order, a shape no route takes.
-    /// Anything else is `400`.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        self.parse_object(false)
+    /// Anything else is `400`, whose message shows `shape`, the object the route takes
+    /// (such as `{"ttl": SECONDS}`).
+    pub fn json<T: DeserializeOwned>(&self, shape: &str) -> Result<T, ApiError> {
+        self.parse_object(shape, false)
     }
 
     /// [`Body::json`]; when the object's values may be any JSON (`any_values`), a bare
     /// word where a value belongs is told how a string is sent.
-    fn parse_object<T: DeserializeOwned>(&self, any_values: bool) -> Result<T, ApiError> {
+    fn parse_object<T: DeserializeOwned>(
+        &self,
+        shape: &str,
+        any_values: bool,
+    ) -> Result<T, ApiError> {
         let text = self.text()?;
         if !text.trim_start().starts_with('{') {
-            return Err(ApiError::bad_request("the body must be a JSON object"));
+            return Err(ApiError::bad_request(format!(
+                "the body must be a JSON object: {shape}"
+            )));
         }
         serde_json::from_str(text).map_err(|e| {
             let hint = any_values
@@ -179,7 +186,7 @@ impl Body {
                 .map(|hint| format!("; {hint}"))
                 .unwrap_or_default();
             ApiError::bad_request(format!(
-                "the body is not the JSON this route takes: {e}{hint}"
+                "the body is not the JSON this route takes, {shape}: {e}{hint}"
             ))
         })
     }
@@ -255,6 +262,9 @@ fn bare_value_at<'a>(text: &'a str, error: &serde_json::Error) -> Option<&'a str
         .unwrap_or(rest.len());
     Some(&rest[..end])
 }
+
+/// The body of the routes that take many pairs, as their `400` messages show it.
+const OBJECT_SHAPE: &str = r#"{"KEY": VALUE, ...}"#;
 
 /// Keys follow kvcore's rules ([`kvcore::limits`]): non-empty (else `400`) and at
 /// most `max_key_bytes` long (else `413`).

@@ -438,6 +438,42 @@ async fn a_bare_word_value_in_a_batch_is_told_how_strings_are_sent() {
     assert_eq!(call(&app, "GET", "/values", None).await.body, json!({}));
 }
 
+/// A body of the wrong shape is answered with the shape the route takes.
+#[tokio::test]
+async fn a_body_of_the_wrong_shape_is_told_the_shape() {
+    let app = server(&[]);
+    call(&app, "PUT", "/keys/k", Some("1")).await.expect(201);
+    for (method, path, body, shape) in [
+        ("PUT", "/keys/k/ttl", "5", r#"{"ttl": SECONDS}"#),
+        (
+            "PUT",
+            "/keys/k/ttl",
+            r#"{"ttl": "5"}"#,
+            r#"{"ttl": SECONDS}"#,
+        ),
+        ("PUT", "/keys/k/ttl", r#"{"tll": 5}"#, r#"{"ttl": SECONDS}"#),
+        (
+            "POST",
+            "/get_value",
+            r#""0b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f""#,
+            r#"{"key": "UUID"}"#,
+        ),
+        ("PUT", "/keys", "[1, 2]", r#"{"KEY": VALUE, ...}"#),
+        ("POST", "/values", "hello", r#"{"KEY": VALUE, ...}"#),
+    ] {
+        let label = format!("{method} {path} {body}");
+        let message = call(&app, method, path, Some(body))
+            .await
+            .error(400, "bad_request")
+            .to_owned();
+        assert!(message.contains(shape), "{label}: {message}");
+    }
+    assert_eq!(
+        call(&app, "GET", "/keys/k/ttl", None).await.body,
+        json!({"ttl_ms": null})
+    );
+}
+
 // ---------------------------------------------------------------------------------
 // 401 challenges
 // ---------------------------------------------------------------------------------

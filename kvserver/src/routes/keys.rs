@@ -401,7 +401,7 @@ async fn put_ttl(
     Key(key): Key,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let TtlBody { ttl } = body.json()?;
+    let TtlBody { ttl } = body.json(r#"{"ttl": SECONDS}"#)?;
     let ttl = crate::config::parse_ttl(&ttl.to_string())
         .map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?;
     if !state.backend().expire(&key, ttl).await? {
