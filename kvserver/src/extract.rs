@@ -249,17 +249,12 @@ fn bare_value_at<'a>(text: &'a str, error: &serde_json::Error) -> Option<&'a str
         .map(|line| line.len() + 1)
         .sum();
     let at = before + error.column().checked_sub(1)?;
-    let after_separator = text
-        .get(..at)?
-        .trim_end()
-        .ends_with(|c| matches!(c, ':' | ',' | '['));
+    let after_separator = text.get(..at)?.trim_end().ends_with([':', ',', '[']);
     if !after_separator {
         return None;
     }
     let rest = text.get(at..)?;
-    let end = rest
-        .find(|c| matches!(c, ',' | '}' | ']' | '\n'))
-        .unwrap_or(rest.len());
+    let end = rest.find([',', '}', ']', '\n']).unwrap_or(rest.len());
     Some(&rest[..end])
 }
 
