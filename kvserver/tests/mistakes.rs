@@ -474,6 +474,32 @@ async fn a_body_of_the_wrong_shape_is_told_the_shape() {
     );
 }
 
+/// `incr` takes its amount in the query: an amount sent as the body is refused, not
+/// ignored in favour of the default of 1.
+#[tokio::test]
+async fn an_incr_amount_sent_as_the_body_is_refused() {
+    let app = server(&[]);
+    let message = call(&app, "POST", "/keys/visits/incr", Some("5"))
+        .await
+        .error(400, "bad_request")
+        .to_owned();
+    assert!(message.contains("?by=5"), "{message}");
+    let message = call(&app, "POST", "/keys/visits/incr", Some(r#"{"by": 5}"#))
+        .await
+        .error(400, "bad_request")
+        .to_owned();
+    assert!(message.contains("?by="), "{message}");
+    call(&app, "GET", "/keys/visits", None)
+        .await
+        .error(404, "not_found");
+    // No body, or an empty one, adds `by`.
+    call(&app, "POST", "/keys/visits/incr?by=5", Some(""))
+        .await
+        .expect(200);
+    let reply = call(&app, "POST", "/keys/visits/incr", None).await;
+    assert_eq!(reply.expect(200).body, json!({"key": "visits", "value": 6}));
+}
+
 // ---------------------------------------------------------------------------------
 // 401 challenges
 // ---------------------------------------------------------------------------------
