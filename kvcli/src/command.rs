@@ -128,6 +128,9 @@ pub struct Info {
     pub args: &'static str,
     /// What it does, in one line.
     pub about: &'static str,
+    /// What it adds about the exit status, shown after `about` on the command line
+    /// only: in the REPL and in a script a command sets no exit status of its own.
+    pub status: &'static str,
 }
 
 /// Every command, in the order help lists them.
@@ -136,96 +139,115 @@ pub const COMMANDS: &[Info] = &[
         name: "set",
         args: "KEY VALUE [ttl SECONDS]",
         about: "store VALUE (as JSON if it parses as JSON, else as a string)",
+        status: "",
     },
     Info {
         name: "get",
         args: "KEY",
         about: "print the value as compact JSON",
+        status: "",
     },
     Info {
         name: "del",
         args: "KEY",
         about: "remove the key",
+        status: "",
     },
     Info {
         name: "exists",
         args: "KEY",
-        about: "print true, or false (and exit 1)",
+        about: "print true, or false",
+        status: " (and exit 1)",
     },
     Info {
         name: "keys",
         args: "[PATTERN]",
         about: "list keys, sorted; PATTERN is a glob: * ? [a-z] [^a] \\x",
+        status: "",
     },
     Info {
         name: "ttl",
         args: "KEY",
         about: "print the seconds left (like 12.345), or none",
+        status: "",
     },
     Info {
         name: "expire",
         args: "KEY SECONDS",
         about: "make the key expire SECONDS from now",
+        status: "",
     },
     Info {
         name: "persist",
         args: "KEY",
         about: "remove the key's TTL",
+        status: "",
     },
     Info {
         name: "incr",
         args: "KEY [BY]",
         about: "add BY (default 1) to an integer value; print the result",
+        status: "",
     },
     Info {
         name: "count",
         args: "",
         about: "print the number of keys",
+        status: "",
     },
     Info {
         name: "clear",
         args: "",
         about: "remove every key; print how many there were",
+        status: "",
     },
     Info {
         name: "import",
         args: "FILE [--format F]",
         about: "load records from FILE (- is stdin, one-shot only)",
+        status: "",
     },
     Info {
         name: "export",
         args: "FILE [--format F]",
         about: "write every record to FILE (- is stdout, JSON Lines by default)",
+        status: "",
     },
     Info {
         name: "stats",
         args: "",
         about: "print the key count, counters and file sizes",
+        status: "",
     },
     Info {
         name: "compact",
         args: "",
         about: "write a snapshot and start a fresh journal",
+        status: "",
     },
     Info {
         name: "check",
         args: "",
-        about: "verify every file and record, writing nothing; exit 2 naming a problem",
+        about: "verify every file and record, writing nothing",
+        status: "; exit 2 naming a problem",
     },
     Info {
         name: "repair",
         args: "[--accept-missing]",
         about: "cut damaged files at the last good record (and forget missing ones)",
+        status: "",
     },
     Info {
         name: "help",
         args: "",
         about: "show this help",
+        status: "",
     },
     Info {
         name: "quit",
         args: "",
         about: "leave (also exit, or Ctrl-D)",
+        status: "",
     },
 ];
 
@@ -260,7 +282,12 @@ pub fn help_text(place: Place) -> String {
     let mut out = String::from("Commands (names are case-insensitive):\n");
     for info in COMMANDS {
         let usage = format!("{} {}", info.name, info.args);
-        let _ = writeln!(out, "  {:<28} {}", usage.trim_end(), info.about);
+        let status = if place == Place::CommandLine {
+            info.status
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  {:<28} {}{status}", usage.trim_end(), info.about);
     }
     out.push_str(
         "
@@ -857,7 +884,12 @@ mod tests {
             assert!(help.contains("\n  repair "), "{place:?}");
             assert!(!help.contains("Exit status"), "{place:?}");
             assert!(!help.contains("Piped"), "{place:?}");
+            // Per-command exit statuses are the command line's too.
+            assert!(!help.contains("exit 1"), "{place:?}: {help}");
+            assert!(!help.contains("exit 2"), "{place:?}: {help}");
         }
+        assert!(help.contains("print true, or false (and exit 1)"));
+        assert!(help.contains("writing nothing; exit 2 naming a problem"));
         assert!(help_text(Place::Repl).contains("Ctrl-R"));
         assert!(!help_text(Place::Script).contains("Ctrl-R"));
         assert!(help_text(Place::Script).contains("line N: error:"));

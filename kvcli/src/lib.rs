@@ -62,13 +62,15 @@ pub struct Args {
     /// Longest key set, incr and import accept, in bytes; kvserver's flag of the same
     /// name (and variable) sets its own.
     #[arg(long, value_name = "N", env = "KV_MAX_KEY_BYTES",
-          default_value_t = kvcore::limits::DEFAULT_MAX_KEY_BYTES)]
+          default_value_t = kvcore::limits::DEFAULT_MAX_KEY_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_key_bytes: usize,
 
     /// Largest value set and import accept, in bytes of compact JSON; kvserver's flag
     /// of the same name (and variable) sets its own.
     #[arg(long, value_name = "N", env = "KV_MAX_VALUE_BYTES",
-          default_value_t = kvcore::limits::DEFAULT_MAX_VALUE_BYTES)]
+          default_value_t = kvcore::limits::DEFAULT_MAX_VALUE_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_value_bytes: usize,
 
     /// The data directory [default: ./kvdata]. A command that writes, the REPL or a

@@ -168,3 +168,19 @@ fn a_version_2_directory_checks_and_counts_and_then_opens() {
     assert!(d.join("MANIFEST").exists());
     assert!(ok(d, &["check"]).starts_with("MANIFEST: every file"));
 }
+
+/// Warnings (here: replaying without a missing file) go to stderr as plain text when
+/// it is not a terminal, so that a log file or a pipe holds no colour codes.
+#[test]
+fn warnings_on_a_pipe_carry_no_colour_codes() {
+    let dir = backup();
+    let d = dir.path();
+    fs::remove_file(d.join("MANIFEST")).unwrap();
+    let r = run(d, &["repair", "--accept-missing"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("WARN"), "no warning: {r:?}");
+    assert!(
+        !r.stderr.contains('\u{1b}'),
+        "colour codes on a pipe: {r:?}"
+    );
+}

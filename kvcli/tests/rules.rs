@@ -23,6 +23,17 @@ fn kvcli_and_kvserver_share_the_default_limits() {
     );
 }
 
+/// A limit of 0 bytes would refuse every key or value: both programs refuse the flag.
+#[test]
+fn zero_byte_limits_are_refused_by_both() {
+    for flag in ["--max-key-bytes", "--max-value-bytes"] {
+        let cli = kvcli::Args::try_parse_from(["kvcli", flag, "0"]);
+        let server = kvserver::Config::try_parse_from(["kvserver", flag, "0"]);
+        assert!(cli.is_err() && server.is_err(), "{flag} 0 was accepted");
+        assert!(kvcli::Args::try_parse_from(["kvcli", flag, "1"]).is_ok());
+    }
+}
+
 #[test]
 fn set_and_incr_refuse_empty_and_long_keys_and_touch_nothing() {
     let tmp = tempfile::tempdir().unwrap();

@@ -66,7 +66,7 @@ pub struct Config {
     pub cache_ttl: Duration,
 
     /// With --backend: seconds a Redis call may take before the request is answered
-    /// 503.
+    /// 503 (a write already sent to Redis: 504 outcome_unknown).
     #[arg(long, env = "KV_BACKEND_TIMEOUT", default_value = "2", value_parser = parse_ttl)]
     pub backend_timeout: Duration,
 
@@ -75,15 +75,18 @@ pub struct Config {
     pub auth_token: Option<String>,
 
     /// Longest key accepted, in bytes (longer: 413).
-    #[arg(long, env = "KV_MAX_KEY_BYTES", default_value_t = 512)]
+    #[arg(long, env = "KV_MAX_KEY_BYTES", default_value_t = 512,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_key_bytes: usize,
 
     /// Largest value accepted, in bytes of compact JSON (larger: 413).
-    #[arg(long, env = "KV_MAX_VALUE_BYTES", default_value_t = 1 << 20)]
+    #[arg(long, env = "KV_MAX_VALUE_BYTES", default_value_t = 1 << 20,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_value_bytes: usize,
 
     /// Largest request body accepted, in bytes (larger: 413).
-    #[arg(long, env = "KV_MAX_BODY_BYTES", default_value_t = 16 << 20)]
+    #[arg(long, env = "KV_MAX_BODY_BYTES", default_value_t = 16 << 20,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_body_bytes: usize,
 
     /// Most pairs one `GET /keys` page returns.
@@ -96,7 +99,8 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_concurrency: u64,
 
-    /// Seconds a request may take before it is answered 503.
+    /// Seconds a request may take before it is answered 503 (a write already started:
+    /// 504 outcome_unknown).
     #[arg(long, env = "KV_REQUEST_TIMEOUT", default_value = "30", value_parser = parse_ttl)]
     pub request_timeout: Duration,
 
@@ -187,5 +191,19 @@ mod tests {
         assert_eq!(c.idempotency_window, Duration::from_secs(60));
         assert!(Config::try_parse_from(["kvserver", "--max-counters", "0"]).is_err());
         assert!(Config::try_parse_from(["kvserver", "--idempotency-window", "0"]).is_err());
+    }
+
+    #[test]
+    fn size_limits_are_at_least_one_byte() {
+        for flag in ["--max-key-bytes", "--max-value-bytes", "--max-body-bytes"] {
+            let e = Config::try_parse_from(["kvserver", flag, "0"])
+                .err()
+                .unwrap_or_else(|| panic!("{flag} 0 was accepted"));
+            assert!(e.to_string().contains("0 is not in 1.."), "{flag}: {e}");
+            assert!(
+                Config::try_parse_from(["kvserver", flag, "1"]).is_ok(),
+                "{flag}"
+            );
+        }
     }
 }

@@ -142,7 +142,7 @@ impl Body {
 
     /// The body as a non-empty JSON object of `key: value` pairs, each checked.
     pub fn object(&self, limits: &Limits) -> Result<Vec<(String, JsonText)>, ApiError> {
-        let pairs: HashMap<String, Box<RawValue>> = self.json()?;
+        let pairs: HashMap<String, Box<RawValue>> = self.parse_object(OBJECT_SHAPE, true)?;
         if pairs.is_empty() {
             return Err(ApiError::bad_request("the body must name at least one key"));
         }
@@ -159,14 +159,35 @@ impl Body {
 
     /// The body deserialized as `T`, which must be a JSON object: serde would also
     /// fill a struct from an array of its fields in order, a shape no route takes.
-    /// Anything else is `400`.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+    /// Anything else is `400`, whose message shows `shape`, the object the route takes
+    /// (such as `{"ttl": SECONDS}`).
+    pub fn json<T: DeserializeOwned>(&self, shape: &str) -> Result<T, ApiError> {
+        self.parse_object(shape, false)
+    }
+
+    /// [`Body::json`]; when the object's values may be any JSON (`any_values`), a bare
+    /// word where a value belongs is told how a string is sent.
+    fn parse_object<T: DeserializeOwned>(
+        &self,
+        shape: &str,
+        any_values: bool,
+    ) -> Result<T, ApiError> {
         let text = self.text()?;
         if !text.trim_start().starts_with('{') {
-            return Err(ApiError::bad_request("the body must be a JSON object"));
+            return Err(ApiError::bad_request(format!(
+                "the body must be a JSON object: {shape}"
+            )));
         }
         serde_json::from_str(text).map_err(|e| {
-            ApiError::bad_request(format!("the body is not the JSON this route takes: {e}"))
+            let hint = any_values
+                .then(|| bare_value_at(text, &e))
+                .flatten()
+                .and_then(bare_value_hint)
+                .map(|hint| format!("; {hint}"))
+                .unwrap_or_default();
+            ApiError::bad_request(format!(
+                "the body is not the JSON this route takes, {shape}: {e}{hint}"
+            ))
         })
     }
 
@@ -180,6 +201,16 @@ impl Body {
 /// hint when the text looks like a string sent without its quotes (`hello` rather than
 /// `"hello"`), or a literal spelt in the wrong case (`True`).
 fn not_a_json_value(text: &str, error: &dyn std::fmt::Display) -> String {
+    match bare_value_hint(text) {
+        Some(hint) => format!("the body must be one JSON value: {hint} ({error})"),
+        None => format!("the body must be one JSON value: {error}"),
+    }
+}
+
+/// What to send instead of `text`, written where a JSON value belongs, when it looks
+/// like a string without its quotes or a literal in the wrong case; `None` when it
+/// starts as JSON does (the parser's message says enough then).
+fn bare_value_hint(text: &str) -> Option<String> {
     /// Longest bare text repeated back in quotes.
     const SHOWN: usize = 64;
     let trimmed = text.trim();
@@ -188,32 +219,47 @@ fn not_a_json_value(text: &str, error: &dyn std::fmt::Display) -> String {
         .next()
         .is_none_or(|c| matches!(c, '{' | '[' | '"' | '-' | '0'..='9'));
     if starts_json {
-        return format!("the body must be one JSON value: {error}");
+        return None;
     }
     let lower = trimmed.to_ascii_lowercase();
     if matches!(lower.as_str(), "true" | "false" | "null") {
-        return format!(
-            "the body must be one JSON value: JSON spells it {lower}, in lower case ({error})"
-        );
+        return Some(format!("JSON spells it {lower}, in lower case"));
     }
     // 'hello' in single quotes is meant as the string hello.
     let word = trimmed
         .strip_prefix('\'')
         .and_then(|t| t.strip_suffix('\''))
         .unwrap_or(trimmed);
-    if word.chars().count() <= SHOWN && !word.contains('\n') {
+    Some(if word.chars().count() <= SHOWN && !word.contains('\n') {
         let quoted = serde_json::Value::from(word);
-        format!(
-            "the body must be one JSON value: a string value is sent in double quotes, \
-             as {quoted} ({error})"
-        )
+        format!("a string value is sent in double quotes, as {quoted}")
     } else {
-        format!(
-            "the body must be one JSON value: a string value is sent in double quotes, \
-             as a JSON string ({error})"
-        )
-    }
+        "a string value is sent in double quotes, as a JSON string".to_string()
+    })
 }
+
+/// The text of a value that `error` found where a value of a JSON object or array
+/// belongs (after `:`, `,` or `[`), up to the next `,`, `}`, `]` or line end: for
+/// `{"a": hello}`, `hello`.
+fn bare_value_at<'a>(text: &'a str, error: &serde_json::Error) -> Option<&'a str> {
+    // serde_json counts lines from 1 and columns in bytes from 1.
+    let before: usize = text
+        .split('\n')
+        .take(error.line().checked_sub(1)?)
+        .map(|line| line.len() + 1)
+        .sum();
+    let at = before + error.column().checked_sub(1)?;
+    let after_separator = text.get(..at)?.trim_end().ends_with([':', ',', '[']);
+    if !after_separator {
+        return None;
+    }
+    let rest = text.get(at..)?;
+    let end = rest.find([',', '}', ']', '\n']).unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// The body of the routes that take many pairs, as their `400` messages show it.
+const OBJECT_SHAPE: &str = r#"{"KEY": VALUE, ...}"#;
 
 /// Keys follow kvcore's rules ([`kvcore::limits`]): non-empty (else `400`) and at
 /// most `max_key_bytes` long (else `413`).

@@ -409,6 +409,97 @@ async fn a_bare_word_body_is_told_how_strings_are_sent() {
     );
 }
 
+/// The same hint for a bare word as one of the values of a batch body.
+#[tokio::test]
+async fn a_bare_word_value_in_a_batch_is_told_how_strings_are_sent() {
+    let app = server(&[]);
+    for (method, path) in [("PUT", "/keys"), ("POST", "/values"), ("PATCH", "/values")] {
+        let label = format!("{method} {path}");
+        let message = call(&app, method, path, Some("{\"a\": 1, \"b\": hello}"))
+            .await
+            .error(400, "bad_request")
+            .to_owned();
+        assert!(message.contains(r#"as "hello""#), "{label}: {message}");
+        assert!(message.contains("line 1 column 15"), "{label}: {message}");
+
+        let message = call(&app, method, path, Some("{\"a\":\n  True}"))
+            .await
+            .error(400, "bad_request")
+            .to_owned();
+        assert!(message.contains("spells it true"), "{label}: {message}");
+
+        // A bad value that is not a bare word gets no string hint.
+        let message = call(&app, method, path, Some("{\"a\": }"))
+            .await
+            .error(400, "bad_request")
+            .to_owned();
+        assert!(!message.contains("double quotes"), "{label}: {message}");
+    }
+    assert_eq!(call(&app, "GET", "/values", None).await.body, json!({}));
+}
+
+/// A body of the wrong shape is answered with the shape the route takes.
+#[tokio::test]
+async fn a_body_of_the_wrong_shape_is_told_the_shape() {
+    let app = server(&[]);
+    call(&app, "PUT", "/keys/k", Some("1")).await.expect(201);
+    for (method, path, body, shape) in [
+        ("PUT", "/keys/k/ttl", "5", r#"{"ttl": SECONDS}"#),
+        (
+            "PUT",
+            "/keys/k/ttl",
+            r#"{"ttl": "5"}"#,
+            r#"{"ttl": SECONDS}"#,
+        ),
+        ("PUT", "/keys/k/ttl", r#"{"tll": 5}"#, r#"{"ttl": SECONDS}"#),
+        (
+            "POST",
+            "/get_value",
+            r#""0b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f""#,
+            r#"{"key": "UUID"}"#,
+        ),
+        ("PUT", "/keys", "[1, 2]", r#"{"KEY": VALUE, ...}"#),
+        ("POST", "/values", "hello", r#"{"KEY": VALUE, ...}"#),
+    ] {
+        let label = format!("{method} {path} {body}");
+        let message = call(&app, method, path, Some(body))
+            .await
+            .error(400, "bad_request")
+            .to_owned();
+        assert!(message.contains(shape), "{label}: {message}");
+    }
+    assert_eq!(
+        call(&app, "GET", "/keys/k/ttl", None).await.body,
+        json!({"ttl_ms": null})
+    );
+}
+
+/// `incr` takes its amount in the query: an amount sent as the body is refused, not
+/// ignored in favour of the default of 1.
+#[tokio::test]
+async fn an_incr_amount_sent_as_the_body_is_refused() {
+    let app = server(&[]);
+    let message = call(&app, "POST", "/keys/visits/incr", Some("5"))
+        .await
+        .error(400, "bad_request")
+        .to_owned();
+    assert!(message.contains("?by=5"), "{message}");
+    let message = call(&app, "POST", "/keys/visits/incr", Some(r#"{"by": 5}"#))
+        .await
+        .error(400, "bad_request")
+        .to_owned();
+    assert!(message.contains("?by="), "{message}");
+    call(&app, "GET", "/keys/visits", None)
+        .await
+        .error(404, "not_found");
+    // No body, or an empty one, adds `by`.
+    call(&app, "POST", "/keys/visits/incr?by=5", Some(""))
+        .await
+        .expect(200);
+    let reply = call(&app, "POST", "/keys/visits/incr", None).await;
+    assert_eq!(reply.expect(200).body, json!({"key": "visits", "value": 6}));
+}
+
 // ---------------------------------------------------------------------------------
 // 401 challenges
 // ---------------------------------------------------------------------------------
@@ -750,4 +841,42 @@ fn help_shows_the_backend_url_form_of_the_readme() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("reading README.md");
     assert!(readme.contains(FORM), "README.md lacks {FORM}");
+}
+
+/// A `--backend` URL Redis cannot read is refused with the form it takes.
+#[tokio::test]
+async fn a_backend_url_that_does_not_parse_is_told_the_form() {
+    for url in ["http://127.0.0.1:6379", "127.0.0.1:6379", "redis://:6379:x"] {
+        let config = common::config(&["--no-persist", "--backend", url]);
+        let clock = Arc::new(ManualClock::new());
+        let Err(e) = AppState::build_with_clock(&config, clock) else {
+            panic!("--backend {url} was accepted");
+        };
+        let message = format!("{e:#}");
+        assert!(
+            message.contains("redis://[:PASSWORD@]HOST:PORT[/DB]"),
+            "{url}: {message}"
+        );
+    }
+}
+
+/// The two timeouts answer `503` before a write starts and `504 outcome_unknown`
+/// once one has, as the README's flag table and *Retrying* say; `--help` says so too.
+#[test]
+fn help_tells_the_timeouts_504_as_the_readme_does() {
+    let output = Command::new(env!("CARGO_BIN_EXE_kvserver"))
+        .arg("--help")
+        .output()
+        .expect("running kvserver --help");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in ["--backend-timeout", "--request-timeout"] {
+        let start = help
+            .find(&format!("      {flag} <"))
+            .expect("the flag in --help");
+        let entry = help[start..].split("\n\n").next().unwrap_or_default();
+        assert!(
+            entry.contains("503") && entry.contains("504"),
+            "--help on {flag} should say when it is 503 and when 504:\n{entry}"
+        );
+    }
 }

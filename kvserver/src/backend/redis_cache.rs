@@ -628,8 +628,12 @@ impl RedisCache {
     /// connection is made by the first request, so the server starts (and answers
     /// `503`) while Redis is down. Must be called within a tokio runtime.
     pub fn new(options: RedisOptions) -> anyhow::Result<RedisCache> {
-        let client = redis::Client::open(options.url.as_str())
-            .map_err(|e| anyhow::anyhow!("--backend {}: {e}", redact(&options.url)))?;
+        let client = redis::Client::open(options.url.as_str()).map_err(|e| {
+            anyhow::anyhow!(
+                "--backend {}: {e}; give it as redis://[:PASSWORD@]HOST:PORT[/DB]",
+                redact(&options.url)
+            )
+        })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.timeout))
             .set_response_timeout(Some(options.timeout))

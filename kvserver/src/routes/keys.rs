@@ -328,7 +328,21 @@ async fn incr(
     Key(key): Key,
     params: Params,
     idem: Idempotency,
+    body: Body,
 ) -> Result<Response, ApiError> {
+    // The amount goes in the query; one sent as the body would otherwise be ignored.
+    let sent = String::from_utf8_lossy(&body.0);
+    let sent = sent.trim();
+    if !sent.is_empty() {
+        let by = if sent.parse::<i64>().is_ok() {
+            sent
+        } else {
+            "N"
+        };
+        return Err(ApiError::bad_request(format!(
+            "incr takes no body: send the amount to add as the query parameter ?by={by}"
+        )));
+    }
     let by = match params.get("by") {
         None => 1,
         Some(text) => text.parse::<i64>().map_err(|_| {
@@ -401,7 +415,7 @@ async fn put_ttl(
     Key(key): Key,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let TtlBody { ttl } = body.json()?;
+    let TtlBody { ttl } = body.json(r#"{"ttl": SECONDS}"#)?;
     let ttl = crate::config::parse_ttl(&ttl.to_string())
         .map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?;
     if !state.backend().expire(&key, ttl).await? {

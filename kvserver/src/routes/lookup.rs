@@ -42,7 +42,7 @@ struct Lookup {
     )
 )]
 async fn get_value(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
-    let Lookup { key } = body.json()?;
+    let Lookup { key } = body.json(r#"{"key": "UUID"}"#)?;
     let key = match key {
         Some(serde_json::Value::String(k)) => k,
         Some(_) => {
