@@ -20,8 +20,10 @@
 //!   standard library's value), in order, and are served as soon as one closes or
 //!   falls idle.
 //! - **Accept failures.** When `accept` fails for lack of resources (no descriptor,
-//!   no buffer space, no memory), the loop logs once per burst and retries after
-//!   10 ms, doubling up to 1 s, while open connections keep being served.
+//!   no buffer space, no memory), the loop closes the connection idle longest, as at
+//!   the cap, and accepts again (logging that at most once a minute). With none
+//!   idle, it logs once per burst and retries after 10 ms, doubling up to 1 s, while
+//!   open connections keep being served.
 //! - **Shutdown.** On the shutdown signal the listener closes, connections without a
 //!   request in progress (idle, or still sending headers) close,
 //!   requests in flight get [`ConnectionLimits::shutdown_timeout`] to finish (their
@@ -71,6 +73,9 @@ const CAP_LOG_EVERY: Duration = Duration::from_secs(60);
 /// At the cap with every connection busy, how often to look again for one that has
 /// fallen idle (finishing a request wakes nothing).
 const CAP_RECHECK_EVERY: Duration = Duration::from_millis(20);
+/// After closing a connection to free a descriptor, how long to let the runtime drop
+/// it before accepting again.
+const FREED_FD_RETRY: Duration = Duration::from_millis(5);
 /// The value of [`Activity::requests`] that marks a connection chosen to be closed.
 const CLOSING: usize = usize::MAX / 2;
 
@@ -279,6 +284,8 @@ pub async fn serve(
     // When the cap was last reported, so that a server held at its cap logs it
     // once a minute rather than on every connection.
     let mut at_cap_logged: Option<Instant> = None;
+    // The same for running out of descriptors below the cap.
+    let mut out_of_fds_logged: Option<Instant> = None;
     tracing::info!(
         max_connections = limits.max_connections,
         header_timeout_s = limits.header_timeout.as_secs_f64(),
@@ -321,6 +328,22 @@ pub async fn serve(
                     Err(error) => match AcceptError::classify(&error) {
                         AcceptError::Connection => {
                             tracing::debug!(%error, "a connection ended before it was accepted");
+                        }
+                        AcceptError::Resources if close_idlest(&open) => {
+                            // Out of descriptors: one was freed as at the cap, by
+                            // closing the connection idle longest. Retry once the
+                            // runtime has dropped it; report as the cap is reported.
+                            if out_of_fds_logged.is_none_or(|at| at.elapsed() >= CAP_LOG_EVERY) {
+                                out_of_fds_logged = Some(Instant::now());
+                                tracing::warn!(
+                                    %error,
+                                    open = connections.len(),
+                                    "out of file descriptors: each new connection replaces \
+                                     the one idle longest; raise the open-file limit \
+                                     (ulimit -n) or lower --max-connections"
+                                );
+                            }
+                            resume_at = Some(Instant::now() + FREED_FD_RETRY);
                         }
                         kind => {
                             let (delay, first) = backoff.failed();

@@ -635,8 +635,7 @@ async fn out_of_descriptors_the_server_backs_off_and_keeps_serving() {
     for _ in 0..100 {
         hogs.push(connect(p.addr).await);
     }
-    // The probe queues behind them and is answered once the header timeout has
-    // closed enough of them.
+    // The probe is answered: idle connections are closed to free descriptors.
     let mut probe = connect(p.addr).await;
     send(&mut probe, HEALTHZ).await;
     let reply = read_reply(&mut probe)
@@ -657,6 +656,74 @@ async fn out_of_descriptors_the_server_backs_off_and_keeps_serving() {
         log.contains("max_connections=1000 header_timeout_s=0.5"),
         "{log}"
     );
+    let reports = log.matches("out of file descriptors").count();
+    // Logged once, not once per connection closed to make room.
+    assert_eq!(reports, 1, "{reports} reports:\n{log}");
+    assert!(log.contains("Too many open files"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_idle_connections_make_room_for_a_probe() {
+    // 64 descriptors, a cap far above them, a header timeout far longer than the
+    // test: only closing idle connections can let the probe in.
+    let mut p = Proc::launch(
+        64,
+        &[("KV_MAX_CONNECTIONS", "1000"), ("KV_HEADER_TIMEOUT", "60")],
+    );
+    let mut hogs = Vec::new();
+    for _ in 0..100 {
+        hogs.push(connect(p.addr).await);
+    }
+    let started = Instant::now();
+    let mut probe = connect(p.addr).await;
+    send(&mut probe, HEALTHZ).await;
+    let reply = read_reply(&mut probe)
+        .await
+        .expect("closed instead of answering");
+    assert_eq!(reply.status, 200, "{reply:?}\n{}", p.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(hogs);
+    let status = p.terminate().await;
+    assert!(status.success(), "exit {status}:\n{}", p.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_with_every_connection_busy_the_server_backs_off() {
+    // 64 descriptors, a cap far above them, and every connection inside a request
+    // (a body that stops halfway), so none can be closed to make room: accepting
+    // backs off until the request timeout ends them.
+    let mut p = Proc::launch(
+        64,
+        &[
+            ("KV_MAX_CONNECTIONS", "1000"),
+            ("KV_HEADER_TIMEOUT", "60"),
+            ("KV_REQUEST_TIMEOUT", "0.5"),
+        ],
+    );
+    let mut hogs = Vec::new();
+    for _ in 0..100 {
+        let mut hog = connect(p.addr).await;
+        send(
+            &mut hog,
+            b"PUT /keys/k HTTP/1.1\r\nHost: kv\r\nContent-Length: 9\r\n\r\n\"v",
+        )
+        .await;
+        hogs.push(hog);
+    }
+    let mut probe = connect(p.addr).await;
+    send(&mut probe, HEALTHZ).await;
+    let reply = read_reply(&mut probe)
+        .await
+        .expect("closed instead of answering");
+    assert_eq!(reply.status, 200, "{reply:?}\n{}", p.log());
+    drop(hogs);
+    let status = p.terminate().await;
+    let log = p.log();
+    assert!(status.success(), "exit {status}:\n{log}");
     let bursts = log.matches("accepting connections fails").count();
     assert!(bursts >= 1, "descriptors never ran out:\n{log}");
     // Logged once per burst, not once per attempt.
