@@ -109,8 +109,9 @@ pub struct Config {
     #[arg(long, env = "KV_HEADER_TIMEOUT", default_value = "10", value_parser = parse_ttl)]
     pub header_timeout: Duration,
 
-    /// Connections open at once; more wait in the listen backlog until one closes
-    /// [default: the open-file limit less 64 kept for the store, at most 10000].
+    /// Connections open at once; beyond, a new one replaces the one idle longest (or,
+    /// all busy, waits in the listen backlog) [default: the open-file limit less 64
+    /// kept for the store, at most 10000].
     #[arg(long, env = "KV_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
 

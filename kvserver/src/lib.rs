@@ -52,10 +52,14 @@ const PURGE_BUDGET: usize = 10_000;
 pub fn app(state: AppState) -> Router {
     let layers = ServiceBuilder::new()
         // One debug line per request, when it is answered; never bodies or headers.
+        // Not a second line for a `5xx`: a refused write (`503`, `507`) is the client's
+        // news, and the condition behind it is logged once where it starts; internal
+        // errors are logged by `ApiError`.
         .layer(
             TraceLayer::new_for_http()
                 .on_request(())
                 .on_response(DefaultOnResponse::new().latency_unit(LatencyUnit::Micros))
+                .on_failure(())
                 .on_eos(()),
         )
         .layer(axum::middleware::from_fn_with_state(

@@ -11,14 +11,21 @@
 //!   bound closes idle keep-alive connections. hyper enforces it (its
 //!   `header_read_timeout`, which needs the tokio timer set here).
 //! - **Connection cap.** At most [`ConnectionLimits::max_connections`] are open. At
-//!   the cap the loop stops accepting: new connections wait in the kernel's listen
-//!   backlog (128 deep, the standard library's value), in order, and are served as
-//!   soon as one closes. Nothing is refused while the backlog has room, so a probe
-//!   waits rather than fails.
+//!   the cap a new connection takes the place of the one that has gone longest
+//!   without a request in progress (waiting for its headers, or idle between
+//!   requests), which is closed without an answer: clients that open connections and
+//!   send nothing, or half a request, cannot keep a probe out for a whole header
+//!   timeout. While every open connection has a request in progress the loop stops
+//!   accepting: new connections wait in the kernel's listen backlog (128 deep, the
+//!   standard library's value), in order, and are served as soon as one closes or
+//!   falls idle.
 //! - **Accept failures.** When `accept` fails for lack of resources (no descriptor,
-//!   no buffer space, no memory), the loop logs once per burst and retries after
-//!   10 ms, doubling up to 1 s, while open connections keep being served.
-//! - **Shutdown.** On the shutdown signal the listener closes, idle connections close,
+//!   no buffer space, no memory), the loop closes the connection idle longest, as at
+//!   the cap, and accepts again (logging that at most once a minute). With none
+//!   idle, it logs once per burst and retries after 10 ms, doubling up to 1 s, while
+//!   open connections keep being served.
+//! - **Shutdown.** On the shutdown signal the listener closes, connections without a
+//!   request in progress (idle, or still sending headers) close,
 //!   requests in flight get [`ConnectionLimits::shutdown_timeout`] to finish (their
 //!   connections then close), and whatever is still open at the deadline is cut.
 //!
@@ -29,20 +36,26 @@
 //! connection (and its slot under the cap) until it reads, leaves, or the shutdown
 //! deadline cuts it.
 
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::Instant;
 
 use crate::config::Config;
@@ -57,6 +70,120 @@ const RESERVED_DESCRIPTORS: u64 = 64;
 const DEFAULT_MAX_CONNECTIONS_CEILING: u64 = 10_000;
 /// Least time between two reports that the connection cap is reached.
 const CAP_LOG_EVERY: Duration = Duration::from_secs(60);
+/// At the cap with every connection busy, how often to look again for one that has
+/// fallen idle (finishing a request wakes nothing).
+const CAP_RECHECK_EVERY: Duration = Duration::from_millis(20);
+/// After closing a connection to free a descriptor, how long to let the runtime drop
+/// it before accepting again.
+const FREED_FD_RETRY: Duration = Duration::from_millis(5);
+/// The value of [`Activity::requests`] that marks a connection chosen to be closed.
+const CLOSING: usize = usize::MAX / 2;
+
+/// What one connection is doing, so that at the cap the loop can close the one that
+/// has gone longest without a request in progress.
+struct Activity {
+    /// Requests in progress: from complete headers until the response body is dropped
+    /// (sent, or abandoned). [`CLOSING`] once the loop chose to close the connection.
+    requests: AtomicUsize,
+    /// When the last request ended, or the connection was accepted: milliseconds
+    /// since the loop started.
+    idle_since: AtomicU64,
+}
+
+impl Activity {
+    fn new(now: u64) -> Arc<Activity> {
+        Arc::new(Activity {
+            requests: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(now),
+        })
+    }
+
+    /// Claims the connection for closing if no request is in progress. A request
+    /// that starts afterwards is not run (see [`Activity::start`]).
+    fn claim_idle(&self) -> bool {
+        self.requests
+            .compare_exchange(0, CLOSING, SeqCst, SeqCst)
+            .is_ok()
+    }
+
+    /// Counts a request in; `false` if the connection is being closed.
+    fn start(&self) -> bool {
+        self.requests.fetch_add(1, SeqCst) < CLOSING
+    }
+
+    fn end(&self, now: u64) {
+        self.idle_since.store(now, SeqCst);
+        self.requests.fetch_sub(1, SeqCst);
+    }
+}
+
+/// Counts a request out when dropped, with the response body that carries it.
+struct InProgress {
+    activity: Arc<Activity>,
+    epoch: Instant,
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.activity.end(millis_since(self.epoch));
+    }
+}
+
+fn millis_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+type Reply = Pin<Box<dyn Future<Output = Result<hyper::Response<Body>, Infallible>> + Send>>;
+
+/// The router as one connection's hyper service, counting its requests in
+/// `activity`. A request on a connection chosen for closing is not run.
+#[derive(Clone)]
+struct Tracked {
+    app: Router,
+    activity: Arc<Activity>,
+    epoch: Instant,
+}
+
+impl hyper::service::Service<hyper::Request<Incoming>> for Tracked {
+    type Response = hyper::Response<Body>;
+    type Error = Infallible;
+    type Future = Reply;
+
+    fn call(&self, request: hyper::Request<Incoming>) -> Reply {
+        let started = self.activity.start();
+        let guard = InProgress {
+            activity: Arc::clone(&self.activity),
+            epoch: self.epoch,
+        };
+        if !started {
+            drop(guard);
+            return Box::pin(std::future::ready(Ok(closing_reply())));
+        }
+        let mut app = self.app.clone();
+        Box::pin(async move {
+            let response = tower::Service::call(&mut app, request.map(Body::new)).await?;
+            // The guard lives as long as the body: until the response is sent.
+            Ok(response.map(|body| {
+                Body::new(body.map_frame(move |frame| {
+                    let _ = &guard;
+                    frame
+                }))
+            }))
+        })
+    }
+}
+
+/// The answer to a request that arrives on a connection being closed at the cap (in
+/// practice never sent: the connection is cut first).
+fn closing_reply() -> hyper::Response<Body> {
+    let mut response = hyper::Response::new(Body::empty());
+    *response.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    response
+}
 
 /// How connections are timed, counted and ended. Built from the flags by
 /// [`ConnectionLimits::from_config`].
@@ -140,14 +267,25 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
+    // Each open connection's task and activity, to close the idlest at the cap.
+    let mut open: HashMap<Id, (AbortHandle, Arc<Activity>)> = HashMap::new();
+    let epoch = Instant::now();
     let mut backoff = Backoff::default();
     // A connection slot held for the next accepted connection.
     let mut slot: Option<OwnedSemaphorePermit> = None;
+    // A connection accepted at the cap, served once a slot frees.
+    let mut held: Option<(TcpStream, SocketAddr)> = None;
+    // Set once a connection was closed to make room for `held`, until its slot is
+    // taken; else when to look again for an idle one.
+    let mut making_room = false;
+    let mut recheck_at: Option<Instant> = None;
     // Set while accepting is paused after a failure.
     let mut resume_at: Option<Instant> = None;
     // When the cap was last reported, so that a server held at its cap logs it
     // once a minute rather than on every connection.
     let mut at_cap_logged: Option<Instant> = None;
+    // The same for running out of descriptors below the cap.
+    let mut out_of_fds_logged: Option<Instant> = None;
     tracing::info!(
         max_connections = limits.max_connections,
         header_timeout_s = limits.header_timeout.as_secs_f64(),
@@ -159,36 +297,53 @@ pub async fn serve(
         tokio::select! {
             biased;
             () = &mut shutdown => break,
-            Some(ended) = connections.join_next() => log_ended(ended),
+            Some(ended) = connections.join_next_with_id() => {
+                let ended = match ended {
+                    Ok((id, ())) => {
+                        open.remove(&id);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        open.remove(&e.id());
+                        Err(e)
+                    }
+                };
+                log_ended(ended);
+            }
             permit = Arc::clone(&slots).acquire_owned(), if slot.is_none() => {
                 // The semaphore is never closed; should it be, stop serving.
                 let Ok(permit) = permit else { break };
                 slot = Some(permit);
             }
             () = sleep_until(resume_at), if resume_at.is_some() => resume_at = None,
-            accepted = listener.accept(), if slot.is_some() && resume_at.is_none() => {
+            () = sleep_until(recheck_at), if recheck_at.is_some() => recheck_at = None,
+            accepted = listener.accept(), if held.is_none() && resume_at.is_none() => {
                 match accepted {
-                    Ok((stream, peer)) => {
+                    Ok(accepted) => {
                         if let Some(failures) = backoff.succeeded() {
                             tracing::info!(failures, "accepting connections again");
                         }
-                        let Some(permit) = slot.take() else { continue };
-                        let conn = http.serve_connection(
-                            TokioIo::new(stream),
-                            TowerToHyperService::new(app.clone()),
-                        );
-                        let conn = graceful.watch(conn);
-                        connections.spawn(async move {
-                            // The slot frees when the connection ends, however it ends.
-                            let _slot = permit;
-                            if let Err(error) = conn.await {
-                                log_connection_error(peer, &error);
-                            }
-                        });
+                        held = Some(accepted);
                     }
                     Err(error) => match AcceptError::classify(&error) {
                         AcceptError::Connection => {
                             tracing::debug!(%error, "a connection ended before it was accepted");
+                        }
+                        AcceptError::Resources if close_idlest(&open) => {
+                            // Out of descriptors: one was freed as at the cap, by
+                            // closing the connection idle longest. Retry once the
+                            // runtime has dropped it; report as the cap is reported.
+                            if out_of_fds_logged.is_none_or(|at| at.elapsed() >= CAP_LOG_EVERY) {
+                                out_of_fds_logged = Some(Instant::now());
+                                tracing::warn!(
+                                    %error,
+                                    open = connections.len(),
+                                    "out of file descriptors: each new connection replaces \
+                                     the one idle longest; raise the open-file limit \
+                                     (ulimit -n) or lower --max-connections"
+                                );
+                            }
+                            resume_at = Some(Instant::now() + FREED_FD_RETRY);
                         }
                         kind => {
                             let (delay, first) = backoff.failed();
@@ -207,25 +362,75 @@ pub async fn serve(
                 }
             }
         }
-        if slot.is_none()
-            && slots.available_permits() == 0
-            && at_cap_logged.is_none_or(|at| at.elapsed() >= CAP_LOG_EVERY)
-        {
+        let Some((stream, peer)) = held.take() else {
+            continue;
+        };
+        if let Some(permit) = slot.take() {
+            making_room = false;
+            recheck_at = None;
+            let activity = Activity::new(millis_since(epoch));
+            let service = Tracked {
+                app: app.clone(),
+                activity: Arc::clone(&activity),
+                epoch,
+            };
+            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            let task = connections.spawn(async move {
+                // The slot frees when the connection ends, however it ends.
+                let _slot = permit;
+                if let Err(error) = conn.await {
+                    log_connection_error(peer, &error);
+                }
+            });
+            open.insert(task.id(), (task, activity));
+            continue;
+        }
+        held = Some((stream, peer));
+        if at_cap_logged.is_none_or(|at| at.elapsed() >= CAP_LOG_EVERY) {
             at_cap_logged = Some(Instant::now());
             tracing::warn!(
                 max_connections = limits.max_connections,
-                "connection cap reached: new connections wait in the listen backlog"
+                "connection cap reached: each new connection replaces the one idle \
+                 longest; while all are busy, new ones wait in the listen backlog"
             );
+        }
+        if !making_room {
+            if close_idlest(&open) {
+                making_room = true;
+            } else if recheck_at.is_none() {
+                recheck_at = Some(Instant::now() + CAP_RECHECK_EVERY);
+            }
         }
     }
     drop(listener);
+    drop(held);
     drop(slot);
-    finish(connections, graceful, limits.shutdown_timeout).await
+    finish(connections, &open, graceful, limits.shutdown_timeout).await
+}
+
+/// Closes the connection that has gone longest without a request in progress, if
+/// any; its slot frees once its task is dropped.
+fn close_idlest(open: &HashMap<Id, (AbortHandle, Arc<Activity>)>) -> bool {
+    let mut idle: Vec<&(AbortHandle, Arc<Activity>)> = open
+        .values()
+        .filter(|(_, a)| a.requests.load(SeqCst) == 0)
+        .collect();
+    idle.sort_by_key(|(_, a)| a.idle_since.load(SeqCst));
+    // A request may start between the look and the claim: then try the next.
+    for (task, activity) in idle {
+        if activity.claim_idle() {
+            task.abort();
+            tracing::debug!("at the connection cap: closed the connection idle longest");
+            return true;
+        }
+    }
+    false
 }
 
 /// Lets the connections finish within `deadline`, then cuts what is left.
 async fn finish(
     mut connections: JoinSet<()>,
+    tracked: &HashMap<Id, (AbortHandle, Arc<Activity>)>,
     graceful: GracefulShutdown,
     deadline: Duration,
 ) -> Stopped {
@@ -239,7 +444,16 @@ async fn finish(
     } else {
         tracing::info!("no longer accepting");
     }
-    // Idle connections close at once; the others once their request is answered.
+    // Connections without a request in progress close at once, including those
+    // still waiting for (part of) a request's headers; the others once their request
+    // is answered.
+    let mut closed_idle = HashSet::new();
+    for (task, activity) in tracked.values() {
+        if activity.claim_idle() {
+            task.abort();
+            closed_idle.insert(task.id());
+        }
+    }
     let drained = async {
         graceful.shutdown().await;
         while let Some(ended) = connections.join_next().await {
@@ -253,7 +467,11 @@ async fn finish(
     let mut cut = 0;
     while let Some(ended) = connections.join_next().await {
         match ended {
-            Err(e) if e.is_cancelled() => cut += 1,
+            Err(e) if e.is_cancelled() => {
+                if !closed_idle.contains(&e.id()) {
+                    cut += 1;
+                }
+            }
             other => log_ended(other),
         }
     }

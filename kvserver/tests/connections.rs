@@ -258,7 +258,7 @@ async fn a_body_that_stops_halfway_gets_503_at_the_request_timeout_and_is_closed
 // ---------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn beyond_the_cap_a_connection_waits_until_another_closes() {
+async fn at_the_cap_a_new_connection_replaces_the_one_idle_longest() {
     let s = Running::start(&["--max-connections", "2", "--header-timeout", "5"]).await;
 
     // Two keep-alive connections, each answered once, so both are surely accepted.
@@ -267,15 +267,81 @@ async fn beyond_the_cap_a_connection_waits_until_another_closes() {
     let mut second = connect(s.addr).await;
     healthz(&mut second).await;
 
-    // A third waits in the backlog: connected, request sent, no answer.
+    // A third is served at once, long before the header timeout would free a slot...
+    let started = Instant::now();
+    let mut third = connect(s.addr).await;
+    healthz(&mut third).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // ...in place of the one idle longest, closed without an answer.
+    let (sent, _) = read_until_closed(&mut first).await;
+    assert!(sent.is_empty(), "{sent:?}");
+    healthz(&mut second).await;
+    healthz(&mut third).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_at_the_cap_do_not_starve_healthz() {
+    // A header timeout far longer than the test: only the cap's choice can make room.
+    let s = Running::start(&["--max-connections", "2", "--header-timeout", "60"]).await;
+
+    // Two clients take every slot and send nothing, or half a request; the silent
+    // one is accepted first.
+    let mut silent = connect(s.addr).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut half = connect(s.addr).await;
+    send(&mut half, b"GET /keys HT").await;
+    // Both surely accepted before the probe: the listen backlog is first in, first out.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let started = Instant::now();
+    let mut probe = connect(s.addr).await;
+    healthz(&mut probe).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the probe waited {:?}",
+        started.elapsed()
+    );
+    // The one accepted first made room; the other keeps its slot.
+    let (sent, _) = read_until_closed(&mut silent).await;
+    assert!(sent.is_empty(), "{sent:?}");
+    let early = tokio::time::timeout(Duration::from_millis(200), half.read(&mut [0u8; 16])).await;
+    assert!(
+        early.is_err(),
+        "the newer half-sent connection was closed too"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_every_connection_is_busy_a_new_one_waits_for_one_to_finish() {
+    let s = Running::start(&["--max-connections", "2", "--header-timeout", "5"]).await;
+
+    // Two requests in progress: headers in, body still coming.
+    let put = b"PUT /keys/k HTTP/1.1\r\nHost: kv\r\nContent-Length: 3\r\n\r\n\"v";
+    let mut first = connect(s.addr).await;
+    send(&mut first, put).await;
+    let mut second = connect(s.addr).await;
+    send(&mut second, put).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // A third waits: no request in progress is ever cut to make room.
     let mut third = connect(s.addr).await;
     send(&mut third, HEALTHZ).await;
     let early = tokio::time::timeout(Duration::from_millis(300), try_read_reply(&mut third)).await;
     assert!(early.is_err(), "answered beyond the cap: {early:?}");
 
-    // One client leaves: the waiting one is served at once, long before any timeout.
+    // The first request finishes: its connection falls idle and makes room at once.
     let waited = Instant::now();
-    drop(first);
+    send(&mut first, b"\"").await;
+    let reply = read_reply(&mut first)
+        .await
+        .expect("the first request's answer");
+    assert!(reply.status == 201 || reply.status == 200, "{reply:?}");
     let reply = read_reply(&mut third)
         .await
         .expect("closed instead of answering");
@@ -285,40 +351,39 @@ async fn beyond_the_cap_a_connection_waits_until_another_closes() {
         "{:?}",
         waited.elapsed()
     );
-
-    // The two open connections still work.
-    healthz(&mut second).await;
-    healthz(&mut third).await;
-    s.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_connections_at_the_cap_do_not_starve_healthz() {
-    let s = Running::start(&["--max-connections", "2", "--header-timeout", "0.3"]).await;
-
-    // Two clients take every slot and send nothing, or half a request. The listen
-    // backlog is first in, first out, so they are accepted before the probe.
-    let started = Instant::now();
-    let mut silent = connect(s.addr).await;
-    let mut half = connect(s.addr).await;
-    send(&mut half, b"GET /keys HT").await;
-
-    // The probe is answered once the header timeout has closed them.
-    let mut probe = connect(s.addr).await;
-    healthz(&mut probe).await;
-    let waited = started.elapsed();
-    assert!(waited >= TIMEOUT, "answered after {waited:?}");
-
-    for stream in [&mut silent, &mut half] {
-        let (sent, _) = read_until_closed(stream).await;
-        assert!(sent.is_empty(), "{sent:?}");
-    }
+    // The second request was never cut.
+    send(&mut second, b"\"").await;
+    let reply = read_reply(&mut second)
+        .await
+        .expect("the second request's answer");
+    assert!(reply.status == 201 || reply.status == 200, "{reply:?}");
     s.stop().await;
 }
 
 // ---------------------------------------------------------------------------------
 // Shutdown deadline
 // ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_connections_still_sending_headers_at_once() {
+    // Neither timeout ends them: a request whose headers are not all in has not
+    // started, so nothing is lost by closing it at once.
+    let mut s = Running::start(&["--header-timeout", "60", "--shutdown-timeout", "60"]).await;
+    let mut half = connect(s.addr).await;
+    send(&mut half, b"PUT /keys/k HTTP/1.1\r\nHost: kv\r\nContent-Le").await;
+    let mut silent = connect(s.addr).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let started = Instant::now();
+    s.signal();
+    for stream in [&mut half, &mut silent] {
+        let (sent, _) = read_until_closed(stream).await;
+        assert!(sent.is_empty(), "{sent:?}");
+    }
+    s.stop().await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_with_a_half_sent_request_ends_at_the_deadline() {
@@ -570,8 +635,7 @@ async fn out_of_descriptors_the_server_backs_off_and_keeps_serving() {
     for _ in 0..100 {
         hogs.push(connect(p.addr).await);
     }
-    // The probe queues behind them and is answered once the header timeout has
-    // closed enough of them.
+    // The probe is answered: idle connections are closed to free descriptors.
     let mut probe = connect(p.addr).await;
     send(&mut probe, HEALTHZ).await;
     let reply = read_reply(&mut probe)
@@ -592,6 +656,74 @@ async fn out_of_descriptors_the_server_backs_off_and_keeps_serving() {
         log.contains("max_connections=1000 header_timeout_s=0.5"),
         "{log}"
     );
+    let reports = log.matches("out of file descriptors").count();
+    // Logged once, not once per connection closed to make room.
+    assert_eq!(reports, 1, "{reports} reports:\n{log}");
+    assert!(log.contains("Too many open files"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_idle_connections_make_room_for_a_probe() {
+    // 64 descriptors, a cap far above them, a header timeout far longer than the
+    // test: only closing idle connections can let the probe in.
+    let mut p = Proc::launch(
+        64,
+        &[("KV_MAX_CONNECTIONS", "1000"), ("KV_HEADER_TIMEOUT", "60")],
+    );
+    let mut hogs = Vec::new();
+    for _ in 0..100 {
+        hogs.push(connect(p.addr).await);
+    }
+    let started = Instant::now();
+    let mut probe = connect(p.addr).await;
+    send(&mut probe, HEALTHZ).await;
+    let reply = read_reply(&mut probe)
+        .await
+        .expect("closed instead of answering");
+    assert_eq!(reply.status, 200, "{reply:?}\n{}", p.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(hogs);
+    let status = p.terminate().await;
+    assert!(status.success(), "exit {status}:\n{}", p.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_with_every_connection_busy_the_server_backs_off() {
+    // 64 descriptors, a cap far above them, and every connection inside a request
+    // (a body that stops halfway), so none can be closed to make room: accepting
+    // backs off until the request timeout ends them.
+    let mut p = Proc::launch(
+        64,
+        &[
+            ("KV_MAX_CONNECTIONS", "1000"),
+            ("KV_HEADER_TIMEOUT", "60"),
+            ("KV_REQUEST_TIMEOUT", "0.5"),
+        ],
+    );
+    let mut hogs = Vec::new();
+    for _ in 0..100 {
+        let mut hog = connect(p.addr).await;
+        send(
+            &mut hog,
+            b"PUT /keys/k HTTP/1.1\r\nHost: kv\r\nContent-Length: 9\r\n\r\n\"v",
+        )
+        .await;
+        hogs.push(hog);
+    }
+    let mut probe = connect(p.addr).await;
+    send(&mut probe, HEALTHZ).await;
+    let reply = read_reply(&mut probe)
+        .await
+        .expect("closed instead of answering");
+    assert_eq!(reply.status, 200, "{reply:?}\n{}", p.log());
+    drop(hogs);
+    let status = p.terminate().await;
+    let log = p.log();
+    assert!(status.success(), "exit {status}:\n{log}");
     let bursts = log.matches("accepting connections fails").count();
     assert!(bursts >= 1, "descriptors never ran out:\n{log}");
     // Logged once per burst, not once per attempt.

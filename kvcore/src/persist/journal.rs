@@ -120,6 +120,12 @@ pub(crate) struct Journal {
     failure: Mutex<Option<Failure>>,
     /// Writes refused since the journal failed.
     refused: AtomicU64,
+    /// Whether, although failed, the journal's files still hold every record of a
+    /// write that was applied: under `always` a failed flush only held records of
+    /// writes that are then refused, and cutting it back leaves the file as it was.
+    /// Cleared when a failure dropped records of applied writes (under `everysec` and
+    /// `no`, acknowledged before their flush) or could not be cut back.
+    kept_all: AtomicBool,
     fsyncs: AtomicU64,
     fsync_nanos: AtomicU64,
     fsync_max_nanos: AtomicU64,
@@ -147,6 +153,7 @@ impl Journal {
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
             refused: AtomicU64::new(0),
+            kept_all: AtomicBool::new(true),
             fsyncs: AtomicU64::new(0),
             fsync_nanos: AtomicU64::new(0),
             fsync_max_nanos: AtomicU64::new(0),
@@ -177,6 +184,12 @@ impl Journal {
     /// Whether the journal is failed.
     pub fn is_failed(&self) -> bool {
         self.failed.load(Relaxed)
+    }
+
+    /// Whether the journal files hold every write applied so far, failed or not (see
+    /// `kept_all`). Records still buffered are not counted: call after a flush.
+    pub fn kept_all(&self) -> bool {
+        !self.failed.load(Relaxed) || self.kept_all.load(Relaxed)
     }
 
     /// The error a refused write gets.
@@ -254,8 +267,11 @@ impl Journal {
                     .set_len(good)
                     .and_then(|()| io.file.seek(SeekFrom::Start(good)).map(|_| ()));
                 let mut reason = format!("{}: {source}", io.path.display());
-                if let Err(e) = cut {
+                if let Err(e) = &cut {
                     reason.push_str(&format!(" (and cutting it back failed: {e})"));
+                }
+                if self.policy != Fsync::Always || cut.is_err() {
+                    self.kept_all.store(false, Relaxed);
                 }
                 tracing::error!(
                     %reason,
@@ -324,6 +340,7 @@ impl Journal {
     pub fn recovered(&self) -> Option<(Duration, u64)> {
         let failure = self.failure.lock().take()?;
         self.failed.store(false, Relaxed);
+        self.kept_all.store(true, Relaxed);
         let refused = self.refused.swap(0, Relaxed);
         Some((failure.since.elapsed(), refused))
     }

@@ -89,9 +89,11 @@
 //! attempt removes its temporary file, so retrying does not fill the disk further.
 //! [`PersistentStore::sync`] makes one attempt at once, and reports an error while
 //! what memory holds is not all on disk; dropping the last handle does the same and
-//! logs the error. A process that is killed while the journal is failed loses the
-//! writes that were acknowledged since the last successful flush (under `everysec`,
-//! as a power failure would).
+//! logs the error. Under `always` nothing acknowledged is ever only in memory (a
+//! failed flush held only records of writes it refused), so there `sync` succeeds
+//! even while the disk stays full and writes stay refused. A process that is killed
+//! while the journal is failed loses the writes that were acknowledged since the last
+//! successful flush (under `everysec`, as a power failure would).
 //!
 //! [`Faults`] is a seam through which tests make any step (journal write or fsync,
 //! journal creation, snapshot write, fsync or rename, directory fsync) fail with
@@ -1377,12 +1379,25 @@ impl<V: ValueCodec> Core<V> {
     }
 
     /// Makes everything applied so far durable: flushes and fsyncs the journal, or,
-    /// if it failed, tries once more to recover it.
+    /// if it failed, tries once more to recover it. Under `always` a failed journal
+    /// still holds every applied write, so a failed attempt is no error then: writes
+    /// stay refused, but nothing acknowledged is missing from the disk.
     fn sync(&self) -> Result<()> {
-        if self.journal.is_failed() {
-            return self.recover();
+        if !self.journal.is_failed() {
+            return self.journal.flush(true);
         }
-        self.journal.flush(true)
+        let attempt = self.recover();
+        match attempt {
+            Err(e) if self.journal.kept_all() => {
+                tracing::warn!(
+                    error = %e,
+                    "the data directory still cannot be written; every acknowledged \
+                     write is on disk"
+                );
+                Ok(())
+            }
+            other => other,
+        }
     }
 }
 
