@@ -162,12 +162,13 @@ fn recovery_waits_while_the_disk_stays_full_and_leaves_no_temporary_file() {
     set(&store, "a", "1").unwrap();
     faults
         .fail(Step::JournalWrite, Fault::NoSpace)
+        .fail(Step::JournalCreate, Fault::NoSpace)
         .fail(Step::SnapshotWrite, Fault::NoSpace);
     assert!(refused(set(&store, "b", "2")));
     for _ in 0..3 {
         // Under `always` everything acknowledged is on disk, so this is no error...
         store.sync().unwrap();
-        // ...but the snapshot cannot be written, so writes stay refused.
+        // ...but nothing can be written, so writes stay refused.
         assert!(store.journal_stats().failed);
         assert!(!dir.path().join("snapshot.kvs.tmp").exists());
         assert!(refused(set(&store, "b", "2")));
@@ -185,6 +186,84 @@ fn recovery_waits_while_the_disk_stays_full_and_leaves_no_temporary_file() {
 }
 
 #[test]
+fn a_full_disk_keeps_the_acknowledged_records_and_writes_them_once_there_is_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::new();
+    let store = open(dir.path(), Fsync::EverySec, &faults);
+    set(&store, "before", "1").unwrap();
+    store.sync().unwrap();
+    // The disk fills up: no journal write, no snapshot, no new file.
+    faults
+        .fail(Step::JournalWrite, Fault::NoSpace)
+        .fail(Step::JournalCreate, Fault::NoSpace)
+        .fail(Step::SnapshotWrite, Fault::NoSpace);
+    set(&store, "acknowledged", "2").unwrap();
+    assert!(
+        store.sync().is_err(),
+        "the acknowledged write is not on disk yet"
+    );
+    assert!(refused(set(&store, "refused", "3")));
+    // A little room comes back: enough for the kept records, not for a snapshot.
+    faults.heal();
+    faults
+        .fail(Step::JournalCreate, Fault::NoSpace)
+        .fail(Step::SnapshotWrite, Fault::NoSpace);
+    store.sync().expect("the kept records fit");
+    assert!(!store.journal_stats().failed);
+    set(&store, "after", "4").unwrap();
+    store.sync().unwrap();
+    drop(store);
+    let store = reopen(dir.path());
+    assert_eq!(
+        contents(&store),
+        BTreeMap::from([
+            ("acknowledged".into(), "2".into()),
+            ("after".into(), "4".into()),
+            ("before".into(), "1".into()),
+        ])
+    );
+}
+
+#[test]
+fn under_everysec_racing_writers_lose_nothing_they_were_told_was_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::new();
+    let store = open(dir.path(), Fsync::EverySec, &faults);
+    faults.fail_after(Step::JournalWrite, 3, Fault::NoSpace);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                (0..300)
+                    .map(|i| {
+                        let key = format!("t{t}-{i}");
+                        let ok = set(&store, &key, "v").is_ok();
+                        assert_eq!(store.contains(&key), ok, "{key}");
+                        if i % 50 == 0 {
+                            let _ = store.sync(); // flushes, and meets the full disk
+                        }
+                        (key, ok)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let outcomes: Vec<(String, bool)> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("a writer thread"))
+        .collect();
+    let taken = outcomes.iter().filter(|(_, ok)| *ok).count();
+    assert!(taken > 0 && taken < outcomes.len(), "{taken} taken");
+    faults.heal();
+    store.sync().expect("room again");
+    drop(store);
+    let store = reopen(dir.path());
+    for (key, ok) in &outcomes {
+        assert_eq!(store.contains(key), *ok, "{key}");
+    }
+}
+
+#[test]
 fn recovery_survives_failures_at_every_step_it_takes() {
     for step in [
         Step::JournalCreate,
@@ -199,7 +278,8 @@ fn recovery_survives_failures_at_every_step_it_takes() {
         set(&store, "kept", "1").unwrap();
         store.sync().unwrap();
         set(&store, "acknowledged", "1").unwrap();
-        faults.fail_once(Step::JournalWrite, Fault::Io);
+        // A failed fsync: only a snapshot of memory can be trusted now.
+        faults.fail_once(Step::JournalSync, Fault::Io);
         assert!(store.sync().is_err());
         faults.fail_once(step, Fault::Io);
         assert!(store.sync().is_err(), "{step:?} fails the first attempt");

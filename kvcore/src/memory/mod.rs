@@ -204,17 +204,24 @@ struct Shared<V> {
 /// the log refused. Evictions are the exception: they are recorded and applied at
 /// once, and ride on the commit of the write that made room.
 pub(crate) trait WriteLog<V>: Send + Sync {
-    /// `key` now holds `value` with this deadline and TTL length (nanoseconds; 0: none).
-    fn put(&self, key: &str, value: &V, deadline: u64, ttl: u64);
-    /// `key` was removed.
-    fn delete(&self, key: &str);
-    /// Every key was removed.
-    fn clear(&self);
+    /// Takes the records `write` makes, all of them or, when the log cannot take a
+    /// write now, none (an error).
+    fn record(&self, write: &mut dyn FnMut(&mut dyn Changes<V>)) -> Result<()>;
     /// Refuses a write before it starts while the log cannot take one.
     fn check(&self) -> Result<()>;
     /// Makes what was recorded so far as durable as the log promises; an error means
     /// the write must not be applied.
     fn commit(&self) -> Result<()>;
+}
+
+/// The changes of one write, as [`WriteLog::record`] collects them.
+pub(crate) trait Changes<V> {
+    /// `key` now holds `value` with this deadline and TTL length (nanoseconds; 0: none).
+    fn put(&mut self, key: &str, value: &V, deadline: u64, ttl: u64);
+    /// `key` was removed.
+    fn delete(&mut self, key: &str);
+    /// Every key was removed.
+    fn clear(&mut self);
 }
 
 /// One shard, aligned so that two shards' hot words never share a cache line.
@@ -424,10 +431,10 @@ impl<V: Value> Shared<V> {
 
     /// Records a write's changes and waits for the log's verdict. The caller holds the
     /// locks of the keys involved and applies the changes only after `Ok`.
-    fn journal(&self, records: impl FnOnce(&dyn WriteLog<V>)) -> Result<()> {
+    fn journal(&self, mut records: impl FnMut(&mut dyn Changes<V>)) -> Result<()> {
         match self.log.get() {
             Some(log) => {
-                records(&**log);
+                log.record(&mut records)?;
                 log.commit()
             }
             None => Ok(()),
@@ -449,7 +456,10 @@ impl<V: Value> Shared<V> {
             Removal::Evicted => {
                 self.evictions.fetch_add(1, Relaxed);
                 if let Some(log) = self.log.get() {
-                    log.delete(slot.key.as_str());
+                    // Taken or not, the key is gone: the write that made room is
+                    // refused if the log cannot take writes, and replay trims to the
+                    // capacity anyway.
+                    let _ = log.record(&mut |r| r.delete(slot.key.as_str()));
                 }
             }
             Removal::Deleted | Removal::Cleared => {}

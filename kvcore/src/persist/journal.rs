@@ -120,6 +120,9 @@ pub(crate) struct Journal {
     failure: Mutex<Option<Failure>>,
     /// Writes refused since the journal failed.
     refused: AtomicU64,
+    /// Set while recovering the failed journal needs a snapshot (see
+    /// [`Journal::needs_snapshot`]).
+    needs_snapshot: AtomicBool,
     /// Whether, although failed, the journal's files still hold every record of a
     /// write that was applied: under `always` a failed flush only held records of
     /// writes that are then refused, and cutting it back leaves the file as it was.
@@ -153,6 +156,7 @@ impl Journal {
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
             refused: AtomicU64::new(0),
+            needs_snapshot: AtomicBool::new(false),
             kept_all: AtomicBool::new(true),
             fsyncs: AtomicU64::new(0),
             fsync_nanos: AtomicU64::new(0),
@@ -162,13 +166,17 @@ impl Journal {
 
     /// Appends one record that `encode` writes into the buffer. A failed journal
     /// takes nothing: its buffer is dropped when it restarts.
-    pub fn append(&self, encode: impl FnOnce(&mut Vec<u8>)) {
-        if self.failed.load(Relaxed) {
-            return;
-        }
+    pub fn append(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        // Decided under the buffer's lock, which a failing flush also takes to mark
+        // the journal failed: a record taken here is one the journal keeps.
         let mut pending = self.pending.lock();
+        if self.failed.load(Relaxed) {
+            drop(pending);
+            return self.check();
+        }
         encode(&mut pending.buf);
         pending.appended += 1;
+        Ok(())
     }
 
     /// Refuses work while the journal cannot be written: what is in memory cannot be
@@ -207,13 +215,15 @@ impl Journal {
     }
 
     /// Returns once everything appended so far is as durable as the policy promises:
-    /// fsynced under `always`; buffered otherwise. An error means the records were not
-    /// taken: the caller must not apply its write.
+    /// fsynced under `always`; buffered otherwise, where a record [`Journal::append`]
+    /// took is kept even if its flush fails (it is written again once the disk can take
+    /// it). An error means the records were not taken: the caller must not apply its
+    /// write.
     pub fn commit(&self) -> Result<()> {
-        self.check()?;
         if self.policy != Fsync::Always {
             return Ok(());
         }
+        self.check()?;
         let target = self.pending.lock().appended;
         if self.synced.load(Relaxed) >= target {
             return Ok(());
@@ -258,20 +268,24 @@ impl Journal {
                 }
                 Ok(())
             }
-            Err(source) => {
-                // Cut the file back to before this flush, so that no record of a write
-                // that is refused now can come back at the next start.
-                io.bytes = good;
-                let cut = io
-                    .file
-                    .set_len(good)
-                    .and_then(|()| io.file.seek(SeekFrom::Start(good)).map(|_| ()));
-                let mut reason = format!("{}: {source}", io.path.display());
-                if let Err(e) = &cut {
-                    reason.push_str(&format!(" (and cutting it back failed: {e})"));
-                }
-                if self.policy != Fsync::Always || cut.is_err() {
+            Err((source, step)) => {
+                let reason = self.cut_back(io, good, &source);
+                // Under `always` the flush held records of writes that are now refused,
+                // and so does the buffer behind it: drop them all. Otherwise they are
+                // records of acknowledged writes: keep them, in order, to write again.
+                let mut pending = self.pending.lock();
+                if self.policy == Fsync::Always {
+                    pending.buf.clear();
+                } else {
+                    let mut kept = buf;
+                    kept.extend_from_slice(&pending.buf);
+                    pending.buf = kept;
                     self.kept_all.store(false, Relaxed);
+                    if step == Step::JournalSync {
+                        // After a failed fsync the kernel may have dropped earlier
+                        // writes too: only a snapshot of memory can be trusted.
+                        self.needs_snapshot.store(true, Relaxed);
+                    }
                 }
                 tracing::error!(
                     %reason,
@@ -283,19 +297,93 @@ impl Journal {
                     since: Instant::now(),
                 });
                 self.failed.store(true, Relaxed);
+                drop(pending);
                 Err(self.unavailable())
             }
         }
     }
 
-    fn write_out(&self, io: &mut Io, buf: &[u8], sync: bool) -> std::io::Result<()> {
+    /// Cuts the file back to `good` bytes after a failed flush, so that no record of a
+    /// refused write comes back at the next start, and no half record stays. Returns
+    /// the failure's description.
+    fn cut_back(&self, io: &mut Io, good: u64, source: &std::io::Error) -> String {
+        io.bytes = good;
+        let cut = io
+            .file
+            .set_len(good)
+            .and_then(|()| io.file.seek(SeekFrom::Start(good)).map(|_| ()));
+        let mut reason = format!("{}: {source}", io.path.display());
+        if let Err(e) = &cut {
+            reason.push_str(&format!(" (and cutting it back failed: {e})"));
+            self.kept_all.store(false, Relaxed);
+            self.needs_snapshot.store(true, Relaxed);
+        }
+        reason
+    }
+
+    /// For a failed journal whose kept records can be written again (see
+    /// [`Journal::needs_snapshot`]): writes and fsyncs them, and under `always`, where
+    /// nothing is kept, starts a journal file of the next generation, which tells
+    /// whether the disk takes writes again. On success the journal is whole and writes
+    /// may be let in ([`Journal::recovered`]).
+    pub fn retry(&self) -> Result<()> {
+        let mut io = self.io.lock();
+        if self.policy == Fsync::Always {
+            let generation = io.generation + 1;
+            let file = create(&self.fs, &self.dir, generation)?;
+            self.switch(&mut io, file, generation);
+            return Ok(());
+        }
+        let (buf, upto) = {
+            let mut pending = self.pending.lock();
+            (std::mem::take(&mut pending.buf), pending.appended)
+        };
+        let good = io.bytes;
+        match self.write_out(&mut io, &buf, true) {
+            Ok(()) => {
+                self.synced.fetch_max(upto, Relaxed);
+                self.kept_all.store(true, Relaxed);
+                Ok(())
+            }
+            Err((source, _)) => {
+                let reason = self.cut_back(&mut io, good, &source);
+                let mut pending = self.pending.lock();
+                let mut kept = buf;
+                kept.extend_from_slice(&pending.buf);
+                pending.buf = kept;
+                Err(Error::JournalUnavailable {
+                    dir: self.dir.clone(),
+                    kind: source.kind(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// Whether recovering this failed journal needs a snapshot of memory: after a failed
+    /// fsync, or when a failed flush could not be cut back.
+    pub fn needs_snapshot(&self) -> bool {
+        self.needs_snapshot.load(Relaxed)
+    }
+
+    /// Writes `buf`, and fsyncs if `sync`; an error says which step failed.
+    fn write_out(
+        &self,
+        io: &mut Io,
+        buf: &[u8],
+        sync: bool,
+    ) -> std::result::Result<(), (std::io::Error, Step)> {
         if !buf.is_empty() {
-            self.fs.write_all(Step::JournalWrite, &mut io.file, buf)?;
+            self.fs
+                .write_all(Step::JournalWrite, &mut io.file, buf)
+                .map_err(|e| (e, Step::JournalWrite))?;
             io.bytes += buf.len() as u64;
         }
         if sync {
             let started = Instant::now();
-            self.fs.sync_data(Step::JournalSync, &io.file)?;
+            self.fs
+                .sync_data(Step::JournalSync, &io.file)
+                .map_err(|e| (e, Step::JournalSync))?;
             io.last_sync = Instant::now();
             let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.fsyncs.fetch_add(1, Relaxed);
@@ -341,6 +429,7 @@ impl Journal {
         let failure = self.failure.lock().take()?;
         self.failed.store(false, Relaxed);
         self.kept_all.store(true, Relaxed);
+        self.needs_snapshot.store(false, Relaxed);
         let refused = self.refused.swap(0, Relaxed);
         Some((failure.since.elapsed(), refused))
     }

@@ -78,22 +78,25 @@
 //! If a journal write or fsync fails (a full disk, `ENOSPC`, or an I/O error), the
 //! journal file is cut back to where it was before that flush and the store refuses
 //! every write with [`Error::JournalUnavailable`]: the write changed nothing and may
-//! be retried later. Reads keep working. Nothing acknowledged is dropped: a write
-//! that was acknowledged but whose record was still buffered when the flush failed is
-//! in memory, and stays there.
+//! be retried later. Reads keep working. Nothing acknowledged is dropped: under
+//! `everysec` and `no` a write is acknowledged once the journal took its record into
+//! its buffer, and the records of a flush that failed are kept, in order, to be
+//! written again; under `always` a write is acknowledged only once fsynced, so the
+//! files already hold every acknowledged write.
 //!
-//! Once a second the store tries to make the directory whole again: it starts a new
-//! journal file and writes a snapshot of what memory holds, which replaces the
-//! journals that could not be written; once that succeeds, writes are accepted again
-//! (one warning is logged when the journal fails, one when it is back). A failed
-//! attempt removes its temporary file, so retrying does not fill the disk further.
+//! Once a second the store tries to make the journal whole again: it writes and fsyncs
+//! the records it kept (under `always`, it starts a new journal file), which needs only
+//! as much room as they take; once that succeeds, writes are accepted again (one
+//! warning is logged when the journal fails, one when it is back). After a failed
+//! fsync the kernel may have dropped earlier writes as well, so then the store starts
+//! a new journal file and writes a snapshot of what memory holds instead, which needs
+//! room for a snapshot; a failed attempt removes its temporary file.
 //! [`PersistentStore::sync`] makes one attempt at once, and reports an error while
-//! what memory holds is not all on disk; dropping the last handle does the same and
-//! logs the error. Under `always` nothing acknowledged is ever only in memory (a
-//! failed flush held only records of writes it refused), so there `sync` succeeds
-//! even while the disk stays full and writes stay refused. A process that is killed
-//! while the journal is failed loses the writes that were acknowledged since the last
-//! successful flush (under `everysec`, as a power failure would).
+//! some acknowledged write is not on disk; dropping the last handle does the same and
+//! logs the error. Under `always` that never happens, so there `sync` succeeds even
+//! while the disk stays full and writes stay refused. A process that is killed while
+//! the journal is failed loses the kept records (under `everysec`, as a power failure
+//! would lose the last second).
 //!
 //! [`Faults`] is a seam through which tests make any step (journal write or fsync,
 //! journal creation, snapshot write, fsync or rename, directory fsync) fail with
@@ -146,7 +149,7 @@ use self::format::{Damage, HeaderError, JOURNAL_MAGIC, Record, Records, SNAPSHOT
 use self::journal::Journal;
 pub use self::journal::JournalStats;
 use self::manifest::{Kind, MANIFEST_TMP};
-use crate::memory::WriteLog;
+use crate::memory::{Changes, WriteLog};
 use crate::store::{Expiry, Mode, ScanPage, SetOptions, SetOutcome, Stats, Store};
 use crate::{Error, MemoryStore, Pattern, Result, StoreBuilder, Value};
 
@@ -412,16 +415,26 @@ struct Logger<V> {
     _values: PhantomData<fn(&V)>,
 }
 
+/// A write's records, encoded into the journal's buffer.
+struct Encoder<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl<V: ValueCodec> Changes<V> for Encoder<'_> {
+    fn put(&mut self, key: &str, value: &V, deadline: u64, ttl: u64) {
+        format::put(self.buf, key, deadline, ttl, |p| value.encode(p));
+    }
+    fn delete(&mut self, key: &str) {
+        format::del(self.buf, key);
+    }
+    fn clear(&mut self) {
+        format::clear(self.buf);
+    }
+}
+
 impl<V: ValueCodec> WriteLog<V> for Logger<V> {
-    fn put(&self, key: &str, value: &V, deadline: u64, ttl: u64) {
-        self.journal
-            .append(|buf| format::put(buf, key, deadline, ttl, |p| value.encode(p)));
-    }
-    fn delete(&self, key: &str) {
-        self.journal.append(|buf| format::del(buf, key));
-    }
-    fn clear(&self) {
-        self.journal.append(format::clear);
+    fn record(&self, write: &mut dyn FnMut(&mut dyn Changes<V>)) -> Result<()> {
+        self.journal.append(|buf| write(&mut Encoder { buf }))
     }
     fn check(&self) -> Result<()> {
         self.journal.check()
@@ -1286,18 +1299,24 @@ impl<V: ValueCodec> Core<V> {
         self.write_snapshot(generation, &mut info)
     }
 
-    /// Makes a failed journal whole again: a new journal file, and a snapshot of what
-    /// memory holds (every write applied, acknowledged or not yet flushed), which
-    /// replaces the journals that could not be written. Then writes are let in.
+    /// Makes a failed journal whole again, then lets writes in: writes the records of
+    /// acknowledged writes it kept (under `always`, where it kept none, starts a new
+    /// journal file); or, after a failed fsync, starts a new journal file and writes a
+    /// snapshot of what memory holds, which replaces the journals before it.
     fn recover(&self) -> Result<()> {
         let mut info = self.snapshot.lock();
         if !self.journal.is_failed() {
             return Ok(());
         }
-        let attempt = self
-            .journal
-            .restart()
-            .and_then(|generation| self.write_snapshot(generation, &mut info));
+        // Most failures need only the kept records written again (a few kilobytes);
+        // after a failed fsync, only a snapshot of memory can be trusted.
+        let attempt = if self.journal.needs_snapshot() {
+            self.journal
+                .restart()
+                .and_then(|generation| self.write_snapshot(generation, &mut info))
+        } else {
+            self.journal.retry()
+        };
         if let Err(e) = &attempt {
             tracing::debug!(error = %e, "the data directory still cannot be written");
         } else if let Some((down, refused)) = self.journal.recovered() {
