@@ -70,6 +70,9 @@ const RESERVED_DESCRIPTORS: u64 = 64;
 const DEFAULT_MAX_CONNECTIONS_CEILING: u64 = 10_000;
 /// Least time between two reports that the connection cap is reached.
 const CAP_LOG_EVERY: Duration = Duration::from_secs(60);
+/// How long a connection must have been idle before the loop closes it to make room.
+const IDLE_GRACE_MS: u64 = 250;
+
 /// At the cap with every connection busy, how often to look again for one that has
 /// fallen idle (finishing a request wakes nothing).
 const CAP_RECHECK_EVERY: Duration = Duration::from_millis(20);
@@ -329,7 +332,7 @@ pub async fn serve(
                         AcceptError::Connection => {
                             tracing::debug!(%error, "a connection ended before it was accepted");
                         }
-                        AcceptError::Resources if close_idlest(&open) => {
+                        AcceptError::Resources if close_idlest(&open, millis_since(epoch)) => {
                             // Out of descriptors: one was freed as at the cap, by
                             // closing the connection idle longest. Retry once the
                             // runtime has dropped it; report as the cap is reported.
@@ -395,7 +398,7 @@ pub async fn serve(
             );
         }
         if !making_room {
-            if close_idlest(&open) {
+            if close_idlest(&open, millis_since(epoch)) {
                 making_room = true;
             } else if recheck_at.is_none() {
                 recheck_at = Some(Instant::now() + CAP_RECHECK_EVERY);
@@ -409,11 +412,14 @@ pub async fn serve(
 }
 
 /// Closes the connection that has gone longest without a request in progress, if
-/// any; its slot frees once its task is dropped.
-fn close_idlest(open: &HashMap<Id, (AbortHandle, Arc<Activity>)>) -> bool {
+/// any has been idle for [`IDLE_GRACE_MS`]; its slot frees once its task is dropped.
+/// The grace spares a connection just accepted whose request is on its way: its
+/// headers may sit unread in the socket for a moment.
+fn close_idlest(open: &HashMap<Id, (AbortHandle, Arc<Activity>)>, now: u64) -> bool {
     let mut idle: Vec<&(AbortHandle, Arc<Activity>)> = open
         .values()
         .filter(|(_, a)| a.requests.load(SeqCst) == 0)
+        .filter(|(_, a)| now.saturating_sub(a.idle_since.load(SeqCst)) >= IDLE_GRACE_MS)
         .collect();
     idle.sort_by_key(|(_, a)| a.idle_since.load(SeqCst));
     // A request may start between the look and the claim: then try the next.
