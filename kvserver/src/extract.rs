@@ -17,7 +17,9 @@ use serde_json::value::RawValue;
 
 use crate::config::parse_ttl;
 use crate::error::ApiError;
-use crate::state::{AppState, Limits};
+use crate::limits::Limits;
+pub use crate::limits::{check_key, check_value};
+use crate::state::AppState;
 
 /// Refuses the request with `403 read_only` on a read-only server.
 #[derive(Debug, Clone, Copy)]
@@ -260,30 +262,3 @@ fn bare_value_at<'a>(text: &'a str, error: &serde_json::Error) -> Option<&'a str
 
 /// The body of the routes that take many pairs, as their `400` messages show it.
 const OBJECT_SHAPE: &str = r#"{"KEY": VALUE, ...}"#;
-
-/// Keys follow kvcore's rules ([`kvcore::limits`]): non-empty (else `400`) and at
-/// most `max_key_bytes` long (else `413`).
-pub fn check_key(key: &str, limits: &Limits) -> Result<(), ApiError> {
-    rules(limits).check_key(key).map_err(refused)
-}
-
-/// Values follow kvcore's rules: at most `max_value_bytes` of compact JSON (else
-/// `413`).
-pub fn check_value(value: &JsonText, limits: &Limits) -> Result<(), ApiError> {
-    rules(limits).check_value(value).map_err(refused)
-}
-
-fn rules(limits: &Limits) -> kvcore::limits::Limits {
-    kvcore::limits::Limits {
-        max_key_bytes: limits.max_key_bytes,
-        max_value_bytes: limits.max_value_bytes,
-    }
-}
-
-fn refused(e: kvcore::limits::LimitError) -> ApiError {
-    if e.is_too_large() {
-        ApiError::too_large(e.to_string())
-    } else {
-        ApiError::bad_request(e.to_string())
-    }
-}

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod limits;
 pub mod load;
 pub mod logging;
 pub mod metrics;

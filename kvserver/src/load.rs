@@ -14,8 +14,7 @@ use anyhow::{Context, bail};
 use kvcore::dataset::{self, Format};
 use kvcore::{Expiry, JsonText, Store};
 
-use crate::extract::{check_key, check_value};
-use crate::state::Limits;
+use crate::limits::{Limits, check_key, check_value};
 
 /// Pairs are written to the store in batches of this many.
 const BATCH: usize = 10_000;

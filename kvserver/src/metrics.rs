@@ -39,13 +39,30 @@ use metrics_exporter_prometheus::{
 };
 use parking_lot::RwLock;
 
-use crate::state::AppState;
+use kvcore::Stats;
+use kvcore::persist::{JournalStats, SnapshotInfo};
 
 /// Histogram bucket bounds for request durations, in seconds.
 const LATENCY_BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 ];
+
+/// The store's figures `/metrics` reports beside the request series, read when it is
+/// asked: a plain struct, so that this module knows nothing of the server's state.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    /// Hits, misses, evictions and expirations.
+    pub stats: Stats,
+    /// Live keys, when the backend could tell (the gauge keeps its last value if not).
+    pub keys: Option<usize>,
+    /// Paths with a hit counter, when the backend could tell.
+    pub counters: Option<usize>,
+    /// The bound `--max-counters`.
+    pub max_counters: usize,
+    /// The journal and snapshot of a local store kept on disk.
+    pub persistence: Option<(JournalStats, SnapshotInfo)>,
+}
 
 /// A server's metrics registry.
 pub struct Metrics {
@@ -248,32 +265,35 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition, with store figures read now. `keys` is the
-    /// key count and `counters` the number of paths with a hit counter, when the
-    /// backend could tell them.
-    pub fn render(&self, state: &AppState, keys: Option<usize>, counters: Option<usize>) -> String {
-        let stats = state.backend().stats();
-        let persistence = state.persistence();
+    /// The Prometheus text exposition, with the store's figures read now.
+    pub fn render(&self, figures: &Figures) -> String {
+        let Figures {
+            stats,
+            keys,
+            counters,
+            max_counters,
+            persistence,
+        } = figures;
         with_local_recorder(&self.recorder, || {
             if let Some(keys) = keys {
-                gauge!("kv_keys").set(keys as f64);
+                gauge!("kv_keys").set(*keys as f64);
             }
             if let Some(counters) = counters {
-                gauge!("kv_hit_counters").set(counters as f64);
+                gauge!("kv_hit_counters").set(*counters as f64);
             }
-            gauge!("kv_hit_counters_max").set(state.backend().max_counters() as f64);
+            gauge!("kv_hit_counters_max").set(*max_counters as f64);
             counter!("kv_hits_total").absolute(stats.hits);
             counter!("kv_misses_total").absolute(stats.misses);
             counter!("kv_evictions_total").absolute(stats.evictions);
             counter!("kv_expirations_total").absolute(stats.expirations);
-            if let Some(p) = persistence {
-                gauge!("kv_journal_bytes").set(p.journal.bytes as f64);
-                gauge!("kv_journal_failed").set(if p.journal.failed { 1.0 } else { 0.0 });
-                counter!("kv_journal_fsyncs_total").absolute(p.journal.fsyncs);
-                gauge!("kv_journal_fsync_seconds_sum").set(p.journal.fsync_time.as_secs_f64());
-                gauge!("kv_journal_fsync_max_seconds").set(p.journal.fsync_max.as_secs_f64());
-                gauge!("kv_snapshot_bytes").set(p.snapshot.bytes as f64);
-                if let Some(at) = p.snapshot.last_written {
+            if let Some((journal, snapshot)) = persistence {
+                gauge!("kv_journal_bytes").set(journal.bytes as f64);
+                gauge!("kv_journal_failed").set(if journal.failed { 1.0 } else { 0.0 });
+                counter!("kv_journal_fsyncs_total").absolute(journal.fsyncs);
+                gauge!("kv_journal_fsync_seconds_sum").set(journal.fsync_time.as_secs_f64());
+                gauge!("kv_journal_fsync_max_seconds").set(journal.fsync_max.as_secs_f64());
+                gauge!("kv_snapshot_bytes").set(snapshot.bytes as f64);
+                if let Some(at) = snapshot.last_written {
                     let secs = at.duration_since(UNIX_EPOCH).unwrap_or_default();
                     gauge!("kv_last_snapshot_timestamp_seconds").set(secs.as_secs_f64());
                 }

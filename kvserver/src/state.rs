@@ -12,25 +12,9 @@ use kvcore::{Clock, JsonText, Store, StoreBuilder, SystemClock};
 use crate::backend::{Backend, DEFAULT_CACHE_CAPACITY, Durable, Local, RedisCache, RedisOptions};
 use crate::config::Config;
 use crate::idempotency::{LOCAL_MAX_RECORDS, Table};
+pub use crate::limits::Limits;
 use crate::load;
 use crate::metrics::Metrics;
-
-/// Request limits from the configuration.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Longest key, in bytes.
-    pub max_key_bytes: usize,
-    /// Largest value, in bytes of compact JSON.
-    pub max_value_bytes: usize,
-    /// Most pairs per listing page.
-    pub list_limit: usize,
-    /// Largest request body, in bytes.
-    pub max_body_bytes: usize,
-    /// Requests handled at once.
-    pub max_concurrency: usize,
-    /// How long one request may take.
-    pub request_timeout: std::time::Duration,
-}
 
 /// Shared state of the server; cheap to clone.
 #[derive(Clone)]

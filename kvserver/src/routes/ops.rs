@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use crate::backend::Backend;
 use crate::body::json;
 use crate::error::ApiError;
+use crate::metrics::Figures;
 use crate::openapi::{ErrorBody, Health};
 use crate::state::AppState;
 
@@ -44,9 +45,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn metrics(State(state): State<AppState>) -> Response {
     // Without an answer from the backend, the key and counter gauges keep their last
     // values.
-    let keys = state.backend().len().await.ok();
-    let counters = state.backend().counters().await.ok();
-    let body = state.metrics().render(&state, keys, counters);
+    let figures = Figures {
+        stats: state.backend().stats(),
+        keys: state.backend().len().await.ok(),
+        counters: state.backend().counters().await.ok(),
+        max_counters: state.backend().max_counters(),
+        persistence: state.persistence().map(|p| (p.journal, p.snapshot)),
+    };
+    let body = state.metrics().render(&figures);
     (
         StatusCode::OK,
         [(
