@@ -21,8 +21,9 @@ use kvcore::limits::Limits;
 use kvcore::persist::{self, Fsync, PersistOptions};
 use kvcore::{JsonText, PersistentStore, SetOptions, Store, StoreBuilder};
 
+use crate::Error;
 use crate::command::{Command, Place, help_text};
-use crate::{Error, transfer};
+use crate::transfer::{self, PAGE};
 
 /// How a command ended, when it did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,9 +36,6 @@ pub enum Outcome {
     /// `quit`: end the session.
     Quit,
 }
-
-/// Keys fetched per page when listing or exporting.
-pub(crate) const PAGE: usize = 10_000;
 
 /// A data directory and, once opened, its store.
 #[derive(Debug)]

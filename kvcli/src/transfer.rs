@@ -20,7 +20,9 @@ use kvcore::limits::Limits;
 use kvcore::{Expiry, JsonText, PersistentStore, Store};
 
 use crate::Error;
-use crate::exec::PAGE;
+
+/// Keys fetched per page when listing or exporting.
+pub(crate) const PAGE: usize = 10_000;
 
 /// Records written to the store per `set_many`.
 pub const BATCH: usize = 10_000;
