@@ -48,7 +48,17 @@
 //! read takes a global lock or pays O(log n) index upkeep. Expiry and LRU indexes
 //! are lazy: they hold lower bounds that are corrected when an entry reaches their
 //! front (see the [`memory`] module docs). Multi-key writes lock their shards in
-//! ascending order; no lock is held while user code runs.
+//! ascending order.
+//!
+//! What runs while a lock is held, exactly: a value's `Clone` (a read copies the value
+//! out under the shard's read lock; a scan copies a page, and a snapshot a shard, the
+//! same way) and, in a [`PersistentStore`], its
+//! [`ValueCodec::encode`](persist::ValueCodec::encode) (a write records its change under
+//! the key's write lock, so that the journal's order for a key is the order of its
+//! changes). Under [`Fsync::Always`](persist::Fsync::Always) a write also waits for its
+//! fsync under that lock, so that nobody sees a write before it is on disk: readers
+//! of that shard wait for it too. Keep `Clone` and `encode` cheap and free of calls
+//! into the store; for large values, store an `Arc`.
 //!
 //! # Coming from moka or quick_cache
 //!
