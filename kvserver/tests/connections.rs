@@ -261,9 +261,12 @@ async fn a_body_that_stops_halfway_gets_503_at_the_request_timeout_and_is_closed
 async fn at_the_cap_a_new_connection_replaces_the_one_idle_longest() {
     let s = Running::start(&["--max-connections", "2", "--header-timeout", "5"]).await;
 
-    // Two keep-alive connections, each answered once, so both are surely accepted.
+    // Two keep-alive connections, each answered once, so both are surely accepted;
+    // the second answered clearly later, so that the first is the one idle longest
+    // (idle times are kept in milliseconds).
     let mut first = connect(s.addr).await;
     healthz(&mut first).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let mut second = connect(s.addr).await;
     healthz(&mut second).await;
 
