@@ -18,6 +18,7 @@
 
 mod local;
 mod redis_cache;
+mod scripts;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,0 +1,5 @@
+-- KEYS: key, slide hash.
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 0 end
+redis.call('PERSIST', KEYS[1])
+redis.call('HDEL', KEYS[2], KEYS[1])
+return 1

@@ -1,0 +1,76 @@
+//! The Lua scripts of the Redis backend, one file each in `lua/`, so that they can be
+//! read and linted as Lua. Each runs atomically in Redis; its first lines say what
+//! its `KEYS` and `ARGV` are and what it returns.
+//!
+//! Most scripts start with `lua/prelude.lua`, the helpers they share. The writes that
+//! are not idempotent sit between `lua/idempotent_head.lua` and
+//! `lua/idempotent_tail.lua`, which record their outcome under an `Idempotency-Key`
+//! in the same script.
+
+use redis::Script;
+
+/// The backend's scripts, loaded once per server.
+pub(super) struct Scripts {
+    pub read: Script,
+    pub read_many: Script,
+    pub mget: Script,
+    pub exists: Script,
+    pub pttl: Script,
+    pub set: Script,
+    pub set_many: Script,
+    pub insert_absent: Script,
+    pub update_present: Script,
+    pub delete: Script,
+    pub expire: Script,
+    pub persist: Script,
+    pub incr: Script,
+    pub hit: Script,
+    pub clear: Script,
+    pub len: Script,
+    pub touch: Script,
+    pub sweep: Script,
+}
+
+/// A script with the prelude before `body`.
+fn script(body: &str) -> Script {
+    Script::new(&[include_str!("lua/prelude.lua"), body].concat())
+}
+
+/// A write that is not idempotent, with its outcome recorded under an
+/// `Idempotency-Key` in the same script (see `lua/idempotent_head.lua`).
+fn idempotent(body: &str) -> Script {
+    Script::new(
+        &[
+            include_str!("lua/prelude.lua"),
+            include_str!("lua/idempotent_head.lua"),
+            body,
+            include_str!("lua/idempotent_tail.lua"),
+        ]
+        .concat(),
+    )
+}
+
+impl Scripts {
+    pub(super) fn new() -> Scripts {
+        Scripts {
+            read: script(include_str!("lua/read.lua")),
+            read_many: script(include_str!("lua/read_many.lua")),
+            mget: Script::new(include_str!("lua/mget.lua")),
+            exists: Script::new(include_str!("lua/exists.lua")),
+            pttl: Script::new(include_str!("lua/pttl.lua")),
+            set: script(include_str!("lua/set.lua")),
+            set_many: script(include_str!("lua/set_many.lua")),
+            insert_absent: idempotent(include_str!("lua/insert_absent.lua")),
+            update_present: script(include_str!("lua/update_present.lua")),
+            delete: Script::new(include_str!("lua/delete.lua")),
+            expire: Script::new(include_str!("lua/expire.lua")),
+            persist: Script::new(include_str!("lua/persist.lua")),
+            incr: idempotent(include_str!("lua/incr.lua")),
+            hit: idempotent(include_str!("lua/hit.lua")),
+            clear: Script::new(include_str!("lua/clear.lua")),
+            len: Script::new(include_str!("lua/len.lua")),
+            touch: script(include_str!("lua/touch.lua")),
+            sweep: Script::new(include_str!("lua/sweep.lua")),
+        }
+    }
+}
