@@ -18,7 +18,6 @@
 
 mod local;
 mod redis_cache;
-mod scripts;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -75,8 +75,16 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use tokio::sync::OnceCell;
 
-use super::scripts::Scripts;
 use super::{Applied, Result, Written};
+
+mod cache;
+mod call;
+mod cursor;
+mod scripts;
+
+use self::cache::{Cached, Flight, Found, Reply};
+use self::cursor::ScanCursor;
+use self::scripts::Scripts;
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
 
@@ -136,35 +144,6 @@ pub struct RedisOptions {
     pub idempotency_window: Duration,
 }
 
-/// A cached value: what Redis said, and when it was asked.
-#[derive(Clone)]
-struct Cached(Arc<Entry>);
-
-struct Entry {
-    value: JsonText,
-    /// The key's deadline in Redis, in ms since the Unix epoch (0: none). A sliding
-    /// read served from the cache moves it.
-    deadline_ms: AtomicU64,
-    /// The TTL length a sliding read restarts the key at (0: none).
-    slide_ms: u64,
-}
-
-impl Value for Cached {}
-
-/// A key's state as a Redis script reports it: value, `PTTL` (-1: none), and the
-/// TTL length a sliding read restarts it at (0: none).
-type Reply = (Vec<u8>, i64, i64);
-
-/// What one read found, shared with the readers waiting on it.
-#[derive(Clone)]
-struct Found {
-    value: JsonText,
-    pttl: i64,
-    slide: i64,
-}
-
-type Flight = Arc<OnceCell<Result<Option<Found>>>>;
-
 /// The data in Redis, with a local read-through cache.
 pub struct RedisCache {
     con: ConnectionManager,
@@ -216,43 +195,6 @@ impl std::fmt::Debug for RedisCache {
             .field("cache_ttl", &self.cache_ttl)
             .field("capacity", &self.capacity)
             .finish_non_exhaustive()
-    }
-}
-
-/// A listing cursor: the Redis `SCAN` cursor, and the last key already returned from
-/// that cursor's batch (keys of a batch are returned in order).
-#[derive(Debug, PartialEq)]
-struct ScanCursor {
-    at: u64,
-    after: Option<String>,
-}
-
-impl ScanCursor {
-    /// `r`, 16 hex digits of the Redis cursor, then the hex of the last key's bytes.
-    fn encode(&self) -> String {
-        let mut out = format!("r{:016x}", self.at);
-        for b in self.after.as_deref().unwrap_or("").bytes() {
-            out.push_str(&format!("{b:02x}"));
-        }
-        out
-    }
-
-    fn decode(text: &str) -> Option<ScanCursor> {
-        let rest = text.strip_prefix('r')?;
-        let at = u64::from_str_radix(rest.get(..16)?, 16).ok()?;
-        let tail = rest.get(16..)?;
-        if tail.len() % 2 != 0 || !tail.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let bytes = (0..tail.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&tail[i..i + 2], 16).ok())
-            .collect::<Option<Vec<u8>>>()?;
-        let after = String::from_utf8(bytes).ok()?;
-        Some(ScanCursor {
-            at,
-            after: (!after.is_empty()).then_some(after),
-        })
     }
 }
 
@@ -386,324 +328,6 @@ impl RedisCache {
 
     fn sliding_flag(&self) -> &'static str {
         if self.sliding { "1" } else { "0" }
-    }
-
-    // ---------------------------------------------------------------- Redis calls
-
-    /// Runs one Redis call that reads nothing the limits cover (`SCAN`, `PING`...)
-    /// within the timeout, mapping failures to the client's error.
-    async fn call<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
-        self.call_as(Op::Read(&[]), call).await
-    }
-
-    /// Runs one Redis call within the timeout; what it does (`op`) decides what a
-    /// failure tells the client.
-    async fn call_as<T>(
-        &self,
-        op: Op<'_>,
-        call: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T> {
-        if matches!(op, Op::Write) {
-            super::write_starts();
-        }
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(value)) => {
-                if self.down.load(Relaxed) && self.down.swap(false, Relaxed) {
-                    tracing::info!(url = %self.url, "the Redis backend answers again");
-                }
-                Ok(value)
-            }
-            Ok(Err(e)) => Err(self.failure(&e, op)),
-            Err(_) => {
-                let detail = format!("no answer within {:?}", self.timeout);
-                Err(match op {
-                    Op::Write => self.unknown(&detail),
-                    Op::Read(_) => self.unreachable(&detail),
-                })
-            }
-        }
-    }
-
-    /// A write was sent, or may have been, and no answer came.
-    fn unknown(&self, detail: &str) -> ApiError {
-        if !self.down.swap(true, Relaxed) {
-            tracing::warn!(
-                url = %self.url,
-                detail,
-                "the Redis backend does not answer; writes get 504, reads 503, until it does"
-            );
-        }
-        ApiError::outcome_unknown(&format!(
-            "the write was sent to Redis and no answer came ({detail})"
-        ))
-    }
-
-    fn unreachable(&self, detail: &str) -> ApiError {
-        if !self.down.swap(true, Relaxed) {
-            tracing::warn!(
-                url = %self.url,
-                detail,
-                "the Redis backend does not answer; requests get 503 until it does"
-            );
-        }
-        ApiError::unavailable("the Redis backend does not answer; retry shortly", 1)
-    }
-
-    fn failure(&self, e: &RedisError, op: Op<'_>) -> ApiError {
-        let text = e.to_string();
-        // The errors the scripts raise themselves.
-        match e.code() {
-            Some("KVTOOLARGE") => {
-                let mut detail = e.detail().unwrap_or("").split_whitespace();
-                let bytes = detail.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-                let at = detail.next().and_then(|i| i.parse::<usize>().ok());
-                let key = match (op, at) {
-                    (Op::Read(keys), Some(i)) => keys.get(i.wrapping_sub(1)).copied(),
-                    _ => None,
-                };
-                return ApiError::stored_value_too_large(
-                    key.unwrap_or("?"),
-                    bytes,
-                    self.max_value_bytes,
-                );
-            }
-            Some("KVFULL") => return ApiError::counters_full(self.max_counters),
-            Some("KVIDEMREUSED") => return ApiError::idempotency_key_reused(),
-            _ => {}
-        }
-        if e.is_connection_refusal() {
-            // Nothing was sent.
-            return self.unreachable(&text);
-        }
-        if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
-            return match op {
-                Op::Write => self.unknown(&text),
-                Op::Read(_) => self.unreachable(&text),
-            };
-        }
-        if text.contains("not an integer") || text.contains("overflow") {
-            return ApiError::not_an_integer(
-                "the value is not an integer, or adding to it would overflow a 64-bit integer",
-            );
-        }
-        if text.contains("WRONGTYPE") {
-            return ApiError::not_an_integer(
-                "the key holds a Redis value of another type (a hash, a list...), not an integer",
-            );
-        }
-        // Redis is there but refuses (out of memory, a read-only replica, loading...).
-        tracing::warn!(url = %self.url, error = %text, "Redis refused a command");
-        ApiError::unavailable(
-            format!(
-                "the Redis backend refused the request ({}); retry shortly",
-                e.code().unwrap_or("error")
-            ),
-            1,
-        )
-    }
-
-    /// Runs a script that reads nothing the limits cover, or restarts TTLs.
-    async fn run<T: redis::FromRedisValue>(
-        &self,
-        invocation: redis::ScriptInvocation<'_>,
-    ) -> Result<T> {
-        self.run_as(Op::Read(&[]), invocation).await
-    }
-
-    /// Runs a script that writes.
-    async fn run_write<T: redis::FromRedisValue>(
-        &self,
-        invocation: redis::ScriptInvocation<'_>,
-    ) -> Result<T> {
-        self.run_as(Op::Write, invocation).await
-    }
-
-    async fn run_as<T: redis::FromRedisValue>(
-        &self,
-        op: Op<'_>,
-        invocation: redis::ScriptInvocation<'_>,
-    ) -> Result<T> {
-        let mut con = self.con.clone();
-        self.call_as(op, async move { invocation.invoke_async(&mut con).await })
-            .await
-    }
-
-    /// Runs an [`idempotent`] script: adds `idem`'s arguments, and returns the outcome
-    /// and whether it was replayed.
-    async fn run_once(
-        &self,
-        mut invocation: redis::ScriptInvocation<'_>,
-        idem: Option<&IdempotencyKey>,
-    ) -> Result<Applied<String>> {
-        invocation.key(IDEM_KEY).key(IDEM_EXPIRY_KEY);
-        match idem {
-            Some(idem) => invocation
-                .arg("1")
-                .arg(idem.key())
-                .arg(idem.fingerprint())
-                .arg(self.idempotency_ms),
-            None => invocation.arg("0").arg("").arg("").arg(0),
-        };
-        let (replayed, value): (i64, String) = self.run_write(invocation).await?;
-        Ok(Applied {
-            value,
-            replayed: replayed == 1,
-        })
-    }
-
-    /// A value read from Redis, checked against the value limit once decoded (text
-    /// that is not JSON grows by its quotes and escapes).
-    fn decode_checked(&self, key: &str, bytes: Vec<u8>) -> Result<JsonText> {
-        let value = decode_value(bytes);
-        if value.len() > self.max_value_bytes {
-            return Err(ApiError::stored_value_too_large(
-                key,
-                value.len() as u64,
-                self.max_value_bytes,
-            ));
-        }
-        Ok(value)
-    }
-
-    /// `PING`, within the timeout.
-    pub async fn ping(&self) -> Result<()> {
-        let mut con = self.con.clone();
-        let _: String = self
-            .call(async move { redis::cmd("PING").query_async(&mut con).await })
-            .await?;
-        Ok(())
-    }
-
-    // ---------------------------------------------------------------- local cache
-
-    fn slot(&self, key: &str) -> &Mutex<u64> {
-        let i = self.hasher.hash_one(key) as usize % EPOCH_SLOTS;
-        &self.epochs[i]
-    }
-
-    /// Caches what Redis said of `key`, for at most the cache TTL and never past the
-    /// key's deadline.
-    fn cache_put(&self, key: &str, found: &Found) {
-        let keep = if found.pttl > 0 {
-            self.cache_ttl
-                .min(Duration::from_millis(found.pttl.unsigned_abs()))
-        } else {
-            self.cache_ttl
-        };
-        let deadline_ms = if found.pttl > 0 {
-            self.now_ms().saturating_add(found.pttl.unsigned_abs())
-        } else {
-            0
-        };
-        let entry = Cached(Arc::new(Entry {
-            value: found.value.clone(),
-            deadline_ms: AtomicU64::new(deadline_ms),
-            slide_ms: found.slide.max(0).unsigned_abs(),
-        }));
-        if let Err(e) = self.cache.set(key, entry, SetOptions::new().ttl(keep)) {
-            tracing::debug!(error = %e, "not cached");
-        }
-    }
-
-    /// Caches a read's answer unless a write to the key's slot happened since `epoch`.
-    fn cache_if_unchanged(&self, key: &str, epoch: u64, found: &Found) {
-        let slot = self.slot(key).lock();
-        if *slot == epoch {
-            self.cache_put(key, found);
-        }
-    }
-
-    /// After a write to Redis: stops racing reads from caching, then caches the key's
-    /// new state (or forgets the key when it is not known).
-    fn written(&self, key: &str, now: Option<&Found>) {
-        let mut slot = self.slot(key).lock();
-        *slot += 1;
-        match now {
-            Some(found) => self.cache_put(key, found),
-            None => {
-                let _ = self.cache.delete(key);
-            }
-        }
-    }
-
-    /// A cache hit: the value and remaining TTL; with `--sliding`, the TTL restarts
-    /// here and in Redis (by the upkeep).
-    fn cached(&self, key: &str) -> Option<(JsonText, Option<Duration>)> {
-        let Cached(entry) = self.cache.get(key)?;
-        let now = self.now_ms();
-        let mut deadline = entry.deadline_ms.load(Relaxed);
-        if self.sliding && entry.slide_ms > 0 && deadline != 0 {
-            deadline = now.saturating_add(entry.slide_ms);
-            entry.deadline_ms.store(deadline, Relaxed);
-            self.touch(key);
-        }
-        let ttl =
-            (deadline != 0).then(|| Duration::from_millis(deadline.saturating_sub(now).max(1)));
-        Some((entry.value.clone(), ttl))
-    }
-
-    /// Records that `key`'s sliding TTL must restart in Redis.
-    fn touch(&self, key: &str) {
-        let mut touches = self.touches.lock();
-        if touches.len() < TOUCH_MAX {
-            touches.insert(key.to_owned());
-        }
-    }
-
-    fn count(&self, found: bool) {
-        if found {
-            self.hits.fetch_add(1, Relaxed);
-        } else {
-            self.misses.fetch_add(1, Relaxed);
-        }
-    }
-
-    /// Reads `key` from Redis, one request however many readers ask at once.
-    async fn fetch(&self, key: &str) -> Result<Option<Found>> {
-        let (flight, leader) = {
-            let mut flights = self.flights.lock();
-            match flights.get(key) {
-                Some(f) => (Arc::clone(f), false),
-                None => {
-                    let f: Flight = Arc::new(OnceCell::new());
-                    flights.insert(key.to_owned(), Arc::clone(&f));
-                    (f, true)
-                }
-            }
-        };
-        // The first reader removes the flight when done, or when its request is
-        // dropped; readers still waiting keep their handle and are answered.
-        let _done = leader.then(|| FlightDone {
-            flights: &self.flights,
-            key,
-            flight: &flight,
-        });
-        flight
-            .get_or_init(|| async {
-                let epoch = *self.slot(key).lock();
-                let mut invocation = self.scripts.read.prepare_invoke();
-                invocation
-                    .key(key)
-                    .key(SLIDE_KEY)
-                    .arg(self.sliding_flag())
-                    .arg(self.default_ms)
-                    .arg(self.max_value_bytes);
-                let reply: Option<Reply> = self.run_as(Op::Read(&[key]), invocation).await?;
-                let found = match reply {
-                    Some((v, pttl, slide)) => Some(Found {
-                        value: self.decode_checked(key, v)?,
-                        pttl,
-                        slide,
-                    }),
-                    None => None,
-                };
-                if let Some(f) = &found {
-                    self.cache_if_unchanged(key, epoch, f);
-                }
-                Ok(found)
-            })
-            .await
-            .clone()
     }
 
     // ---------------------------------------------------------------- operations
@@ -1211,25 +835,6 @@ impl RedisCache {
             self.flush_touches().await?;
         }
         Ok(())
-    }
-}
-
-/// Removes a finished (or abandoned) flight, unless a newer one took its place.
-struct FlightDone<'a> {
-    flights: &'a Mutex<HashMap<String, Flight>>,
-    key: &'a str,
-    flight: &'a Flight,
-}
-
-impl Drop for FlightDone<'_> {
-    fn drop(&mut self) {
-        let mut flights = self.flights.lock();
-        if flights
-            .get(self.key)
-            .is_some_and(|f| Arc::ptr_eq(f, self.flight))
-        {
-            flights.remove(self.key);
-        }
     }
 }
 
