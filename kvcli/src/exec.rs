@@ -301,7 +301,12 @@ impl Session {
         if report.truncated.is_empty() && accepted.is_none() {
             line(out, "nothing to repair: every record checks out")?;
         }
-        for (path, offset, dropped) in &report.truncated {
+        for persist::Cut {
+            file: path,
+            offset,
+            dropped,
+        } in &report.truncated
+        {
             line(
                 out,
                 &format!(
@@ -377,7 +382,12 @@ impl Session {
                 name(path)
             );
         }
-        if let Some((path, offset, bytes)) = &report.torn_tail {
+        if let Some(persist::Cut {
+            file: path,
+            offset,
+            dropped: bytes,
+        }) = &report.torn_tail
+        {
             text += &format!(
                 "{}: incomplete last record at byte {offset} ({bytes} bytes), as a crash \
                  mid-write leaves; the next open drops it\n",

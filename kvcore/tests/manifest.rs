@@ -17,7 +17,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kvcore::persist::{self, Fsync, PersistOptions};
+use kvcore::persist::{self, Cut, Fsync, PersistOptions};
 use kvcore::{Error, ManualClock, PersistentStore, SetOptions, Store, StoreBuilder};
 use tempfile::TempDir;
 
@@ -443,7 +443,7 @@ fn check_reads_everything_and_changes_nothing() {
     fs::write(&newest, &bytes).unwrap();
     let before = listing(dir.path());
     let report = persist::check::<String>(dir.path()).unwrap();
-    assert_eq!(report.torn_tail, Some((newest.clone(), whole, 3)));
+    assert_eq!(report.torn_tail, Some(Cut::new(&newest, whole, 3)));
     assert_eq!(report.live_keys, keys.len());
     assert_eq!(listing(dir.path()), before);
 
@@ -511,7 +511,7 @@ fn repairing_a_version_2_directory_gives_it_a_manifest_first() {
     let bytes = fs::read(&path).unwrap();
     fs::write(&path, &bytes[..10]).unwrap();
     let report = persist::repair(dir.path()).unwrap();
-    assert_eq!(report.truncated, [(path, 0, 10)]);
+    assert_eq!(report.truncated, [Cut::new(path, 0, 10)]);
     assert!(dir.path().join(MANIFEST).exists());
     let store = open(dir.path(), &clock).unwrap();
     // Only what the snapshot held is left.

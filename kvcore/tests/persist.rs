@@ -34,7 +34,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kvcore::persist::{self, Fsync, PersistOptions, ValueCodec};
+use kvcore::persist::{self, Cut, Fsync, Holder, PersistOptions, ValueCodec};
 use kvcore::{
     Clock, Error, Expiry, ManualClock, PersistentStore, SetOptions, Store, StoreBuilder, Value,
 };
@@ -279,10 +279,10 @@ fn every_truncation_point_of_a_small_journal() {
         let records = ends.iter().filter(|&&e| e <= cut).count().saturating_sub(1);
         let (torn, len_after) = if cut < HEADER_LEN {
             // A header cut short: the journal never held a record.
-            (Some((path.clone(), 0, cut as u64)), HEADER_LEN as u64)
+            (Some(Cut::new(&path, 0, cut as u64)), HEADER_LEN as u64)
         } else {
             let last = ends[records];
-            let torn = (cut != last).then(|| (path.clone(), last as u64, (cut - last) as u64));
+            let torn = (cut != last).then(|| Cut::new(&path, last as u64, (cut - last) as u64));
             (torn, last as u64)
         };
 
@@ -389,7 +389,7 @@ fn a_flipped_byte_in_an_early_record_is_corruption_and_repair_cuts_there() {
         let dropped = (bytes.len() - start) as u64;
         assert_eq!(
             report.truncated,
-            vec![(path.clone(), start as u64, dropped)],
+            vec![Cut::new(&path, start as u64, dropped)],
             "byte {at}"
         );
         assert_eq!(file_len(&path), start as u64);
@@ -461,7 +461,7 @@ fn a_flipped_byte_in_the_last_record_is_a_torn_tail() {
         let path = dir.path().join(&name);
         flip_byte(&path, at, 0x01);
         let store = open::<String>(dir.path(), &clock, always());
-        let torn = Some((path.clone(), start as u64, (bytes.len() - start) as u64));
+        let torn = Some(Cut::new(&path, start as u64, (bytes.len() - start) as u64));
         assert_eq!(store.recovery().torn_tail, torn, "byte {at}");
         assert_eq!(store.recovery().journal_records, 4);
         assert_eq!(dump(&store), first_keys(4), "byte {at}");
@@ -518,7 +518,11 @@ fn a_damaged_snapshot_is_corruption_and_repair_rewrites_it() {
     let report = persist::repair(dir.path()).unwrap();
     assert_eq!(
         report.truncated,
-        vec![(snapshot.clone(), start as u64, (bytes.len() - start) as u64)]
+        vec![Cut::new(
+            &snapshot,
+            start as u64,
+            (bytes.len() - start) as u64
+        )]
     );
     let repaired = fs::read(&snapshot).unwrap();
     assert_eq!(
@@ -688,7 +692,7 @@ fn a_compaction_cut_short_at_any_step_recovers() {
         let report = persist::repair(&copy).unwrap();
         assert_eq!(
             report.truncated,
-            vec![(path.clone(), offset as u64, (cut - offset) as u64)]
+            vec![Cut::new(&path, offset as u64, (cut - offset) as u64)]
         );
         let store = open::<String>(&copy, &clock, always());
         let mut want = expected.clone();
@@ -1287,7 +1291,7 @@ fn a_directory_opens_once_at_a_time() {
             }
             other => panic!("expected Locked, got {other:?}"),
         }
-        assert_eq!(persist::holder(dir.path()), Some(Some(pid)));
+        assert_eq!(persist::holder(dir.path()), Some(Holder { pid: Some(pid) }));
     }
     assert!(
         matches!(persist::repair(dir.path()), Err(Error::Locked { .. })),
@@ -1297,7 +1301,7 @@ fn a_directory_opens_once_at_a_time() {
     drop(first);
     assert_eq!(
         persist::holder(dir.path()),
-        Some(Some(pid)),
+        Some(Holder { pid: Some(pid) }),
         "a clone keeps the lock"
     );
     drop(clone);
@@ -1306,7 +1310,7 @@ fn a_directory_opens_once_at_a_time() {
         .open::<String>(dir.path(), PersistOptions::default())
         .unwrap();
     assert_eq!(again.get("k").as_deref(), Some("v"));
-    assert_eq!(persist::holder(dir.path()), Some(Some(pid)));
+    assert_eq!(persist::holder(dir.path()), Some(Holder { pid: Some(pid) }));
 }
 
 /// The lock belongs to the store, not to whichever process happens to share its file

@@ -32,7 +32,7 @@ pub struct CheckReport {
     pub stale: Vec<PathBuf>,
     /// An incomplete last record in the newest journal (the file, its offset, bytes):
     /// what a crash mid-write leaves; the next open drops it with a warning.
-    pub torn_tail: Option<(PathBuf, u64, u64)>,
+    pub torn_tail: Option<Cut>,
     /// Keys the store would hold if opened now.
     pub live_keys: usize,
 }
@@ -72,7 +72,7 @@ pub fn check_with<V: ValueCodec>(builder: StoreBuilder, dir: &Path) -> Result<Ch
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such data directory"),
         });
     }
-    if let Some(pid) = holder(dir) {
+    if let Some(Holder { pid }) = holder(dir) {
         return Err(Error::Locked {
             path: dir.to_path_buf(),
             pid,

@@ -45,11 +45,11 @@ impl DirLock {
             match try_lock(&mut file, &path)? {
                 None => break,
                 // Only a fork of ours holds it; that copy closes when the child execs.
-                Some(Some(pid)) if pid == ours && waited < FORK_GRACE => {
+                Some(Holder { pid: Some(pid) }) if pid == ours && waited < FORK_GRACE => {
                     std::thread::sleep(Duration::from_millis(1));
                     waited += Duration::from_millis(1);
                 }
-                Some(pid) => {
+                Some(Holder { pid }) => {
                     return Err(Error::Locked {
                         path: dir.to_path_buf(),
                         pid,
@@ -77,14 +77,16 @@ impl Drop for DirLock {
 }
 
 /// Tries the `flock` on `file`: `None` when taken, `Some(holder pid)` when held.
-pub(super) fn try_lock(file: &mut File, path: &Path) -> Result<Option<Option<u32>>> {
+pub(super) fn try_lock(file: &mut File, path: &Path) -> Result<Option<Holder>> {
     match file.try_lock() {
         Ok(()) => Ok(None),
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut text = String::new();
             let _ = file.seek(SeekFrom::Start(0));
             let _ = file.read_to_string(&mut text);
-            Ok(Some(text.trim().parse().ok()))
+            Ok(Some(Holder {
+                pid: text.trim().parse().ok(),
+            }))
         }
         Err(std::fs::TryLockError::Error(source)) => Err(Error::Io {
             path: path.to_path_buf(),
@@ -95,11 +97,13 @@ pub(super) fn try_lock(file: &mut File, path: &Path) -> Result<Option<Option<u32
 
 /// Whether a process holds `dir` open, and its id when known: `None` when the
 /// directory is free or does not exist. Looking changes nothing in the directory.
-pub fn holder(dir: &Path) -> Option<Option<u32>> {
+pub fn holder(dir: &Path) -> Option<Holder> {
     if let Ok(canonical) = dir.canonicalize()
         && OPEN_DIRS.lock().contains(&canonical)
     {
-        return Some(Some(std::process::id()));
+        return Some(Holder {
+            pid: Some(std::process::id()),
+        });
     }
     let path = dir.join(LOCK);
     let mut file = File::open(&path).ok()?;

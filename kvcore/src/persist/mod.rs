@@ -277,6 +277,36 @@ pub trait ValueCodec: Value {
     fn decode(bytes: &[u8]) -> std::result::Result<Self, String>;
 }
 
+/// Where a file was cut short, or would be: the file, the byte offset of the first
+/// byte dropped, and how many bytes were dropped from there on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// The file.
+    pub file: PathBuf,
+    /// Where the bad data starts.
+    pub offset: u64,
+    /// Bytes from there to the end of the file.
+    pub dropped: u64,
+}
+
+impl Cut {
+    /// A cut of `file` at `offset`, dropping `dropped` bytes.
+    pub fn new(file: impl Into<PathBuf>, offset: u64, dropped: u64) -> Cut {
+        Cut {
+            file: file.into(),
+            offset,
+            dropped,
+        }
+    }
+}
+
+/// A process that holds a data directory open (see [`holder`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// Its process id, when the lock file names one.
+    pub pid: Option<u32>,
+}
+
 /// What recovery found when a directory was opened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -287,7 +317,7 @@ pub struct RecoveryReport {
     pub journal_records: u64,
     /// A torn journal tail that was dropped: the file, the offset it was cut at, and
     /// how many bytes were dropped.
-    pub torn_tail: Option<(PathBuf, u64, u64)>,
+    pub torn_tail: Option<Cut>,
     /// Files the directory should have held and did not: only ever non-empty after
     /// [`accept_missing`], since opening refuses such a directory otherwise.
     pub missing: Vec<PathBuf>,
@@ -298,7 +328,7 @@ pub struct RecoveryReport {
 #[non_exhaustive]
 pub struct RepairReport {
     /// Files cut short: the file, the offset of the first bad record, bytes dropped.
-    pub truncated: Vec<(PathBuf, u64, u64)>,
+    pub truncated: Vec<Cut>,
 }
 
 /// Facts about the last snapshot, for metrics.
@@ -628,6 +658,11 @@ mod tests {
             Error::Locked { pid, .. } => assert_eq!(pid, Some(std::process::id())),
             other => panic!("{other}"),
         }
-        assert_eq!(holder(dir.path()), Some(Some(std::process::id())));
+        assert_eq!(
+            holder(dir.path()),
+            Some(Holder {
+                pid: Some(std::process::id())
+            })
+        );
     }
 }

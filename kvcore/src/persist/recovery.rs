@@ -261,7 +261,7 @@ pub(super) fn replay_journal<V: ValueCodec>(
                 warn_torn(path, 0, bytes.len() as u64, recovery);
                 journal::create(&Fs::default(), dir, generation)?;
             } else {
-                recovery.torn_tail = Some((path.to_path_buf(), 0, bytes.len() as u64));
+                recovery.torn_tail = Some(Cut::new(path, 0, bytes.len() as u64));
             }
             return Ok(());
         }
@@ -273,8 +273,7 @@ pub(super) fn replay_journal<V: ValueCodec>(
         let (offset, record) = match record {
             Ok(r) => r,
             Err(Damage::TornTail { offset }) if newest && !writes => {
-                recovery.torn_tail =
-                    Some((path.to_path_buf(), offset, bytes.len() as u64 - offset));
+                recovery.torn_tail = Some(Cut::new(path, offset, bytes.len() as u64 - offset));
                 break;
             }
             Err(Damage::TornTail { offset }) if newest => {
@@ -331,5 +330,5 @@ pub(super) fn warn_torn(path: &Path, offset: u64, dropped: u64, recovery: &mut R
         dropped,
         "dropping a torn journal tail (an incomplete last record, left by a crash mid-write)"
     );
-    recovery.torn_tail = Some((path.to_path_buf(), offset, dropped));
+    recovery.torn_tail = Some(Cut::new(path, offset, dropped));
 }

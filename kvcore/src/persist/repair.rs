@@ -54,7 +54,7 @@ pub fn repair(dir: &Path) -> Result<RepairReport> {
             }
             report
                 .truncated
-                .push((path, offset, bytes.len() as u64 - offset));
+                .push(Cut::new(path, offset, bytes.len() as u64 - offset));
         }
     }
     Ok(report)
@@ -163,7 +163,7 @@ pub(super) fn repair_snapshot(dir: &Path, path: &Path, report: &mut RepairReport
     write_atomically(dir, path, &out)?;
     report
         .truncated
-        .push((path.to_path_buf(), offset, bytes.len() as u64 - offset));
+        .push(Cut::new(path, offset, bytes.len() as u64 - offset));
     Ok(())
 }
 
