@@ -1,30 +1,46 @@
 //! Scan cursors: opaque tokens that name where a scan stopped.
 //!
 //! A cursor is a position in a total order of keys that does not depend on the other
-//! keys present — (shard, key) — so a key live for the whole scan is returned exactly
-//! once however the store changes between pages. The text form is `k1` followed by
-//! the hex of: the shard as a big-endian `u32`, a flag byte (0: start of that shard,
-//! 1: after the key that follows), and the key's UTF-8 bytes.
-
-use crate::{Error, Result};
-
-const PREFIX: &str = "k1";
+//! keys present — a number, then a key — so a key live for the whole scan is returned
+//! exactly once however the store changes between pages. A [`MemoryStore`]'s number
+//! is a shard; kvserver's Redis backend uses the same codec with Redis's `SCAN`
+//! cursor as the number.
+//!
+//! The text form is a tag naming who issued the cursor, then the hex of: the number as
+//! a big-endian `u64`, a flag byte (0: the start of that position, 1: after the key
+//! that follows), and the key's UTF-8 bytes. Lower-case hex only, so that a cursor has
+//! one spelling.
+//!
+//! ```
+//! use kvcore::cursor::Cursor;
+//!
+//! let at = Cursor { at: 7, after: Some("user:42".into()) };
+//! let text = at.encode("x1");
+//! assert_eq!(Cursor::decode(&text, "x1"), Some(at));
+//! assert_eq!(Cursor::decode(&text, "y1"), None); // another issuer's tag
+//! assert_eq!(Cursor::decode("x1zz", "x1"), None);
+//! ```
+//!
+//! [`MemoryStore`]: crate::MemoryStore
 
 /// Where a scan resumes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Cursor {
-    /// The shard to continue in.
-    pub shard: usize,
-    /// Continue after this key within the shard; `None`: from the shard's start.
+pub struct Cursor {
+    /// The position to continue at: a shard, a Redis `SCAN` cursor...
+    pub at: u64,
+    /// Continue after this key at that position; `None`: from the position's start.
     pub after: Option<String>,
 }
 
+/// The tag of the cursors a [`MemoryStore`](crate::MemoryStore) issues.
+pub(crate) const MEMORY_TAG: &str = "k2";
+
 impl Cursor {
-    /// The text form handed to callers.
-    pub fn encode(&self) -> String {
-        let mut bytes = Vec::with_capacity(5 + self.after.as_ref().map_or(0, String::len));
-        let shard = u32::try_from(self.shard).unwrap_or(u32::MAX);
-        bytes.extend_from_slice(&shard.to_be_bytes());
+    /// The text form handed to callers, starting with `tag`.
+    pub fn encode(&self, tag: &str) -> String {
+        let key = self.after.as_deref().unwrap_or("");
+        let mut bytes = Vec::with_capacity(9 + key.len());
+        bytes.extend_from_slice(&self.at.to_be_bytes());
         match &self.after {
             None => bytes.push(0),
             Some(key) => {
@@ -32,8 +48,8 @@ impl Cursor {
                 bytes.extend_from_slice(key.as_bytes());
             }
         }
-        let mut out = String::with_capacity(PREFIX.len() + bytes.len() * 2);
-        out.push_str(PREFIX);
+        let mut out = String::with_capacity(tag.len() + bytes.len() * 2);
+        out.push_str(tag);
         for b in bytes {
             out.push(char::from(HEX[usize::from(b >> 4)]));
             out.push(char::from(HEX[usize::from(b & 0xf)]));
@@ -41,32 +57,24 @@ impl Cursor {
         out
     }
 
-    /// Parses a cursor for a store with `shards` shards; anything not issued by such
-    /// a store is an [`Error::InvalidCursor`].
-    pub fn decode(text: &str, shards: usize) -> Result<Cursor> {
-        let invalid = || Error::InvalidCursor {
-            cursor: text.chars().take(200).collect(),
-        };
-        let hex = text.strip_prefix(PREFIX).ok_or_else(invalid)?;
-        if hex.len() % 2 != 0 || hex.len() < 10 {
-            return Err(invalid());
+    /// Parses text that [`Cursor::encode`] made with `tag`; `None` for anything else.
+    pub fn decode(text: &str, tag: &str) -> Option<Cursor> {
+        let hex = text.strip_prefix(tag)?;
+        if hex.len() % 2 != 0 || hex.len() < 18 {
+            return None;
         }
         let bytes = hex
             .as_bytes()
             .chunks(2)
             .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-            .collect::<Option<Vec<u8>>>()
-            .ok_or_else(invalid)?;
-        let shard = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-        if shard >= shards {
-            return Err(invalid());
-        }
-        let after = match bytes[4] {
-            0 if bytes.len() == 5 => None,
-            1 => Some(String::from_utf8(bytes[5..].to_vec()).map_err(|_| invalid())?),
-            _ => return Err(invalid()),
+            .collect::<Option<Vec<u8>>>()?;
+        let at = u64::from_be_bytes(bytes[..8].try_into().ok()?);
+        let after = match bytes[8] {
+            0 if bytes.len() == 9 => None,
+            1 => Some(String::from_utf8(bytes[9..].to_vec()).ok()?),
+            _ => return None,
         };
-        Ok(Cursor { shard, after })
+        Some(Cursor { at, after })
     }
 }
 
@@ -87,55 +95,41 @@ mod tests {
     #[test]
     fn round_trip() {
         for c in [
+            Cursor { at: 0, after: None },
             Cursor {
-                shard: 0,
-                after: None,
-            },
-            Cursor {
-                shard: 63,
+                at: 63,
                 after: Some(String::new()),
             },
             Cursor {
-                shard: 7,
+                at: u64::MAX,
                 after: Some("ключ/😀".into()),
             },
         ] {
-            assert_eq!(Cursor::decode(&c.encode(), 64).unwrap(), c);
+            assert_eq!(Cursor::decode(&c.encode("k2"), "k2"), Some(c));
         }
     }
 
     #[test]
     fn refuses_foreign_text() {
         let good = Cursor {
-            shard: 3,
+            at: 3,
             after: Some("a".into()),
         }
-        .encode();
+        .encode("k2");
         for bad in [
             "",
-            "k1",
+            "k2",
             "abc",
-            "k1zz",
-            "k1000000",
-            "k10000000002",
-            "k1000000000",    // flag 0 + extra byte missing
-            "k10000000001ff", // invalid UTF-8 key
+            "k2zz",
+            "k20000000000000000",     // no flag
+            "k2000000000000000002",   // an unknown flag
+            "k200000000000000000061", // flag 0 with a key
+            "k2000000000000000001ff", // invalid UTF-8 key
             &good[..good.len() - 1],
             &good.to_uppercase(),
+            &good.replacen("k2", "k1", 1), // another issuer's tag
         ] {
-            assert!(Cursor::decode(bad, 64).is_err(), "{bad:?} accepted");
+            assert_eq!(Cursor::decode(bad, "k2"), None, "{bad:?} accepted");
         }
-        assert!(
-            Cursor::decode(
-                &Cursor {
-                    shard: 64,
-                    after: None
-                }
-                .encode(),
-                64
-            )
-            .is_err()
-        );
-        assert!(Cursor::decode("k1000000000061", 64).is_err()); // flag 0 with a key
     }
 }

@@ -244,7 +244,7 @@
 
 pub mod builder;
 pub mod clock;
-mod cursor;
+pub mod cursor;
 pub mod dataset;
 pub mod error;
 pub mod glob;

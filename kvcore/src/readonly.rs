@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hashbrown::HashTable;
 
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, MEMORY_TAG};
 use crate::store::{Expiry, Mode, ScanPage, SetOptions, SetOutcome, Stats, Store};
 use crate::{Error, Pattern, Result, Value};
 
@@ -182,7 +182,14 @@ impl<V: Value> Store<V> for ReadOnlyStore<V> {
         if limit == 0 {
             return Err(Error::InvalidLimit);
         }
-        let start = match cursor.map(|c| Cursor::decode(c, 1)).transpose()? {
+        let decoded = cursor.map(|text| {
+            Cursor::decode(text, MEMORY_TAG)
+                .filter(|c| c.at == 0)
+                .ok_or_else(|| Error::InvalidCursor {
+                    cursor: text.chars().take(200).collect(),
+                })
+        });
+        let start = match decoded.transpose()? {
             Some(Cursor {
                 after: Some(after), ..
             }) => self.pairs.partition_point(|(k, _)| **k <= *after),
@@ -204,7 +211,7 @@ impl<V: Value> Store<V> for ReadOnlyStore<V> {
             }
             if items.len() == limit {
                 let after = last.map(str::to_owned);
-                let next = Cursor { shard: 0, after }.encode();
+                let next = Cursor { at: 0, after }.encode(MEMORY_TAG);
                 return Ok(ScanPage {
                     items,
                     next_cursor: Some(next),

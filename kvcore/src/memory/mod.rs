@@ -94,7 +94,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 use radix_heap::RadixHeapMap;
 
 use crate::clock::Timer;
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, MEMORY_TAG};
 use crate::store::{Condition, Expiry, Mode, ScanPage, SetOptions, SetOutcome, Stats, Store};
 use crate::{Error, Pattern, Result, Value};
 
@@ -687,25 +687,28 @@ impl<V: Value> Shared<V> {
         if limit == 0 {
             return Err(Error::InvalidLimit);
         }
-        let mut at = match cursor {
-            Some(text) => Cursor::decode(text, self.shards.len())?,
-            None => Cursor {
-                shard: 0,
-                after: None,
-            },
+        let shards = self.shards.len();
+        let (mut shard, mut after) = match cursor {
+            None => (0, None),
+            Some(text) => Cursor::decode(text, MEMORY_TAG)
+                .and_then(|c| Some((usize::try_from(c.at).ok()?, c.after)))
+                .filter(|(shard, _)| *shard < shards)
+                .ok_or_else(|| Error::InvalidCursor {
+                    cursor: text.chars().take(200).collect(),
+                })?,
         };
         let pattern = pattern.filter(|p| !p.matches_all());
         let mut items = Vec::new();
         let now = self.now();
-        while at.shard < self.shards.len() && items.len() < limit {
+        while shard < shards && items.len() < limit {
             let want = limit - items.len();
-            let table = self.shards[at.shard].table.read();
+            let table = self.shards[shard].table.read();
             let mut found: Vec<&Slot<V>> = table
                 .slots
                 .iter()
                 .map(|s| &**s)
                 .filter(|s| {
-                    let after = at.after.as_deref();
+                    let after = after.as_deref();
                     after.is_none_or(|after| s.key.as_bytes() > after.as_bytes())
                 })
                 .filter(|s| s.is_live(now))
@@ -723,20 +726,17 @@ impl<V: Value> Shared<V> {
                 self.touch_read(slot, || now);
                 items.push((slot.key.as_str().to_owned(), slot.value.clone()));
             }
-            at = if complete {
-                Cursor {
-                    shard: at.shard + 1,
-                    after: None,
-                }
+            if complete {
+                shard += 1;
+                after = None;
             } else {
-                let last = found.last().map(|s| s.key.as_str().to_owned());
-                Cursor {
-                    shard: at.shard,
-                    after: last,
-                }
-            };
+                after = found.last().map(|s| s.key.as_str().to_owned());
+            }
         }
-        let next_cursor = (at.shard < self.shards.len()).then(|| at.encode());
+        let next_cursor = (shard < shards).then(|| {
+            let at = u64::try_from(shard).unwrap_or(u64::MAX);
+            Cursor { at, after }.encode(MEMORY_TAG)
+        });
         Ok(ScanPage { items, next_cursor })
     }
 

@@ -66,6 +66,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, UNIX_EPOCH};
 
+use kvcore::cursor::Cursor;
 use kvcore::{
     Clock, Expiry, JsonText, MemoryStore, Mode, Pattern, ScanPage, SetOptions, SetOutcome, Stats,
     Store, StoreBuilder, Value,
@@ -79,11 +80,9 @@ use super::{Applied, Result, Written};
 
 mod cache;
 mod call;
-mod cursor;
 mod scripts;
 
 use self::cache::{Cached, Flight, Found, Reply};
-use self::cursor::ScanCursor;
 use self::scripts::Scripts;
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
@@ -106,6 +105,10 @@ const IDEM_EXPIRY_KEY: &str = "__kv__:idem:expiry";
 pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 /// Keys one `SCAN` call asks for.
 const SCAN_COUNT: usize = 1_000;
+/// The tag of this backend's listing cursors: kvcore's cursor codec over Redis's
+/// `SCAN` cursor and the last key already returned from that cursor's batch (keys of
+/// a batch are returned in order).
+const CURSOR_TAG: &str = "r2";
 /// Most `SCAN` calls one listing page makes; a page that reaches it ends early, with a
 /// cursor to continue, so that a selective filter over a large keyspace cannot hold a
 /// request for long.
@@ -624,8 +627,8 @@ impl RedisCache {
             return Err(kvcore::Error::InvalidLimit.into());
         }
         let start = match cursor {
-            None => ScanCursor { at: 0, after: None },
-            Some(text) => ScanCursor::decode(text).ok_or_else(|| {
+            None => Cursor { at: 0, after: None },
+            Some(text) => Cursor::decode(text, CURSOR_TAG).ok_or_else(|| {
                 ApiError::from(kvcore::Error::InvalidCursor {
                     cursor: text.to_owned(),
                 })
@@ -667,7 +670,7 @@ impl RedisCache {
             if found.len() > want {
                 // The rest of this batch comes on the next page, after its last key.
                 found.truncate(want);
-                next = Some(ScanCursor {
+                next = Some(Cursor {
                     at: from.at,
                     after: found.last().cloned(),
                 });
@@ -675,7 +678,7 @@ impl RedisCache {
                 break;
             }
             keys.extend(found);
-            next = (after != 0).then_some(ScanCursor {
+            next = (after != 0).then_some(Cursor {
                 at: after,
                 after: None,
             });
@@ -700,7 +703,7 @@ impl RedisCache {
         }
         Ok(ScanPage {
             items,
-            next_cursor: next.map(|c| c.encode()),
+            next_cursor: next.map(|c| c.encode(CURSOR_TAG)),
         })
     }
 
@@ -845,23 +848,17 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_refuse_garbage() {
         for c in [
-            ScanCursor { at: 0, after: None },
-            ScanCursor {
+            Cursor { at: 0, after: None },
+            Cursor {
                 at: u64::MAX,
                 after: Some("user:42/ü".into()),
             },
         ] {
-            assert_eq!(ScanCursor::decode(&c.encode()), Some(c));
+            assert_eq!(Cursor::decode(&c.encode(CURSOR_TAG), CURSOR_TAG), Some(c));
         }
-        for bad in [
-            "",
-            "r",
-            "x0000000000000000",
-            "r000000000000000g",
-            "r0000000000000000a",
-            "r0000000000000000ff",
-        ] {
-            assert_eq!(ScanCursor::decode(bad), None, "{bad:?}");
+        let memory = Cursor { at: 0, after: None }.encode("k2");
+        for bad in ["", "r2", "r2000000000000000g00", &memory] {
+            assert_eq!(Cursor::decode(bad, CURSOR_TAG), None, "{bad:?}");
         }
     }
 
