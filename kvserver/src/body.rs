@@ -3,11 +3,16 @@
 //! Values are stored as compact JSON text, so responses splice that text in as it is
 //! instead of parsing it back into a tree only to print it again.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kvcore::JsonText;
+use serde_json::json;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 /// A response with a JSON body.
 pub fn json(status: StatusCode, body: String) -> Response {
@@ -50,6 +55,31 @@ pub fn ttl_ms(ttl: Option<std::time::Duration>) -> String {
         None => "null".into(),
     }
 }
+
+/// Key-value pairs: a JSON object whose members are the keys and their values (any JSON).
+#[derive(Debug)]
+pub struct Pairs(pub HashMap<String, serde_json::Value>);
+
+impl PartialSchema for Pairs {
+    /// As the derive would write it, plus what the keys must be: non-empty.
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .description(Some(
+                "Key-value pairs: a JSON object whose members are the keys (non-empty) and \
+                 their values (any JSON).",
+            ))
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1)),
+            ))
+            .examples([json!({"a": 1, "b": {"nested": [true, null]}})])
+            .into()
+    }
+}
+
+impl ToSchema for Pairs {}
 
 #[cfg(test)]
 mod tests {

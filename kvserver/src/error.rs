@@ -387,6 +387,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Every error response: `{"error": "<code>", "message": "<human sentence>"}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": "not_found", "message": "key \"k\" does not exist"}))]
+pub struct ErrorBody {
+    /// The machine-readable error code.
+    pub error: ErrorCode,
+    /// A sentence for humans.
+    pub message: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

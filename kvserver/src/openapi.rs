@@ -18,19 +18,16 @@ use std::sync::LazyLock;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::json;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
-use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa::{Modify, OpenApi, PartialSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::ErrorCode;
+use crate::error::{ErrorBody, ErrorCode};
 use crate::routes as families;
 use crate::state::AppState;
 
@@ -407,147 +404,4 @@ fn error_response(
         ),
     };
     response.build().into()
-}
-
-// ---------------------------------------------------------------------------------------
-// Schemas of bodies that the handlers write as JSON text rather than serialize.
-
-/// Every error response: `{"error": "<code>", "message": "<human sentence>"}`.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"error": "not_found", "message": "key \"k\" does not exist"}))]
-pub struct ErrorBody {
-    /// The machine-readable error code.
-    pub error: ErrorCode,
-    /// A sentence for humans.
-    pub message: String,
-}
-
-/// The condition of a conditional `PUT /keys/{key}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Condition {
-    /// Only create the key; `409 conflict` if it exists.
-    Absent,
-    /// Only replace the key; `404 not_found` if it does not exist.
-    Present,
-}
-
-/// One key with its value and remaining time to live.
-#[derive(Debug, ToSchema)]
-pub struct KeyValue {
-    /// The key.
-    pub key: String,
-    /// The value: any JSON value.
-    pub value: serde_json::Value,
-    /// Milliseconds left to live (rounded up), or `null` for a key without TTL.
-    #[schema(required = true, minimum = 1)]
-    pub ttl_ms: Option<u64>,
-}
-
-/// The outcome of `PUT /keys/{key}`.
-#[derive(Debug, ToSchema)]
-pub struct Created {
-    /// The key.
-    pub key: String,
-    /// `true` (status `201`) when the key is new, `false` (status `200`) when replaced.
-    pub created: bool,
-}
-
-/// The outcome of `PUT /keys`.
-#[derive(Debug, ToSchema)]
-#[schema(example = json!({"stored": 1200, "evicted": 209}))]
-pub struct Stored {
-    /// How many pairs were written.
-    pub stored: u64,
-    /// How many live keys were evicted (least recently used first) to make room under
-    /// `--capacity` while this write ran: at most one per key the write created, and
-    /// possibly keys it wrote itself when it holds more new keys than the capacity.
-    /// Expired keys removed to make room are not counted. A write that runs at the
-    /// same moment as other evicting writes may count some of their evictions. Always
-    /// 0 without `--capacity`, and with `--backend`, whose data Redis keeps.
-    pub evicted: u64,
-}
-
-/// The outcome of `DELETE /keys`.
-#[derive(Debug, ToSchema)]
-pub struct Deleted {
-    /// How many keys were deleted.
-    pub deleted: u64,
-}
-
-/// The outcome of `POST /keys/{key}/incr`.
-#[derive(Debug, ToSchema)]
-pub struct IncrResult {
-    /// The key.
-    pub key: String,
-    /// The value after the increment.
-    pub value: i64,
-}
-
-/// A key's time to live.
-#[derive(Debug, ToSchema)]
-pub struct TtlResult {
-    /// Milliseconds left to live (rounded up), or `null` for a key without TTL.
-    #[schema(required = true, minimum = 1)]
-    pub ttl_ms: Option<u64>,
-}
-
-/// Key-value pairs: a JSON object whose members are the keys and their values (any JSON).
-#[derive(Debug)]
-pub struct Pairs(pub HashMap<String, serde_json::Value>);
-
-impl PartialSchema for Pairs {
-    /// As the derive would write it, plus what the keys must be: non-empty.
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .description(Some(
-                "Key-value pairs: a JSON object whose members are the keys (non-empty) and \
-                 their values (any JSON).",
-            ))
-            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
-            .property_names(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .min_length(Some(1)),
-            ))
-            .examples([json!({"a": 1, "b": {"nested": [true, null]}})])
-            .into()
-    }
-}
-
-impl ToSchema for Pairs {}
-
-/// The outcome of `POST /values`.
-#[derive(Debug, ToSchema)]
-pub struct Added {
-    /// Always `Items successfully added`.
-    #[schema(example = "Items successfully added")]
-    pub message: String,
-}
-
-/// The body of `POST /get_value`.
-#[derive(Debug, ToSchema)]
-pub struct Lookup {
-    /// A UUID v4, in any letter case.
-    #[schema(
-        format = "uuid",
-        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$",
-        example = "0b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f"
-    )]
-    pub key: String,
-}
-
-/// The outcome of `POST /get_value`.
-#[derive(Debug, ToSchema)]
-pub struct LookupResult {
-    /// The value stored under the UUID: any JSON value.
-    pub value: serde_json::Value,
-}
-
-/// The body of the probes.
-#[derive(Debug, ToSchema)]
-pub struct Health {
-    /// `ok` from `/healthz`, `ready` from `/readyz`.
-    #[schema(example = "ok")]
-    pub status: String,
 }

@@ -33,9 +33,9 @@ use utoipa_axum::routes;
 
 use crate::body::json;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::extract::Params;
 use crate::idempotency::{self, Idempotency};
-use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
 /// Requests `/test/{n}` keeps in flight at once.

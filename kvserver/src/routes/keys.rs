@@ -4,18 +4,17 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kvcore::{Expiry, Pattern, SetOptions, SetOutcome};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::body::Pairs;
 use crate::body::{self, json, push_str, ttl_ms};
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::extract::{Body, Key, Params, Writable};
 use crate::idempotency::{self, Idempotency};
-use crate::openapi::{
-    Condition, Created, Deleted, ErrorBody, IncrResult, KeyValue, Pairs, Stored, TtlResult,
-};
 use crate::state::AppState;
 
 /// The routes of this family.
@@ -450,4 +449,74 @@ async fn delete_ttl(
         return Err(ApiError::no_key(&key));
     }
     Ok(json(StatusCode::OK, "{\"ttl_ms\":null}".into()))
+}
+
+/// The condition of a conditional `PUT /keys/{key}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// Only create the key; `409 conflict` if it exists.
+    Absent,
+    /// Only replace the key; `404 not_found` if it does not exist.
+    Present,
+}
+
+/// One key with its value and remaining time to live.
+#[derive(Debug, ToSchema)]
+pub struct KeyValue {
+    /// The key.
+    pub key: String,
+    /// The value: any JSON value.
+    pub value: serde_json::Value,
+    /// Milliseconds left to live (rounded up), or `null` for a key without TTL.
+    #[schema(required = true, minimum = 1)]
+    pub ttl_ms: Option<u64>,
+}
+
+/// The outcome of `PUT /keys/{key}`.
+#[derive(Debug, ToSchema)]
+pub struct Created {
+    /// The key.
+    pub key: String,
+    /// `true` (status `201`) when the key is new, `false` (status `200`) when replaced.
+    pub created: bool,
+}
+
+/// The outcome of `PUT /keys`.
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({"stored": 1200, "evicted": 209}))]
+pub struct Stored {
+    /// How many pairs were written.
+    pub stored: u64,
+    /// How many live keys were evicted (least recently used first) to make room under
+    /// `--capacity` while this write ran: at most one per key the write created, and
+    /// possibly keys it wrote itself when it holds more new keys than the capacity.
+    /// Expired keys removed to make room are not counted. A write that runs at the
+    /// same moment as other evicting writes may count some of their evictions. Always
+    /// 0 without `--capacity`, and with `--backend`, whose data Redis keeps.
+    pub evicted: u64,
+}
+
+/// The outcome of `DELETE /keys`.
+#[derive(Debug, ToSchema)]
+pub struct Deleted {
+    /// How many keys were deleted.
+    pub deleted: u64,
+}
+
+/// The outcome of `POST /keys/{key}/incr`.
+#[derive(Debug, ToSchema)]
+pub struct IncrResult {
+    /// The key.
+    pub key: String,
+    /// The value after the increment.
+    pub value: i64,
+}
+
+/// A key's time to live.
+#[derive(Debug, ToSchema)]
+pub struct TtlResult {
+    /// Milliseconds left to live (rounded up), or `null` for a key without TTL.
+    #[schema(required = true, minimum = 1)]
+    pub ttl_ms: Option<u64>,
 }

@@ -7,13 +7,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::body::json;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::extract::Body;
-use crate::openapi::{self, ErrorBody, LookupResult};
 use crate::state::AppState;
 
 /// The routes of this family.
@@ -21,8 +22,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default().routes(routes!(get_value))
 }
 
+/// The body as read, before its key is checked.
 #[derive(Deserialize)]
-struct Lookup {
+struct LookupRequest {
     key: Option<serde_json::Value>,
 }
 
@@ -33,7 +35,7 @@ struct Lookup {
     summary = "Look up the value of a UUID key",
     description = "UUIDs are case-insensitive: the lower-case form is tried first, then the text \
         as given, then the upper-case form.",
-    request_body(content = openapi::Lookup, content_type = "application/json"),
+    request_body(content = Lookup, content_type = "application/json"),
     responses(
         (status = 200, description = "The value", body = LookupResult),
         (status = 400, description = "bad_request: the body is not JSON, has no `key`, or `key` is not a UUID v4", body = ErrorBody),
@@ -42,7 +44,7 @@ struct Lookup {
     )
 )]
 async fn get_value(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
-    let Lookup { key } = body.json(r#"{"key": "UUID"}"#)?;
+    let LookupRequest { key } = body.json(r#"{"key": "UUID"}"#)?;
     let key = match key {
         Some(serde_json::Value::String(k)) => k,
         Some(_) => {
@@ -82,6 +84,25 @@ pub fn is_uuid_v4(s: &str) -> bool {
         })
         && b[14] == b'4'
         && matches!(b[19], b'8' | b'9' | b'a' | b'b' | b'A' | b'B')
+}
+
+/// The body of `POST /get_value`.
+#[derive(Debug, ToSchema)]
+pub struct Lookup {
+    /// A UUID v4, in any letter case.
+    #[schema(
+        format = "uuid",
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$",
+        example = "0b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f"
+    )]
+    pub key: String,
+}
+
+/// The outcome of `POST /get_value`.
+#[derive(Debug, ToSchema)]
+pub struct LookupResult {
+    /// The value stored under the UUID: any JSON value.
+    pub value: serde_json::Value,
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 use crate::backend::Backend;
 use crate::body::json;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::metrics::Figures;
-use crate::openapi::{ErrorBody, Health};
 use crate::state::AppState;
 
 /// The routes of this family.
@@ -275,4 +275,12 @@ async fn healthz() -> Response {
 async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
     state.backend().ready().await?;
     Ok(json(StatusCode::OK, r#"{"status":"ready"}"#.into()))
+}
+
+/// The body of the probes.
+#[derive(Debug, ToSchema)]
+pub struct Health {
+    /// `ok` from `/healthz`, `ready` from `/readyz`.
+    #[schema(example = "ok")]
+    pub status: String,
 }

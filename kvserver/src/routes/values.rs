@@ -6,14 +6,16 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::body::Pairs;
 use crate::body::{self, json};
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::extract::{Body, Params, Writable};
 use crate::idempotency::{self, Idempotency};
-use crate::openapi::{Added, ErrorBody, Pairs};
 use crate::state::AppState;
 
 /// The routes of this family.
@@ -153,4 +155,12 @@ async fn update(
             "at least one of the keys does not exist; nothing was changed",
         ))
     }
+}
+
+/// The outcome of `POST /values`.
+#[derive(Debug, ToSchema)]
+pub struct Added {
+    /// Always `Items successfully added`.
+    #[schema(example = "Items successfully added")]
+    pub message: String,
 }
