@@ -1,4 +1,4 @@
-//! Running a [`Command`] against a data directory.
+//! The session a [`Command`] runs in: a data directory and its store.
 //!
 //! A [`Session`] owns the directory for as long as kvcli runs: it opens the store
 //! through kvcore's persistence (the format kvserver writes) on first need, keeps it
@@ -9,8 +9,9 @@
 //! only read the directory: they take no lock, create no journal and cut no torn
 //! tail, so they suit a backup copy.
 //!
-//! [`Session::execute`] writes a command's output to the writer it is given, one
-//! value per line, and says how it ended: an [`Outcome`], or an [`Error`].
+//! [`Session::execute`] runs a command (what each one does is its own, in
+//! [`crate::cmd`]), which writes its output to the writer it is given, one value per
+//! line, and says how it ended: an [`Outcome`], or an [`Error`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,12 +19,11 @@ use std::time::Duration;
 
 use kvcore::dataset::Format;
 use kvcore::limits::Limits;
-use kvcore::persist::{self, Fsync, PersistOptions};
-use kvcore::{JsonText, PersistentStore, SetOptions, Store, StoreBuilder};
+use kvcore::persist::{Fsync, PersistOptions};
+use kvcore::{JsonText, PersistentStore, StoreBuilder};
 
 use crate::Error;
-use crate::command::{Command, Place, help_text};
-use crate::transfer::{self, PAGE};
+use crate::cmd::{Command, Place};
 
 /// How a command ended, when it did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,19 +40,19 @@ pub enum Outcome {
 /// A data directory and, once opened, its store.
 #[derive(Debug)]
 pub struct Session {
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     options: PersistOptions,
     store: Option<PersistentStore<JsonText>>,
     /// Whether import and export draw progress bars.
-    progress: bool,
+    pub(crate) progress: bool,
     /// The format `--format` named on kvcli's own command line.
-    default_format: Option<Format>,
+    pub(crate) default_format: Option<Format>,
     /// Whether `import -` may read standard input (not when it carries the commands).
-    stdin_free: bool,
+    pub(crate) stdin_free: bool,
     /// Where commands come from, for `help`.
-    place: Place,
+    pub(crate) place: Place,
     /// The key and value rules writes must pass.
-    limits: Limits,
+    pub(crate) limits: Limits,
 }
 
 impl Session {
@@ -147,256 +147,7 @@ impl Session {
 
     /// Runs `cmd`, writing what it prints to `out`.
     pub fn execute(&mut self, cmd: &Command, out: &mut dyn Write) -> Result<Outcome, Error> {
-        match cmd {
-            Command::Help => {
-                write_out(out, &help_text(self.place))?;
-                return Ok(Outcome::Done);
-            }
-            Command::Quit => return Ok(Outcome::Quit),
-            Command::Repair { accept_missing } => return self.repair(*accept_missing, out),
-            Command::Check => return self.check(out),
-            Command::Count if !self.is_open() => {
-                let report = persist::check::<JsonText>(&self.dir)?;
-                line(out, &report.live_keys.to_string())?;
-                return Ok(Outcome::Done);
-            }
-            _ => {}
-        }
-        // Keys and values, an import's file and an export's format are checked before
-        // the store is opened, so that a refused command creates no data directory.
-        let mut source = None;
-        match cmd {
-            Command::Set { key, value, .. } => self.limits.check_pair(key, value)?,
-            Command::Incr { key, .. } => self.limits.check_key(key)?,
-            Command::Import { file, format } => {
-                if file == Path::new("-") && !self.stdin_free {
-                    return Err(Error::Usage(
-                        "import - reads standard input, which only a one-shot command can \
-                         spare: run `kvcli DIR import - < FILE`"
-                            .into(),
-                    ));
-                }
-                source = Some(transfer::Source::open(
-                    file,
-                    format.or(self.default_format),
-                )?);
-            }
-            Command::Export { file, format } => {
-                transfer::resolve_format(file, format.or(self.default_format))?;
-            }
-            _ => {}
-        }
-        let store = self.open()?;
-        let not_found = |key: &str| Ok(Outcome::NotFound(Some(key.to_string())));
-        match cmd {
-            Command::Set { key, value, ttl } => {
-                let mut opts = SetOptions::new().no_ttl();
-                if let Some(ttl) = ttl {
-                    opts = opts.ttl(*ttl);
-                }
-                store.set(key, value.clone(), opts)?;
-            }
-            Command::Get { key } => match store.get(key) {
-                Some(value) => line(out, value.as_str())?,
-                None => return not_found(key),
-            },
-            Command::Del { key } => {
-                if !store.delete(key)? {
-                    return not_found(key);
-                }
-            }
-            Command::Exists { key } => {
-                let live = store.contains(key);
-                line(out, if live { "true" } else { "false" })?;
-                if !live {
-                    return Ok(Outcome::NotFound(None));
-                }
-            }
-            Command::Keys { pattern } => {
-                let mut keys = Vec::new();
-                for page in kvcore::Pages::new(&store, pattern.as_ref(), PAGE) {
-                    keys.extend(page?.items.into_iter().map(|(key, _)| key));
-                }
-                keys.sort_unstable();
-                for key in keys {
-                    line(out, &key)?;
-                }
-            }
-            Command::Ttl { key } => match store.ttl(key) {
-                Some(ttl) => line(out, &format_ttl(ttl))?,
-                None => return not_found(key),
-            },
-            Command::Expire { key, ttl } => {
-                if !store.expire(key, *ttl)? {
-                    return not_found(key);
-                }
-            }
-            Command::Persist { key } => {
-                if !store.clear_ttl(key)? {
-                    return not_found(key);
-                }
-            }
-            Command::Incr { key, by } => line(out, &store.incr(key, *by)?.to_string())?,
-            Command::Count => line(out, &store.len().to_string())?,
-            Command::Clear => line(out, &store.clear()?.to_string())?,
-            Command::Import { .. } => {
-                if let Some(source) = source {
-                    let n = transfer::import(&store, source, &self.limits, self.progress)?;
-                    line(out, &format!("imported {n} records"))?;
-                }
-            }
-            Command::Export { file, format } => {
-                let format = format.or(self.default_format);
-                if file == Path::new("-") {
-                    transfer::export(&store, file, format, false, out)?;
-                } else {
-                    let n = transfer::export(&store, file, format, self.progress, out)?;
-                    line(out, &format!("exported {n} records"))?;
-                }
-            }
-            Command::Stats => {
-                let stats = store.stats();
-                let journal = store.journal_stats();
-                let snapshot = store.snapshot_info();
-                let text = format!(
-                    "keys {}\nhits {}\nmisses {}\nexpirations {}\nevictions {}\n\
-                     journal_bytes {}\njournal_generation {}\nsnapshot_bytes {}\n",
-                    store.len(),
-                    stats.hits,
-                    stats.misses,
-                    stats.expirations,
-                    stats.evictions,
-                    journal.bytes,
-                    journal.generation,
-                    snapshot.bytes,
-                );
-                write_out(out, &text)?;
-            }
-            Command::Compact => {
-                store.compact()?;
-                let bytes = store.snapshot_info().bytes;
-                line(
-                    out,
-                    &format!("compacted: {} keys in a {bytes}-byte snapshot", store.len()),
-                )?;
-            }
-            Command::Help | Command::Quit | Command::Repair { .. } | Command::Check => {}
-        }
-        Ok(Outcome::Done)
-    }
-
-    /// Closes the store, repairs the directory, and reopens it if it was open.
-    fn repair(&mut self, accept_missing: bool, out: &mut dyn Write) -> Result<Outcome, Error> {
-        if !self.dir.is_dir() {
-            return Err(Error::NoDir(self.dir.clone()));
-        }
-        let was_open = self.is_open();
-        self.close()?;
-        let (report, accepted) = if accept_missing {
-            let accepted = persist::accept_missing(&self.dir)?;
-            (accepted.repaired.clone(), Some(accepted))
-        } else {
-            (persist::repair(&self.dir)?, None)
-        };
-        if report.truncated.is_empty() && accepted.is_none() {
-            line(out, "nothing to repair: every record checks out")?;
-        }
-        for persist::Cut {
-            file: path,
-            offset,
-            dropped,
-        } in &report.truncated
-        {
-            line(
-                out,
-                &format!(
-                    "truncated {} at byte {offset} ({dropped} bytes dropped)",
-                    path.display()
-                ),
-            )?;
-        }
-        if let Some(accepted) = accepted {
-            for path in &accepted.missing {
-                line(out, &format!("forgot missing {}", path.display()))?;
-            }
-            line(
-                out,
-                &format!(
-                    "rebuilt from the files present: {} keys in a new snapshot",
-                    accepted.keys
-                ),
-            )?;
-        }
-        if was_open {
-            self.open()?;
-        }
-        Ok(Outcome::Done)
-    }
-
-    /// Closes the store, checks the directory read-only, and reopens it if it was
-    /// open. A directory that would not open is the error; one that would prints
-    /// what was found.
-    fn check(&mut self, out: &mut dyn Write) -> Result<Outcome, Error> {
-        if !self.dir.is_dir() {
-            return Err(Error::NoDir(self.dir.clone()));
-        }
-        let was_open = self.is_open();
-        self.close()?;
-        let checked = persist::check::<JsonText>(&self.dir);
-        if was_open {
-            self.open()?;
-        }
-        let report = checked?;
-        let name = |path: &Path| {
-            path.file_name().map_or_else(
-                || path.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            )
-        };
-        let mut text = if report.manifest {
-            "MANIFEST: every file it lists is there\n".to_string()
-        } else {
-            "MANIFEST: none (written by an earlier release, or new); the next open writes one\n"
-                .to_string()
-        };
-        if let Some(s) = &report.snapshot {
-            text += &format!(
-                "{}: {} records, {} bytes, continued by journal {}\n",
-                name(&s.path),
-                s.records,
-                s.bytes,
-                s.generation
-            );
-        }
-        for j in &report.journals {
-            text += &format!(
-                "{}: {} records, {} bytes\n",
-                name(&j.path),
-                j.records,
-                j.bytes
-            );
-        }
-        for path in &report.stale {
-            text += &format!(
-                "{}: older than the snapshot; the next open deletes it\n",
-                name(path)
-            );
-        }
-        if let Some(persist::Cut {
-            file: path,
-            offset,
-            dropped: bytes,
-        }) = &report.torn_tail
-        {
-            text += &format!(
-                "{}: incomplete last record at byte {offset} ({bytes} bytes), as a crash \
-                 mid-write leaves; the next open drops it\n",
-                name(path)
-            );
-        }
-        text += &format!("keys {}\nok\n", report.live_keys);
-        write_out(out, &text)?;
-        Ok(Outcome::Done)
+        cmd.run(self, out)
     }
 }
 
@@ -418,11 +169,11 @@ pub fn format_ttl(ttl: Option<Duration>) -> String {
     }
 }
 
-fn line(out: &mut dyn Write, text: &str) -> Result<(), Error> {
+pub(crate) fn line(out: &mut dyn Write, text: &str) -> Result<(), Error> {
     writeln!(out, "{text}").map_err(Error::Output)
 }
 
-fn write_out(out: &mut dyn Write, text: &str) -> Result<(), Error> {
+pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<(), Error> {
     out.write_all(text.as_bytes()).map_err(Error::Output)
 }
 

@@ -12,12 +12,15 @@
 //! names the process. `check`, and `count` as a one-shot command, only read the
 //! directory (kvcore's read-only `persist::check`), so they suit a backup copy.
 //!
-//! The pieces: [`command`] parses a line into a [`Command`], [`exec`] runs it in a
-//! [`Session`], [`transfer`] streams datasets in and out, and [`repl`] and [`script`]
-//! drive sessions. `main.rs` only sets up logging and calls [`run`].
+//! The pieces: [`cmd`] holds every command, one place each — its name, arguments,
+//! help, whether it writes, its parser and what it does — and the registry that
+//! parsing, help, completion and suggestions read; [`command`] splits a line into
+//! arguments; [`exec`] keeps the [`Session`] a [`Command`] runs in; [`transfer`]
+//! streams datasets in and out; and [`repl`] and [`script`] drive sessions. `main.rs` only sets up logging and calls [`run`].
 
 #![warn(missing_docs)]
 
+pub mod cmd;
 pub mod command;
 pub mod error;
 pub mod exec;
@@ -34,7 +37,7 @@ use kvcore::dataset::Format;
 use kvcore::limits::Limits;
 use kvcore::persist::Fsync;
 
-pub use command::{Command, Place};
+pub use cmd::{Command, Place};
 pub use error::Error;
 pub use exec::{Outcome, Session};
 
@@ -93,7 +96,7 @@ impl Args {
     /// `--help`, `--version` or a bad flag (status 2).
     pub fn parse_with_help() -> Args {
         let matches = Args::command()
-            .after_help(command::help_text(Place::CommandLine))
+            .after_help(cmd::help_text(Place::CommandLine))
             .get_matches();
         Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
     }
@@ -125,8 +128,7 @@ fn is_command_name(path: &Path) -> bool {
     let Some(name) = path.to_str() else {
         return false;
     };
-    let name = name.to_ascii_lowercase();
-    name == "exit" || command::COMMANDS.iter().any(|info| info.name == name)
+    cmd::Spec::find(name).is_some()
 }
 
 /// How kvcli ends: its exit status.
@@ -235,14 +237,13 @@ fn one_shot(dir: &Path, words: &[String], args: &Args, progress: bool) -> Status
         Ok(cmd) => cmd,
         Err(e) => return fail(e),
     };
-    let transfers = matches!(cmd, Command::Import { .. } | Command::Export { .. });
-    if format.is_some() && !transfers {
+    let spec = cmd.spec();
+    if format.is_some() && !spec.takes_format {
         return fail(Error::Usage(
             "--format applies only to import and export".into(),
         ));
     }
-    let opens = !matches!(cmd, Command::Help | Command::Quit | Command::Repair { .. });
-    if opens && !cmd.writes() && !dir.exists() {
+    if spec.needs_dir && !spec.writes && !dir.exists() {
         return fail(Error::NoDir(dir.to_path_buf()));
     }
     let mut session = Session::new(dir, Fsync::Always)

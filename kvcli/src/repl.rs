@@ -23,7 +23,8 @@ use rustyline::{CompletionType, Config, Context, Editor, Helper};
 
 use kvcore::{JsonText, Pattern, PersistentStore, Store};
 
-use crate::command::{COMMANDS, Command, split};
+use crate::cmd::{COMMANDS, Command, Spec};
+use crate::command::split;
 use crate::exec::{Outcome, Session};
 use crate::{Error, Status};
 
@@ -333,9 +334,7 @@ pub fn completions(
 
 /// Whether the command named `name` takes a key as its first argument.
 fn takes_key(name: &str) -> bool {
-    COMMANDS
-        .iter()
-        .any(|info| info.name.eq_ignore_ascii_case(name) && info.args.starts_with("KEY"))
+    Spec::find(name).is_some_and(Spec::takes_key)
 }
 
 impl Completer for CommandHelper {

@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufWriter, Write};
 
-use crate::command::Command;
+use crate::cmd::Command;
 use crate::exec::{Outcome, Session};
 use crate::{Error, Status};
 

@@ -188,7 +188,7 @@ fn help_lists_every_command_and_the_exit_codes() {
     let r = common::kvcli().arg("--help").output().unwrap();
     assert_eq!(r.status.code(), Some(0));
     let help = String::from_utf8(r.stdout).unwrap();
-    for info in kvcli::command::COMMANDS {
+    for info in kvcli::cmd::COMMANDS {
         let usage = format!("  {} {}", info.name, info.args);
         assert!(help.contains(usage.trim_end()), "{usage}\n{help}");
         assert!(help.contains(info.about), "{}", info.about);
@@ -207,7 +207,7 @@ fn help_in_a_script_tells_how_scripts_run() {
     let dir = tempfile::tempdir().unwrap();
     let r = script(dir.path(), "help\n");
     assert_eq!(r.code, 0, "{r:?}");
-    for info in kvcli::command::COMMANDS {
+    for info in kvcli::cmd::COMMANDS {
         assert!(r.stdout.contains(info.about), "{}", info.name);
     }
     assert!(

@@ -52,7 +52,7 @@ fn a_session_with_help_set_get_completion_and_history() {
     assert!(help.contains("Tab completes"), "{help}");
     assert!(!help.contains("Exit status"), "{help}");
     assert!(!help.contains("line N: error"), "{help}");
-    for info in kvcli::command::COMMANDS {
+    for info in kvcli::cmd::COMMANDS {
         assert!(help.contains(info.about), "{}: {help}", info.name);
     }
 
