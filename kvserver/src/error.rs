@@ -114,7 +114,14 @@ pub struct ApiError {
     retry_after: Option<u32>,
     /// The `WWW-Authenticate` challenge of a `401`.
     challenge: Option<&'static str>,
+    /// What went wrong inside the server, for the log only (see [`InternalDetail`]).
+    detail: Option<String>,
 }
+
+/// The detail of an internal error, carried on its response for the middleware to log:
+/// turning an error into a response has no side effect of its own.
+#[derive(Debug, Clone)]
+pub struct InternalDetail(pub String);
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -130,6 +137,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             challenge: None,
+            detail: None,
         }
     }
 
@@ -295,12 +303,13 @@ impl ApiError {
 
     /// `500 internal`; `detail` goes to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(%detail, "internal error");
-        Self::new(
+        let mut e = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Internal,
             "the server failed to handle the request; the detail is in its log",
-        )
+        );
+        e.detail = Some(detail.to_string());
+        e
     }
 
     /// The status code.
@@ -383,6 +392,9 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(challenge),
             );
         }
+        if let Some(detail) = self.detail {
+            response.extensions_mut().insert(InternalDetail(detail));
+        }
         response
     }
 }
@@ -400,6 +412,20 @@ pub struct ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_internal_error_carries_its_detail_for_the_log_not_the_client() {
+        let error = ApiError::internal("journal.kvj: disk on fire");
+        assert!(!error.message().contains("disk on fire"));
+        let response = error.into_response();
+        let detail = response.extensions().get::<InternalDetail>();
+        assert_eq!(
+            detail.map(|d| d.0.as_str()),
+            Some("journal.kvj: disk on fire")
+        );
+        let plain = ApiError::bad_request("no").into_response();
+        assert!(plain.extensions().get::<InternalDetail>().is_none());
+    }
 
     #[test]
     fn every_code_reads_the_same_in_bodies_and_in_as_str() {

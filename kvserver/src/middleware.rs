@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use crate::backend;
-use crate::error::ApiError;
+use crate::error::{ApiError, InternalDetail};
 use crate::openapi;
 use crate::state::AppState;
 
@@ -38,6 +38,9 @@ pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let response = admit(&state, request, route.as_ref(), next).await;
+    if let Some(InternalDetail(detail)) = response.extensions().get() {
+        tracing::error!(%detail, %method, "internal error");
+    }
     // Labelled as the OpenAPI document spells the route (`/api/{path}`).
     let label = route
         .as_ref()
