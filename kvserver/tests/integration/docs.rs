@@ -8,6 +8,7 @@
 //! - No text file of the workspace names a path outside it, and every relative link of
 //!   its Markdown files leads to a file inside it (and to a heading, for `#anchor`s).
 
+use crate::util;
 use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -19,8 +20,6 @@ use http_body_util::BodyExt;
 use kvserver::AppState;
 use serde_json::Value;
 use tower::ServiceExt;
-
-mod common;
 
 /// How `docs/openapi.json` is made.
 const REGENERATE: &str = "cargo run -p kvserver -- --print-openapi > docs/openapi.json";
@@ -101,7 +100,7 @@ fn committed_openapi_json_is_what_print_openapi_prints() {
 
 #[tokio::test]
 async fn committed_openapi_json_is_the_served_document() {
-    let state = AppState::build(&common::config(&["--no-persist"])).unwrap();
+    let state = AppState::build(&util::config(&["--no-persist"])).unwrap();
     let request = Request::get("/openapi.json").body(Body::empty()).unwrap();
     let response = kvserver::app(state).oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);

@@ -3,8 +3,7 @@
 //! the default level (`info`); the conditions behind them are logged once, where they
 //! start and end.
 
-mod common;
-
+use crate::util;
 use std::io;
 use std::sync::{Arc, Mutex};
 
@@ -54,7 +53,7 @@ async fn log_of_a_503(level: tracing::Level) -> String {
         .finish();
     // The test runtime runs on this thread, so a thread-local subscriber sees it all.
     let _guard = tracing::subscriber::set_default(subscriber);
-    let state = AppState::build(&common::config(&["--no-persist"])).expect("state");
+    let state = AppState::build(&util::config(&["--no-persist"])).expect("state");
     let response = kvserver::app(state)
         .oneshot(
             Request::post("/test/1")

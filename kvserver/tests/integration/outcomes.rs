@@ -6,9 +6,8 @@
 //! does) and pause it with SIGSTOP so that a write is sent and gets no answer. On a
 //! machine without `redis-server` those skip visibly (see `common/redis.rs`).
 
-mod common;
-
-use common::redis::RedisServer;
+use crate::util;
+use crate::util::redis::RedisServer;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -63,7 +62,7 @@ impl Answer {
 impl Node {
     fn new(args: &[&str]) -> Node {
         let clock = ManualClock::new();
-        let state = AppState::build_with_clock(&common::config(args), Arc::new(clock.clone()))
+        let state = AppState::build_with_clock(&util::config(args), Arc::new(clock.clone()))
             .expect("building a server");
         Node {
             app: kvserver::app(state),

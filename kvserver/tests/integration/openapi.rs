@@ -9,8 +9,7 @@
 //! - Every documented error response is the shared `ErrorBody`; auth is documented where
 //!   the server asks for it.
 
-mod common;
-
+use crate::util;
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Router;
@@ -55,7 +54,7 @@ const METHODS: &[&str] = &[
 const TOKEN: &str = "s3cret-token";
 
 fn app(args: &[&str]) -> Router {
-    let state = AppState::build(&common::config(args)).expect("building the state");
+    let state = AppState::build(&util::config(args)).expect("building the state");
     kvserver::app(state)
 }
 

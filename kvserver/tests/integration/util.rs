@@ -1,12 +1,10 @@
 //! Helpers shared by the kvserver integration tests. Keep this small and generic:
-//! suite-specific helpers belong in the suite's own file.
-
-// Each test crate includes this module and uses a different part of it.
-#![allow(dead_code)]
+//! helpers of one suite belong in that suite's own module.
 
 use clap::Parser;
 use kvserver::Config;
 
+#[macro_use]
 pub mod redis;
 
 /// A [`Config`] from `args`, as if given on the command line after `kvserver`.

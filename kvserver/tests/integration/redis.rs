@@ -22,9 +22,8 @@
 //! running; with `CI=true` or `KV_REQUIRE_REDIS=1` it fails instead (see
 //! `common/redis.rs`).
 
-mod common;
-
-use common::redis::RedisServer;
+use crate::util;
+use crate::util::redis::RedisServer;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -79,7 +78,7 @@ impl Node {
         let mut all = vec!["--no-persist", "--backend", url.as_str()];
         all.extend_from_slice(args);
         let clock = ManualClock::new();
-        let state = AppState::build_with_clock(&common::config(&all), Arc::new(clock.clone()))
+        let state = AppState::build_with_clock(&util::config(&all), Arc::new(clock.clone()))
             .expect("building a server over Redis");
         Node {
             app: kvserver::app(state.clone()),
@@ -658,7 +657,7 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<u16> {
 async fn redis_stopped_and_restarted_under_traffic() {
     let mut redis = redis_or_skip!();
     let url = redis.url();
-    let config = common::config(&[
+    let config = util::config(&[
         "--listen",
         "127.0.0.1:0",
         "--no-persist",

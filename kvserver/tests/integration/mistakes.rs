@@ -14,8 +14,7 @@
 //! Requests go through `kvserver::app` with `oneshot`, except the logs and `--help`,
 //! which run the binary.
 
-mod common;
-
+use crate::util;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -43,8 +42,7 @@ fn server(args: &[&str]) -> Router {
     let mut all = vec!["--no-persist"];
     all.extend_from_slice(args);
     let clock = Arc::new(ManualClock::new());
-    let state =
-        AppState::build_with_clock(&common::config(&all), clock).expect("building the state");
+    let state = AppState::build_with_clock(&util::config(&all), clock).expect("building the state");
     kvserver::app(state)
 }
 
@@ -688,7 +686,7 @@ async fn concurrent_bulk_writes_count_no_more_than_they_can_have_caused() {
 async fn every_metric_has_help_and_type_and_routes_are_spelt_as_documented() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let data = dir.path().to_str().expect("a UTF-8 path");
-    let state = AppState::build(&common::config(&["--data-dir", data, "--capacity", "1"]))
+    let state = AppState::build(&util::config(&["--data-dir", data, "--capacity", "1"]))
         .expect("building the state");
     let app = kvserver::app(state);
     call(&app, "GET", "/api/hello/world", None)
@@ -847,7 +845,7 @@ fn help_shows_the_backend_url_form_of_the_readme() {
 #[tokio::test]
 async fn a_backend_url_that_does_not_parse_is_told_the_form() {
     for url in ["http://127.0.0.1:6379", "127.0.0.1:6379", "redis://:6379:x"] {
-        let config = common::config(&["--no-persist", "--backend", url]);
+        let config = util::config(&["--no-persist", "--backend", url]);
         let clock = Arc::new(ManualClock::new());
         let Err(e) = AppState::build_with_clock(&config, clock) else {
             panic!("--backend {url} was accepted");

@@ -5,7 +5,7 @@
 //! child process (killed by a guard on failure) and tests flags, signals, restarts
 //! and start-up failures.
 //!
-//! Helpers live in this file on purpose (`tests/common` belongs to the router tests).
+//! Helpers live in this module on purpose: they drive a real server, not the router.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};

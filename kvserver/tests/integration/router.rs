@@ -10,8 +10,7 @@
 //! What needs a listening socket (a successful `/test/{n}`, shutdown, restart of a
 //! real process) is in `server.rs`.
 
-mod common;
-
+use crate::util;
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::sync::Arc;
@@ -150,7 +149,7 @@ impl Srv {
         }
         all.extend_from_slice(args);
         let clock = ManualClock::new();
-        let state = AppState::build_with_clock(&common::config(&all), Arc::new(clock.clone()))?;
+        let state = AppState::build_with_clock(&util::config(&all), Arc::new(clock.clone()))?;
         Ok(Srv {
             app: kvserver::app(state.clone()),
             state,

@@ -6,8 +6,7 @@
 //! Real sockets run on real time, so the timeouts here are a few hundred
 //! milliseconds; each test takes well under five seconds.
 
-mod common;
-
+use crate::util;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -48,7 +47,7 @@ impl Running {
     async fn start(args: &[&str]) -> Running {
         let mut argv = vec!["--listen", "127.0.0.1:0", "--no-persist"];
         argv.extend_from_slice(args);
-        let config: Config = common::config(&argv);
+        let config: Config = util::config(&argv);
         let server = Server::bind(&config).await.expect("binding");
         let addr = server.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -4,8 +4,7 @@
 //! kvcore's `Faults` seam (`Config::faults`); kvcore's own tests cover every step of
 //! the file layer and a real tmpfs.
 
-mod common;
-
+use crate::util;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,7 +52,7 @@ async fn call(app: &Router, method: &str, uri: &str, body: Option<&str>) -> Repl
 
 fn server(dir: &std::path::Path, faults: &Faults) -> (AppState, Router) {
     let data = dir.to_str().expect("a UTF-8 path");
-    let mut config = common::config(&["--data-dir", data, "--fsync", "always"]);
+    let mut config = util::config(&["--data-dir", data, "--fsync", "always"]);
     config.faults = Some(faults.clone());
     let state = AppState::build_with_clock(&config, Arc::new(SystemClock)).expect("a server");
     (state.clone(), kvserver::app(state))
