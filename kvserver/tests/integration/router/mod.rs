@@ -3,27 +3,25 @@
 //! state built with a `ManualClock`, so TTLs are tested by moving time, never by
 //! sleeping.
 //!
-//! Each test builds its own server(s) from command-line flags. Responses are checked
+//! Each test builds its own server(s) from command-line flags. Replyonses are checked
 //! for status, the exact JSON body (parsed, compared with `json!`), the JSON content
 //! type, and, for errors, a body of exactly `error` and `message`.
 //!
 //! What needs a listening socket (a successful `/test/{n}`, shutdown, restart of a
 //! real process) is in the `server` module.
 
-use crate::util;
+use crate::util::{self, Reply};
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::body::Bytes;
+use axum::http::StatusCode;
 use kvcore::ManualClock;
 use kvserver::AppState;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 // ---------------------------------------------------------------------------------
 // Harness
@@ -56,29 +54,8 @@ fn err(code: &'static str) -> Want {
     Want::Error(code)
 }
 
-/// A response, read whole.
-#[derive(Debug)]
-struct Resp {
-    label: String,
-    status: StatusCode,
-    headers: HeaderMap,
-    bytes: Bytes,
-}
-
-impl Resp {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.bytes).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.bytes)
-            .unwrap_or_else(|e| panic!("{}: body is not JSON ({e}): {:?}", self.label, self.text()))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
+// The router's own checks of a response.
+impl Reply {
     fn assert_json_type(&self) {
         let ct = self.header("content-type").unwrap_or("");
         assert!(
@@ -103,7 +80,7 @@ impl Resp {
             }
             Want::Error(code) => self.assert_error(code),
             Want::Empty => assert!(
-                self.bytes.is_empty(),
+                self.body.is_empty(),
                 "{}: expected no body, got {:?}",
                 self.label,
                 self.text()
@@ -167,33 +144,8 @@ impl Srv {
         uri: &str,
         body: Option<Bytes>,
         headers: &[(&str, &str)],
-    ) -> Resp {
-        let mut req = Request::builder().method(method).uri(uri);
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        let req = req
-            .body(body.map_or_else(Body::empty, Body::from))
-            .unwrap_or_else(|e| panic!("building {method} {uri}: {e}"));
-        let res = match self.app.clone().oneshot(req).await {
-            Ok(res) => res,
-            Err(never) => match never {},
-        };
-        let (parts, body) = res.into_parts();
-        let bytes = body
-            .collect()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {uri}: reading the body: {e}"))
-            .to_bytes();
-        Resp {
-            label: format!("{method} {uri}"),
-            status: parts.status,
-            headers: parts.headers,
-            bytes,
-        }
+    ) -> Reply {
+        util::send(&self.app, util::request(method, uri, body, headers)).await
     }
 
     async fn send(
@@ -202,7 +154,7 @@ impl Srv {
         uri: &str,
         body: Option<&str>,
         headers: &[(&str, &str)],
-    ) -> Resp {
+    ) -> Reply {
         let mut r = self
             .send_raw(
                 method,
@@ -218,7 +170,7 @@ impl Srv {
         r
     }
 
-    async fn call(&self, method: &str, uri: &str, body: Option<&str>) -> Resp {
+    async fn call(&self, method: &str, uri: &str, body: Option<&str>) -> Reply {
         self.send(method, uri, body, &[]).await
     }
 
@@ -230,13 +182,13 @@ impl Srv {
         body: Option<&str>,
         status: u16,
         want: Want,
-    ) -> Resp {
+    ) -> Reply {
         let r = self.call(method, uri, body).await;
         r.check(status, want);
         r
     }
 
-    async fn get(&self, uri: &str) -> Resp {
+    async fn get(&self, uri: &str) -> Reply {
         self.call("GET", uri, None).await
     }
 
