@@ -3,11 +3,13 @@
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use clap::Parser;
 use http_body_util::BodyExt;
 use kvserver::Config;
 use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
 use tower::ServiceExt;
 
 #[macro_use]
@@ -142,4 +144,60 @@ pub async fn send(app: &Router, request: Request<Body>) -> Reply {
         headers: parts.headers,
         body,
     }
+}
+
+/// Reads one HTTP/1.1 response (head, then a `Content-Length` body) off a raw
+/// socket; `None` when the connection closes before the first byte of one. Panics
+/// when it closes inside a response.
+pub async fn read_response(stream: &mut TcpStream) -> Option<Reply> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) if buf.is_empty() => return None,
+            Ok(0) | Err(_) => panic!(
+                "closed inside a response: {:?}",
+                String::from_utf8_lossy(&buf)
+            ),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| StatusCode::from_bytes(s.as_bytes()).ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let mut headers = HeaderMap::new();
+    for (name, value) in lines.filter_map(|l| l.split_once(':')) {
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .unwrap_or_else(|e| panic!("bad header name {name:?}: {e}"));
+        let value = HeaderValue::from_str(value.trim())
+            .unwrap_or_else(|e| panic!("bad header value {value:?}: {e}"));
+        headers.append(name, value);
+    }
+    let length: usize = headers.get(header::CONTENT_LENGTH).map_or(0, |v| {
+        v.to_str()
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .expect("content-length")
+    });
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await.expect("reading a body");
+        assert!(n > 0, "closed inside a body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    Some(Reply {
+        label: status_line.to_owned(),
+        status,
+        headers,
+        body: Bytes::from(body),
+    })
 }

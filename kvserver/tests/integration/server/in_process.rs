@@ -506,7 +506,7 @@ async fn load_is_shed_with_503_and_retry_after() {
     let reply = read_raw_reply(&mut stalled).await;
     assert_eq!(reply.status, 503, "{reply:?}");
     assert!(reply.header("retry-after").is_some(), "{reply:?}");
-    assert!(reply.body.contains("\"unavailable\""), "{reply:?}");
+    assert!(reply.text().contains("\"unavailable\""), "{reply:?}");
     s.http.get("/keys/stalled").await.expect(404);
     s.http.get("/healthz").await.expect(200);
     s.shutdown().await;

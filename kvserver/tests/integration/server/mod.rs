@@ -7,6 +7,7 @@
 //!
 //! Helpers live in this module on purpose: they drive a real server, not the router.
 
+use crate::util::{self, Reply};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, header};
 use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -25,7 +26,7 @@ use hyper_util::rt::TokioExecutor;
 use kvcore::ManualClock;
 use kvserver::{Config, Server};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -36,54 +37,6 @@ use tokio::task::JoinHandle;
 
 /// Longest any single request may take before the test fails instead of hanging.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
-
-/// A response, fully read.
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "status {} body is not JSON ({e}): {:?}",
-                self.status,
-                self.text()
-            )
-        })
-    }
-
-    /// Asserts the status, with the body in the failure message.
-    #[track_caller]
-    fn expect(&self, status: u16) -> &Self {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "unexpected status; body: {}",
-            self.text()
-        );
-        self
-    }
-
-    /// Asserts an error response: status and the API's `{"error", "message"}` body.
-    #[track_caller]
-    fn expect_error(&self, status: u16, code: &str) {
-        self.expect(status);
-        let body = self.json();
-        assert_eq!(body["error"], code, "error body: {body}");
-        assert!(
-            body["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "error body without a message: {body}"
-        );
-    }
-}
 
 /// A client of one server, optionally sending a bearer token.
 #[derive(Clone)]
@@ -121,6 +74,7 @@ impl Http {
         path: &str,
         body: Option<&str>,
     ) -> Result<Reply, String> {
+        let label = format!("{method} {path}");
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -142,6 +96,7 @@ impl Http {
             let (parts, body) = response.into_parts();
             let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
             Ok(Reply {
+                label,
                 status: parts.status,
                 headers: parts.headers,
                 body,
@@ -197,72 +152,12 @@ impl Http {
     }
 }
 
-/// One HTTP/1.1 response read off a raw socket.
-#[derive(Debug)]
-struct RawReply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl RawReply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// Reads one response (headers, then a `Content-Length` body) from `stream`.
-async fn read_raw_reply(stream: &mut TcpStream) -> RawReply {
-    let read = async {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let n = stream.read(&mut chunk).await.expect("reading a response");
-            assert!(
-                n > 0,
-                "connection closed before a response: {:?}",
-                String::from_utf8_lossy(&buf)
-            );
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap_or_default();
-        let status: u16 = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-        let headers: Vec<(String, String)> = lines
-            .filter(|l| !l.is_empty())
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-            .collect();
-        let length: usize = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .map_or(0, |(_, v)| v.parse().expect("content-length"));
-        let mut body = buf[head_end..].to_vec();
-        while body.len() < length {
-            let n = stream.read(&mut chunk).await.expect("reading a body");
-            assert!(n > 0, "connection closed inside a body");
-            body.extend_from_slice(&chunk[..n]);
-        }
-        RawReply {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body[..length]).into_owned(),
-        }
-    };
-    tokio::time::timeout(REQUEST_DEADLINE, read)
+async fn read_raw_reply(stream: &mut TcpStream) -> Reply {
+    tokio::time::timeout(REQUEST_DEADLINE, util::read_response(stream))
         .await
         .expect("no response within the deadline")
+        .expect("connection closed before a response")
 }
 
 /// The body of the slow `PUT`s below: `"slow"`, sent in two halves.
@@ -285,7 +180,7 @@ async fn start_slow_put(addr: SocketAddr, key: &str) -> TcpStream {
     stream
 }
 
-async fn finish_slow_put(mut stream: TcpStream) -> RawReply {
+async fn finish_slow_put(mut stream: TcpStream) -> Reply {
     stream.write_all(SLOW_REST).await.expect("sending the rest");
     read_raw_reply(&mut stream).await
 }
