@@ -5,7 +5,7 @@
 //! and the OpenAPI operation from the handler's `#[utoipa::path]` attribute. [`router`]
 //! merges the families; [`crate::app`] serves the router half and [`document`] the
 //! documentation half, so a route cannot be served without being documented (or the
-//! other way round). `tests/openapi.rs` checks the two still agree.
+//! other way round). `tests/integration/openapi.rs` checks the two still agree.
 //!
 //! Handlers state their own parameters, bodies and outcomes. The responses that every
 //! route can give because of the middleware — `401` without the token, `503` when the

@@ -6,8 +6,7 @@
 //! Real sockets run on real time, so the timeouts here are a few hundred
 //! milliseconds; each test takes well under five seconds.
 
-mod common;
-
+use crate::util::{self, Reply};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -48,7 +47,7 @@ impl Running {
     async fn start(args: &[&str]) -> Running {
         let mut argv = vec!["--listen", "127.0.0.1:0", "--no-persist"];
         argv.extend_from_slice(args);
-        let config: Config = common::config(&argv);
+        let config: Config = util::config(&argv);
         let server = Server::bind(&config).await.expect("binding");
         let addr = server.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -95,55 +94,12 @@ async fn send(stream: &mut TcpStream, bytes: &[u8]) {
     stream.flush().await.expect("flushing");
 }
 
-/// One response read off a raw socket: the status and a `Content-Length` body.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    body: String,
-}
-
 /// Reads one response, or `None` when the connection closes first. Panics after
 /// [`PATIENCE`].
 async fn read_reply(stream: &mut TcpStream) -> Option<Reply> {
-    tokio::time::timeout(PATIENCE, try_read_reply(stream))
+    tokio::time::timeout(PATIENCE, util::read_response(stream))
         .await
         .expect("neither a response nor a close in time")
-}
-
-async fn try_read_reply(stream: &mut TcpStream) -> Option<Reply> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) if buf.is_empty() => return None,
-            Ok(0) | Err(_) => panic!("closed inside a response: {buf:?}"),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line in {head:?}"));
-    let length: usize = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .map_or(0, |(_, v)| v.trim().parse().expect("content-length"));
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut chunk).await.expect("reading a body");
-        assert!(n > 0, "closed inside a body");
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Some(Reply {
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
 }
 
 /// Reads until the server closes the connection; returns what it sent and when it
@@ -335,7 +291,8 @@ async fn while_every_connection_is_busy_a_new_one_waits_for_one_to_finish() {
     // A third waits: no request in progress is ever cut to make room.
     let mut third = connect(s.addr).await;
     send(&mut third, HEALTHZ).await;
-    let early = tokio::time::timeout(Duration::from_millis(300), try_read_reply(&mut third)).await;
+    let early =
+        tokio::time::timeout(Duration::from_millis(300), util::read_response(&mut third)).await;
     assert!(early.is_err(), "answered beyond the cap: {early:?}");
 
     // The first request finishes: its connection falls idle and makes room at once.
@@ -464,7 +421,10 @@ async fn the_shutdown_deadline_cuts_only_what_is_still_open() {
     )
     .await;
     let reply = read_reply(&mut idle).await.expect("closed");
-    assert_eq!((reply.status, reply.body.as_str()), (200, "hi"));
+    assert_eq!(
+        (reply.status.as_u16(), reply.text()),
+        (200, "hi".to_owned())
+    );
 
     let started = Instant::now();
     let _ = stop.send(());

@@ -3,15 +3,11 @@
 //! the default level (`info`); the conditions behind them are logged once, where they
 //! start and end.
 
-mod common;
-
+use crate::util;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
 use kvserver::AppState;
-use tower::ServiceExt;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Collects every formatted log line in memory.
@@ -54,16 +50,10 @@ async fn log_of_a_503(level: tracing::Level) -> String {
         .finish();
     // The test runtime runs on this thread, so a thread-local subscriber sees it all.
     let _guard = tracing::subscriber::set_default(subscriber);
-    let state = AppState::build(&common::config(&["--no-persist"])).expect("state");
-    let response = kvserver::app(state)
-        .oneshot(
-            Request::post("/test/1")
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await
-        .expect("response");
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let state = AppState::build(&util::config(&["--no-persist"])).expect("state");
+    let request = util::request("POST", "/test/1", None, &[]);
+    let response = util::send(&kvserver::app(state), request).await;
+    response.expect(503);
     captured.text()
 }
 

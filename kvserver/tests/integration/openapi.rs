@@ -9,18 +9,15 @@
 //! - Every documented error response is the shared `ErrorBody`; auth is documented where
 //!   the server asks for it.
 
-mod common;
-
+use crate::util::{self, Reply};
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::body::Bytes;
+use axum::http::{StatusCode, header};
 use kvserver::error::ErrorCode;
 use kvserver::{ApiError, AppState};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 /// The API's routes (`docs/http-api.md`) and their methods, as OpenAPI renders them.
 /// axum's catch-all `/api/{*path}` is the template `/api/{path}`.
@@ -55,26 +52,17 @@ const METHODS: &[&str] = &[
 const TOKEN: &str = "s3cret-token";
 
 fn app(args: &[&str]) -> Router {
-    let state = AppState::build(&common::config(args)).expect("building the state");
+    let state = AppState::build(&util::config(args)).expect("building the state");
     kvserver::app(state)
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
+// What these checks look for in a response.
 impl Reply {
-    fn json(&self) -> Option<Value> {
-        serde_json::from_slice(&self.body).ok()
-    }
-
     /// The router's own answer for a path it does not know (under `/keys/`, with a hint
     /// after "no such route").
     fn is_unknown_route(&self) -> bool {
         self.status == StatusCode::NOT_FOUND
-            && self.json().is_some_and(|b| {
+            && self.try_json().is_some_and(|b| {
                 b.as_object().map(|o| o.len()) == Some(2)
                     && b["error"] == "not_found"
                     && b["message"]
@@ -86,7 +74,7 @@ impl Reply {
     fn is_wrong_method(&self) -> bool {
         self.status == StatusCode::METHOD_NOT_ALLOWED
             && self
-                .json()
+                .try_json()
                 .is_some_and(|b| b["error"] == "method_not_allowed")
     }
 }
@@ -98,25 +86,14 @@ async fn send(
     body: Option<&Value>,
     token: Option<&str>,
 ) -> Reply {
-    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let request = match body {
-        Some(body) => request
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string())),
-        None => request.body(Body::empty()),
-    }
-    .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let (parts, body) = response.into_parts();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
+    let method = method.to_ascii_uppercase();
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|b| ("authorization", b.as_str()))
+        .collect();
+    let body = body.map(|b| Bytes::from(b.to_string()));
+    util::send(app, util::request(&method, uri, body, &headers)).await
 }
 
 /// The document as the server serves it.
@@ -125,7 +102,7 @@ async fn served_document() -> Value {
     let reply = send(&app, "get", "/openapi.json", None, None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.headers[header::CONTENT_TYPE], "application/json");
-    reply.json().expect("/openapi.json is JSON")
+    reply.try_json().expect("/openapi.json is JSON")
 }
 
 /// Every (path, method, operation) of the document.
@@ -440,7 +417,7 @@ async fn every_documented_operation_is_routed_and_answers_as_documented() {
                     );
                 };
                 if content_type == "application/json" {
-                    let value = reply.json().expect("a JSON body");
+                    let value = reply.try_json().expect("a JSON body");
                     if let Err(e) = validate(&doc, &media["schema"], &value, "body") {
                         panic!("{what}: {status} body {value} does not match the document: {e}");
                     }

@@ -20,11 +20,10 @@
 //!
 //! On a machine without `redis-server` each test says so on stderr and passes without
 //! running; with `CI=true` or `KV_REQUIRE_REDIS=1` it fails instead (see
-//! `common/redis.rs`).
+//! `util/redis.rs`).
 
-mod common;
-
-use common::redis::RedisServer;
+use crate::util::redis::RedisServer;
+use crate::util::{self, Reply};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -32,13 +31,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::body::Bytes;
+use axum::http::StatusCode;
 use kvcore::ManualClock;
 use kvserver::{AppState, Server};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 // ---------------------------------------------------------------------------------
 // A kvserver in front of it, called through its router.
@@ -49,29 +46,6 @@ struct Node {
     clock: ManualClock,
 }
 
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-
-    fn expect(self, status: u16) -> Answer {
-        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
-        self
-    }
-
-    fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or("").to_owned()
-    }
-}
-
 impl Node {
     /// A server over `redis` with these extra flags.
     fn new(redis: &RedisServer, args: &[&str]) -> Node {
@@ -79,7 +53,7 @@ impl Node {
         let mut all = vec!["--no-persist", "--backend", url.as_str()];
         all.extend_from_slice(args);
         let clock = ManualClock::new();
-        let state = AppState::build_with_clock(&common::config(&all), Arc::new(clock.clone()))
+        let state = AppState::build_with_clock(&util::config(&all), Arc::new(clock.clone()))
             .expect("building a server over Redis");
         Node {
             app: kvserver::app(state.clone()),
@@ -88,38 +62,19 @@ impl Node {
         }
     }
 
-    async fn call(&self, method: &str, uri: &str, body: Option<&str>) -> Answer {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json")
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-            .expect("a request");
-        let response =
-            tokio::time::timeout(Duration::from_secs(20), self.app.clone().oneshot(request))
-                .await
-                .unwrap_or_else(|_| panic!("{method} {uri} hung"))
-                .expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
+    async fn call(&self, method: &str, uri: &str, body: Option<&str>) -> Reply {
+        let body = body.map(|b| Bytes::from(b.to_owned()));
+        let request = util::request(method, uri, body, &[("content-type", "application/json")]);
+        tokio::time::timeout(Duration::from_secs(20), util::send(&self.app, request))
             .await
-            .expect("a body")
-            .to_bytes();
-        Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+            .unwrap_or_else(|_| panic!("{method} {uri} hung"))
     }
 
-    async fn get(&self, uri: &str) -> Answer {
+    async fn get(&self, uri: &str) -> Reply {
         self.call("GET", uri, None).await
     }
 
-    async fn put(&self, uri: &str, body: &str) -> Answer {
+    async fn put(&self, uri: &str, body: &str) -> Reply {
         self.call("PUT", uri, Some(body)).await
     }
 
@@ -129,7 +84,7 @@ impl Node {
         match a.status.as_u16() {
             200 => Some(a.json()["value"].clone()),
             404 => None,
-            other => panic!("GET /keys/{key}: {other} {}", a.body),
+            other => panic!("GET /keys/{key}: {other} {}", a.text()),
         }
     }
 
@@ -155,7 +110,8 @@ async fn writes_go_to_redis_as_compact_json_and_reads_come_back_through() {
 
     // Read-through: written straight into Redis, served by the server.
     redis.cmd(&["SET", "direct", "[1, 2]"]);
-    let a = node.get("/keys/direct").await.expect(200);
+    let a = node.get("/keys/direct").await;
+    a.expect(200);
     assert_eq!(
         a.json(),
         json!({"key": "direct", "value": [1, 2], "ttl_ms": null})
@@ -187,17 +143,14 @@ async fn values_other_clients_wrote_and_keys_of_other_types() {
     let listed = node.get("/keys").await.expect(200).json();
     assert_eq!(listed, json!({"text": "hello world", "number": 42}));
     // incr on text or on a hash is not_an_integer; on "42" it counts.
-    let a = node.call("POST", "/keys/text/incr", None).await.expect(409);
-    assert_eq!(a.error(), "not_an_integer");
-    let a = node
-        .call("POST", "/keys/a-hash/incr", None)
-        .await
-        .expect(409);
-    assert_eq!(a.error(), "not_an_integer");
-    let a = node
-        .call("POST", "/keys/number/incr?by=8", None)
-        .await
-        .expect(200);
+    let a = node.call("POST", "/keys/text/incr", None).await;
+    a.expect(409);
+    assert_eq!(a.error_code(), "not_an_integer");
+    let a = node.call("POST", "/keys/a-hash/incr", None).await;
+    a.expect(409);
+    assert_eq!(a.error_code(), "not_an_integer");
+    let a = node.call("POST", "/keys/number/incr?by=8", None).await;
+    a.expect(200);
     assert_eq!(a.json(), json!({"key": "number", "value": 50}));
 }
 
@@ -220,8 +173,9 @@ async fn reserved_keys_are_never_listed_or_written() {
         ("POST", "/values", Some(r#"{"ok": 1, "__kv__:x": 1}"#)),
         ("POST", "/keys/__kv__:hits/incr", None),
     ] {
-        let a = node.call(method, uri, body).await.expect(400);
-        assert_eq!(a.error(), "bad_request", "{method} {uri}");
+        let a = node.call(method, uri, body).await;
+        a.expect(400);
+        assert_eq!(a.error_code(), "bad_request", "{method} {uri}");
     }
     node.get("/keys/__kv__:hits").await.expect(404);
     node.call("DELETE", "/keys/__kv__:hits", None)
@@ -261,8 +215,8 @@ async fn ttls_live_in_redis() {
     // PUT, GET and DELETE of /ttl.
     let a = node
         .call("PUT", "/keys/own/ttl", Some(r#"{"ttl": 20}"#))
-        .await
-        .expect(200);
+        .await;
+    a.expect(200);
     assert_eq!(a.json(), json!({"ttl_ms": 20000}));
     assert!((19_000..=20_000).contains(&redis.int(&["PTTL", "own"])));
     let ttl = node.get("/keys/own/ttl").await.expect(200).json()["ttl_ms"].as_i64();
@@ -316,7 +270,8 @@ async fn sliding_reads_restart_the_ttl_in_redis() {
     node.outlive_cache();
     redis.cmd(&["PEXPIRE", "k", "1000"]);
     redis.cmd(&["PEXPIRE", "own", "1000"]);
-    let a = node.get("/keys/k").await.expect(200);
+    let a = node.get("/keys/k").await;
+    a.expect(200);
     assert_eq!(a.json()["ttl_ms"], json!(300000));
     assert!(redis.int(&["PTTL", "k"]) > 299_000);
     node.get("/values?keys=own").await.expect(200);
@@ -414,7 +369,8 @@ async fn hit_counters_are_shared_and_survive_delete_keys() {
     let a = Node::new(&redis, &[]);
     let b = Node::new(&redis, &[]);
     a.get("/api/hello").await.expect(200);
-    let hit = b.get("/api/hello").await.expect(200);
+    let hit = b.get("/api/hello").await;
+    hit.expect(200);
     assert_eq!(hit.json(), json!({"path": "/hello", "hits": 2}));
     b.get("/api/").await.expect(200);
     let stats = a.get("/stats").await.expect(200).json();
@@ -457,17 +413,19 @@ async fn values_are_all_or_nothing_in_redis() {
 
     let a = node
         .call("POST", "/values", Some(r#"{"b": 20, "c": 30}"#))
-        .await
-        .expect(409);
-    assert_eq!(a.error(), "conflict");
+        .await;
+
+    a.expect(409);
+    assert_eq!(a.error_code(), "conflict");
     assert_eq!(redis.int(&["EXISTS", "c"]), 0);
     assert_eq!(redis.cmd(&["GET", "b"]), "2");
 
     let a = node
         .call("PATCH", "/values", Some(r#"{"a": 10, "z": 0}"#))
-        .await
-        .expect(404);
-    assert_eq!(a.error(), "not_found");
+        .await;
+
+    a.expect(404);
+    assert_eq!(a.error_code(), "not_found");
     assert_eq!(redis.cmd(&["GET", "a"]), "1");
     redis.cmd(&["PEXPIRE", "a", "1000"]);
     node.call("PATCH", "/values", Some(r#"{"a": 10, "b": 20}"#))
@@ -527,18 +485,17 @@ async fn conditional_writes_and_uuid_lookup() {
     node.put("/keys/k?if=present", "1").await.expect(404);
     assert_eq!(redis.int(&["EXISTS", "k"]), 0);
     node.put("/keys/k?if=absent", "1").await.expect(201);
-    let a = node.put("/keys/k?if=absent", "2").await.expect(409);
-    assert_eq!(a.error(), "conflict");
+    let a = node.put("/keys/k?if=absent", "2").await;
+    a.expect(409);
+    assert_eq!(a.error_code(), "conflict");
     node.put("/keys/k?if=present", "3").await.expect(200);
     assert_eq!(redis.cmd(&["GET", "k"]), "3");
 
     let uuid = "0b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f";
     redis.cmd(&["SET", uuid, r#""found""#]);
     let body = format!(r#"{{"key": "{}"}}"#, uuid.to_uppercase());
-    let a = node
-        .call("POST", "/get_value", Some(&body))
-        .await
-        .expect(200);
+    let a = node.call("POST", "/get_value", Some(&body)).await;
+    a.expect(200);
     assert_eq!(a.json(), json!({"value": "found"}));
     let missing = r#"{"key": "1b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f"}"#;
     node.call("POST", "/get_value", Some(missing))
@@ -563,7 +520,8 @@ async fn listing_pages_return_every_key_once() {
     let mut uri = "/keys?filter=k*&limit=700".to_string();
     let mut pages = 0;
     loop {
-        let a = node.get(&uri).await.expect(200);
+        let a = node.get(&uri).await;
+        a.expect(200);
         pages += 1;
         let page = a.json();
         let page = page.as_object().expect("an object");
@@ -584,8 +542,9 @@ async fn listing_pages_return_every_key_once() {
     );
 
     for bad in ["x", "r12", "rzzzzzzzzzzzzzzzz"] {
-        let a = node.get(&format!("/keys?cursor={bad}")).await.expect(400);
-        assert_eq!(a.error(), "bad_request");
+        let a = node.get(&format!("/keys?cursor={bad}")).await;
+        a.expect(400);
+        assert_eq!(a.error_code(), "bad_request");
     }
     let info = node.get("/info").await.expect(200).json();
     assert_eq!(info["keys"], json!(2_501));
@@ -658,7 +617,7 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<u16> {
 async fn redis_stopped_and_restarted_under_traffic() {
     let mut redis = redis_or_skip!();
     let url = redis.url();
-    let config = common::config(&[
+    let config = util::config(&[
         "--listen",
         "127.0.0.1:0",
         "--no-persist",

@@ -4,56 +4,27 @@
 //! kvcore's `Faults` seam (`Config::faults`); kvcore's own tests cover every step of
 //! the file layer and a real tmpfs.
 
-mod common;
-
+use crate::util::{self, Reply};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::body::Bytes;
 use kvcore::SystemClock;
 use kvcore::persist::{Fault, Faults, Step};
 use kvserver::AppState;
-use serde_json::Value;
-use tower::ServiceExt;
 
-struct Reply {
-    status: StatusCode,
-    retry_after: Option<String>,
-    body: Value,
-}
-
+/// A request with a JSON body (and `Content-Type`, body or not).
 async fn call(app: &Router, method: &str, uri: &str, body: Option<&str>) -> Reply {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-        .expect("a request");
-    let response = app.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap_or_default().to_owned());
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    Reply {
-        status,
-        retry_after,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
+    let body = body.map(|b| Bytes::from(b.to_owned()));
+    util::send(app, util::request(method, uri, body, &[JSON])).await
 }
+
+const JSON: (&str, &str) = ("content-type", "application/json");
 
 fn server(dir: &std::path::Path, faults: &Faults) -> (AppState, Router) {
     let data = dir.to_str().expect("a UTF-8 path");
-    let mut config = common::config(&["--data-dir", data, "--fsync", "always"]);
+    let mut config = util::config(&["--data-dir", data, "--fsync", "always"]);
     config.faults = Some(faults.clone());
     let state = AppState::build_with_clock(&config, Arc::new(SystemClock)).expect("a server");
     (state.clone(), kvserver::app(state))
@@ -83,16 +54,20 @@ async fn a_full_disk_refuses_writes_with_507_and_recovers_by_itself() {
         ("POST", "/values", Some(r#"{"a":1,"b":2}"#)),
     ] {
         let reply = call(&app, method, uri, body).await;
-        assert_eq!(reply.status, 507, "{method} {uri}: {:?}", reply.body);
-        assert_eq!(reply.body["error"], "insufficient_storage");
-        let message = reply.body["message"].as_str().unwrap_or_default();
+        assert_eq!(reply.status, 507, "{method} {uri}: {:?}", reply.text());
+        assert_eq!(reply.json()["error"], "insufficient_storage");
+        let body = reply.json();
+        let message = body["message"].as_str().unwrap_or_default();
         assert!(message.contains("not applied"), "{message}");
-        assert!(reply.retry_after.is_some(), "a 507 says when to retry");
+        assert!(
+            reply.header("retry-after").is_some(),
+            "a 507 says when to retry"
+        );
     }
     // Reads keep working and see only what was written before.
     let read = call(&app, "GET", "/keys/victim", None).await;
     assert_eq!(read.status, 200);
-    assert_eq!(read.body["value"], "old");
+    assert_eq!(read.json()["value"], "old");
     assert_eq!(call(&app, "GET", "/keys/a", None).await.status, 404);
     assert_eq!(call(&app, "GET", "/readyz", None).await.status, 503);
     // Under `--fsync always` every acknowledged write is on disk already, so a
@@ -124,7 +99,7 @@ async fn a_full_disk_refuses_writes_with_507_and_recovers_by_itself() {
 
     let (_, app) = server(dir.path(), &Faults::new());
     assert_eq!(
-        call(&app, "GET", "/keys/victim", None).await.body["value"],
+        call(&app, "GET", "/keys/victim", None).await.json()["value"],
         "new"
     );
 }

@@ -8,19 +8,14 @@
 //! - No text file of the workspace names a path outside it, and every relative link of
 //!   its Markdown files leads to a file inside it (and to a heading, for `#anchor`s).
 
+use crate::util;
 use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use kvserver::AppState;
 use serde_json::Value;
-use tower::ServiceExt;
-
-mod common;
 
 /// How `docs/openapi.json` is made.
 const REGENERATE: &str = "cargo run -p kvserver -- --print-openapi > docs/openapi.json";
@@ -101,12 +96,12 @@ fn committed_openapi_json_is_what_print_openapi_prints() {
 
 #[tokio::test]
 async fn committed_openapi_json_is_the_served_document() {
-    let state = AppState::build(&common::config(&["--no-persist"])).unwrap();
-    let request = Request::get("/openapi.json").body(Body::empty()).unwrap();
-    let response = kvserver::app(state).oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    let served: Value = serde_json::from_slice(&body).unwrap();
+    let state = AppState::build(&util::config(&["--no-persist"])).unwrap();
+    let request = util::request("GET", "/openapi.json", None, &[]);
+    let served = util::send(&kvserver::app(state), request)
+        .await
+        .expect(200)
+        .json();
     let committed: Value = serde_json::from_str(&read("docs/openapi.json")).unwrap();
     assert!(
         committed == served,

@@ -4,24 +4,20 @@
 //! Local servers are routers called with `oneshot`, each with a `ManualClock`. The
 //! Redis tests start a `redis-server` of their own on a free port (as `redis.rs`
 //! does) and pause it with SIGSTOP so that a write is sent and gets no answer. On a
-//! machine without `redis-server` those skip visibly (see `common/redis.rs`).
+//! machine without `redis-server` those skip visibly (see `util/redis.rs`).
 
-mod common;
-
-use common::redis::RedisServer;
+use crate::util::redis::RedisServer;
+use crate::util::{self, Reply};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::body::Bytes;
 use kvcore::persist::PersistOptions;
 use kvcore::{JsonText, ManualClock, SetOptions, Store, StoreBuilder};
 use kvserver::AppState;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 // ---------------------------------------------------------------------------------
 // A server called through its router.
@@ -31,28 +27,7 @@ struct Node {
     clock: ManualClock,
 }
 
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-
-    fn expect(self, status: u16) -> Answer {
-        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
-        self
-    }
-
-    fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or("").to_owned()
-    }
-
+impl Reply {
     fn replayed(&self) -> bool {
         self.headers
             .get("idempotent-replayed")
@@ -63,7 +38,7 @@ impl Answer {
 impl Node {
     fn new(args: &[&str]) -> Node {
         let clock = ManualClock::new();
-        let state = AppState::build_with_clock(&common::config(args), Arc::new(clock.clone()))
+        let state = AppState::build_with_clock(&util::config(args), Arc::new(clock.clone()))
             .expect("building a server");
         Node {
             app: kvserver::app(state),
@@ -72,38 +47,15 @@ impl Node {
     }
 
     /// A request with an optional body and `Idempotency-Key`.
-    async fn send(&self, method: &str, uri: &str, body: &str, key: Option<&str>) -> Answer {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json");
-        if let Some(key) = key {
-            request = request.header("idempotency-key", key);
-        }
-        let request = request
-            .body(Body::from(body.to_owned()))
-            .expect("a request");
-        let response =
-            tokio::time::timeout(Duration::from_secs(30), self.app.clone().oneshot(request))
-                .await
-                .unwrap_or_else(|_| panic!("{method} {uri} hung"))
-                .expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
+    async fn send(&self, method: &str, uri: &str, body: &str, key: Option<&str>) -> Reply {
+        let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
+        let request = util::request(method, uri, Some(Bytes::from(body.to_owned())), &headers);
+        tokio::time::timeout(Duration::from_secs(30), util::send(&self.app, request))
             .await
-            .expect("a body")
-            .to_bytes();
-        Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+            .unwrap_or_else(|_| panic!("{method} {uri} hung"))
     }
 
-    async fn get(&self, uri: &str) -> Answer {
+    async fn get(&self, uri: &str) -> Reply {
         self.send("GET", uri, "", None).await
     }
 }
@@ -125,11 +77,9 @@ async fn counter_paths_follow_the_key_length_limit() {
     // The counted path is `/` and the rest: 16 bytes in all is the most.
     let fits = format!("/api/{}", "a".repeat(15));
     node.get(&fits).await.expect(200);
-    let a = node
-        .get(&format!("/api/{}", "a".repeat(16)))
-        .await
-        .expect(413);
-    assert_eq!(a.error(), "payload_too_large");
+    let a = node.get(&format!("/api/{}", "a".repeat(16))).await;
+    a.expect(413);
+    assert_eq!(a.error_code(), "payload_too_large");
     assert!(a.json()["message"].as_str().unwrap().contains("16 bytes"));
     let a = node.get(&format!("/api/{}", "x".repeat(30_000))).await;
     assert_eq!(a.status.as_u16(), 413);
@@ -149,15 +99,17 @@ async fn counters_are_bounded_new_paths_refused_counted_paths_still_count() {
         for path in ["/api/a", "/api/b", "/api"] {
             node.get(path).await.expect(200);
         }
-        let a = node.get("/api/d").await.expect(507);
-        assert_eq!(a.error(), "counters_full");
+        let a = node.get("/api/d").await;
+        a.expect(507);
+        assert_eq!(a.error_code(), "counters_full");
         assert!(a.headers.get("retry-after").is_none());
-        let a = node.get("/api/a").await.expect(200);
+        let a = node.get("/api/a").await;
+        a.expect(200);
         assert_eq!(a.json()["hits"], 2);
 
         let info = node.get("/info").await.expect(200).json();
         assert_eq!(info["hit_counters"], json!({"count": 3, "max": 3}));
-        let metrics = node.get("/metrics").await.expect(200).body;
+        let metrics = node.get("/metrics").await.expect(200).text();
         assert_eq!(gauge(&metrics, "kv_hit_counters"), Some(3.0));
         assert_eq!(gauge(&metrics, "kv_hit_counters_max"), Some(3.0));
     }
@@ -202,29 +154,29 @@ async fn a_retried_incr_with_the_same_key_applies_once() {
     let node = Node::new(&["--no-persist"]);
     let first = node
         .send("POST", "/keys/n/incr?by=5", "", Some("k-1"))
-        .await
-        .expect(200);
+        .await;
+    first.expect(200);
     assert_eq!(first.json(), json!({"key": "n", "value": 5}));
     assert!(!first.replayed());
     let again = node
         .send("POST", "/keys/n/incr?by=5", "", Some("k-1"))
-        .await
-        .expect(200);
-    assert_eq!(again.body, first.body);
+        .await;
+    again.expect(200);
+    assert_eq!(again.text(), first.text());
     assert!(again.replayed());
     assert_eq!(node.get("/keys/n").await.expect(200).json()["value"], 5);
 
     // The same key with another request is refused and changes nothing.
     let other = node
         .send("POST", "/keys/n/incr?by=6", "", Some("k-1"))
-        .await
-        .expect(422);
-    assert_eq!(other.error(), "idempotency_key_reused");
+        .await;
+    other.expect(422);
+    assert_eq!(other.error_code(), "idempotency_key_reused");
     let other = node
         .send("POST", "/keys/m/incr?by=5", "", Some("k-1"))
-        .await
-        .expect(422);
-    assert_eq!(other.error(), "idempotency_key_reused");
+        .await;
+    other.expect(422);
+    assert_eq!(other.error_code(), "idempotency_key_reused");
     // Another key, or none, applies.
     node.send("POST", "/keys/n/incr?by=5", "", Some("k-2"))
         .await
@@ -236,10 +188,8 @@ async fn a_retried_incr_with_the_same_key_applies_once() {
 
     // A bad key is a clear 400.
     for bad in ["", "has space", &"x".repeat(256)] {
-        let a = node
-            .send("POST", "/keys/n/incr", "", Some(bad))
-            .await
-            .expect(400);
+        let a = node.send("POST", "/keys/n/incr", "", Some(bad)).await;
+        a.expect(400);
         assert!(
             a.json()["message"]
                 .as_str()
@@ -254,22 +204,18 @@ async fn a_retried_incr_with_the_same_key_applies_once() {
 async fn a_retried_insert_gets_its_first_outcome_not_a_conflict() {
     let node = Node::new(&["--no-persist"]);
     let body = r#"{"a": 1, "b": 2}"#;
-    let first = node
-        .send("POST", "/values", body, Some("v-1"))
-        .await
-        .expect(201);
-    let again = node
-        .send("POST", "/values", body, Some("v-1"))
-        .await
-        .expect(201);
-    assert_eq!(again.body, first.body);
+    let first = node.send("POST", "/values", body, Some("v-1")).await;
+    first.expect(201);
+    let again = node.send("POST", "/values", body, Some("v-1")).await;
+    again.expect(201);
+    assert_eq!(again.text(), first.text());
     assert!(again.replayed());
     // Without the key, the same body finds the keys there.
     assert_eq!(
         node.send("POST", "/values", body, None)
             .await
             .expect(409)
-            .error(),
+            .error_code(),
         "conflict"
     );
     // A first outcome of 409 is replayed as such, even once the keys are gone.
@@ -278,18 +224,16 @@ async fn a_retried_insert_gets_its_first_outcome_not_a_conflict() {
         .expect(409);
     node.send("DELETE", "/keys/a", "", None).await.expect(204);
     node.send("DELETE", "/keys/b", "", None).await.expect(204);
-    let again = node
-        .send("POST", "/values", body, Some("v-2"))
-        .await
-        .expect(409);
+    let again = node.send("POST", "/values", body, Some("v-2")).await;
+    again.expect(409);
     assert!(again.replayed());
     assert_eq!(node.get("/values").await.expect(200).json(), json!({}));
     // Another body under a used key is refused.
     let a = node
         .send("POST", "/values", r#"{"c": 3}"#, Some("v-1"))
-        .await
-        .expect(422);
-    assert_eq!(a.error(), "idempotency_key_reused");
+        .await;
+    a.expect(422);
+    assert_eq!(a.error_code(), "idempotency_key_reused");
 }
 
 #[tokio::test]
@@ -298,10 +242,8 @@ async fn a_retried_hit_counts_once_and_outcomes_last_for_the_window() {
     node.send("GET", "/api/x", "", Some("h-1"))
         .await
         .expect(200);
-    let again = node
-        .send("GET", "/api/x", "", Some("h-1"))
-        .await
-        .expect(200);
+    let again = node.send("GET", "/api/x", "", Some("h-1")).await;
+    again.expect(200);
     assert!(again.replayed());
     assert_eq!(again.json()["hits"], 1);
 
@@ -309,17 +251,13 @@ async fn a_retried_hit_counts_once_and_outcomes_last_for_the_window() {
         .await
         .expect(200);
     node.clock.advance(Duration::from_secs(59));
-    let a = node
-        .send("POST", "/keys/n/incr", "", Some("i-1"))
-        .await
-        .expect(200);
+    let a = node.send("POST", "/keys/n/incr", "", Some("i-1")).await;
+    a.expect(200);
     assert!(a.replayed());
     assert_eq!(a.json()["value"], 1);
     node.clock.advance(Duration::from_secs(1));
-    let a = node
-        .send("POST", "/keys/n/incr", "", Some("i-1"))
-        .await
-        .expect(200);
+    let a = node.send("POST", "/keys/n/incr", "", Some("i-1")).await;
+    a.expect(200);
     assert!(!a.replayed(), "past the window the key is new");
     assert_eq!(a.json()["value"], 2);
 }
@@ -330,16 +268,12 @@ async fn a_failed_write_is_not_recorded_and_a_retry_runs() {
     node.send("PUT", "/keys/s", r#""text""#, None)
         .await
         .expect(201);
-    let a = node
-        .send("POST", "/keys/s/incr", "", Some("f-1"))
-        .await
-        .expect(409);
-    assert_eq!(a.error(), "not_an_integer");
+    let a = node.send("POST", "/keys/s/incr", "", Some("f-1")).await;
+    a.expect(409);
+    assert_eq!(a.error_code(), "not_an_integer");
     node.send("PUT", "/keys/s", "41", None).await.expect(200);
-    let a = node
-        .send("POST", "/keys/s/incr", "", Some("f-1"))
-        .await
-        .expect(200);
+    let a = node.send("POST", "/keys/s/incr", "", Some("f-1")).await;
+    a.expect(200);
     assert_eq!(a.json()["value"], 42);
 }
 
@@ -364,10 +298,10 @@ async fn a_write_cut_by_the_request_timeout_is_504_and_its_retry_gets_the_outcom
         (0..20_000).map(|i| (format!("k{i}"), json!(i))).collect();
     let body = Value::Object(pairs).to_string();
     let cut = node.send("POST", "/values", &body, Some("t-1")).await;
-    assert_eq!(cut.status.as_u16(), 504, "{}", cut.body);
-    assert_eq!(cut.error(), "outcome_unknown");
+    assert_eq!(cut.status.as_u16(), 504, "{}", cut.text());
+    assert_eq!(cut.error_code(), "outcome_unknown");
     assert!(cut.headers.get("retry-after").is_none());
-    assert!(cut.body.contains("may or may not"));
+    assert!(cut.text().contains("may or may not"));
 
     // While the first runs, a retry is told so; once it is done, the retry gets 201.
     let started = Instant::now();
@@ -376,7 +310,7 @@ async fn a_write_cut_by_the_request_timeout_is_504_and_its_retry_gets_the_outcom
         if a.status.as_u16() != 409 {
             break a;
         }
-        assert_eq!(a.error(), "idempotency_key_in_use");
+        assert_eq!(a.error_code(), "idempotency_key_in_use");
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the write never ended"
@@ -384,7 +318,8 @@ async fn a_write_cut_by_the_request_timeout_is_504_and_its_retry_gets_the_outcom
         std::thread::sleep(Duration::from_millis(20));
     };
     // The first attempt applied: its outcome, not a conflict with itself.
-    let retry = retry.expect(201);
+    let retry = retry;
+    retry.expect(201);
     assert!(retry.replayed());
 }
 
@@ -417,7 +352,7 @@ async fn info_reports_the_snapshot_found_at_start() {
         json!(mtime)
     );
     assert!(info["persistence"]["snapshot_bytes"].as_u64().unwrap() > 0);
-    let metrics = node.get("/metrics").await.expect(200).body;
+    let metrics = node.get("/metrics").await.expect(200).text();
     let at = gauge(&metrics, "kv_last_snapshot_timestamp_seconds").unwrap();
     assert_eq!(at.floor() as u64, mtime);
 
@@ -453,13 +388,14 @@ async fn an_incr_unanswered_after_sending_is_504_and_its_retry_gets_the_first_ou
 
     redis.signal("STOP");
     let cut = node.send("POST", "/keys/n/incr", "", Some("r-1")).await;
-    assert_eq!(cut.status.as_u16(), 504, "{}", cut.body);
-    assert_eq!(cut.error(), "outcome_unknown");
+    assert_eq!(cut.status.as_u16(), 504, "{}", cut.text());
+    assert_eq!(cut.error_code(), "outcome_unknown");
     assert!(cut.headers.get("retry-after").is_none());
-    assert!(cut.body.contains("may or may not"), "{}", cut.body);
+    assert!(cut.text().contains("may or may not"), "{}", cut.text());
     // A read that gets no answer applied nothing: 503, safe to retry.
-    let read = node.get("/keys/other").await.expect(503);
-    assert_eq!(read.error(), "unavailable");
+    let read = node.get("/keys/other").await;
+    read.expect(503);
+    assert_eq!(read.error_code(), "unavailable");
     assert!(read.headers.get("retry-after").is_some());
     redis.signal("CONT");
 
@@ -474,14 +410,13 @@ async fn an_incr_unanswered_after_sending_is_504_and_its_retry_gets_the_first_ou
         std::thread::sleep(Duration::from_millis(10));
     }
     let retry = node.send("POST", "/keys/n/incr", "", Some("r-1")).await;
-    let retry = retry.expect(200);
+    let retry = retry;
+    retry.expect(200);
     assert!(retry.replayed());
     assert_eq!(retry.json(), json!({"key": "n", "value": 1}));
-    let again = node
-        .send("POST", "/keys/n/incr", "", Some("r-1"))
-        .await
-        .expect(200);
-    assert_eq!(again.body, retry.body);
+    let again = node.send("POST", "/keys/n/incr", "", Some("r-1")).await;
+    again.expect(200);
+    assert_eq!(again.text(), retry.text());
     assert_eq!(redis.cmd(&["GET", "n"]), "1", "the counter moved once");
     // The records are kvserver's own: not keys.
     let info = node.get("/info").await.expect(200).json();
@@ -501,32 +436,27 @@ async fn outcomes_recorded_in_redis_hold_across_servers() {
     a.send("POST", "/keys/n/incr?by=3", "", Some("x-1"))
         .await
         .expect(200);
-    let replay = b
-        .send("POST", "/keys/n/incr?by=3", "", Some("x-1"))
-        .await
-        .expect(200);
+    let replay = b.send("POST", "/keys/n/incr?by=3", "", Some("x-1")).await;
+    replay.expect(200);
     assert!(replay.replayed());
     assert_eq!(replay.json()["value"], 3);
     assert_eq!(redis.cmd(&["GET", "n"]), "3");
-    let other = b
-        .send("POST", "/keys/n/incr?by=4", "", Some("x-1"))
-        .await
-        .expect(422);
-    assert_eq!(other.error(), "idempotency_key_reused");
+    let other = b.send("POST", "/keys/n/incr?by=4", "", Some("x-1")).await;
+    other.expect(422);
+    assert_eq!(other.error_code(), "idempotency_key_reused");
 
     let body = r#"{"p": 1}"#;
     a.send("POST", "/values", body, Some("x-2"))
         .await
         .expect(201);
-    let replay = b
-        .send("POST", "/values", body, Some("x-2"))
-        .await
-        .expect(201);
+    let replay = b.send("POST", "/values", body, Some("x-2")).await;
+    replay.expect(201);
     assert!(replay.replayed());
     b.send("POST", "/values", body, None).await.expect(409);
 
     a.send("GET", "/api/z", "", Some("x-3")).await.expect(200);
-    let replay = b.send("GET", "/api/z", "", Some("x-3")).await.expect(200);
+    let replay = b.send("GET", "/api/z", "", Some("x-3")).await;
+    replay.expect(200);
     assert!(replay.replayed());
     assert_eq!(replay.json()["hits"], 1);
 
@@ -536,18 +466,14 @@ async fn outcomes_recorded_in_redis_hold_across_servers() {
         .await
         .expect(409);
     redis.cmd(&["SET", "s", "9"]);
-    let a2 = b
-        .send("POST", "/keys/s/incr", "", Some("x-4"))
-        .await
-        .expect(200);
+    let a2 = b.send("POST", "/keys/s/incr", "", Some("x-4")).await;
+    a2.expect(200);
     assert_eq!(a2.json()["value"], 10);
 
     // DELETE /keys keeps the records; they never count as keys.
     a.send("DELETE", "/keys", "", None).await.expect(200);
-    let replay = b
-        .send("POST", "/keys/n/incr?by=3", "", Some("x-1"))
-        .await
-        .expect(200);
+    let replay = b.send("POST", "/keys/n/incr?by=3", "", Some("x-1")).await;
+    replay.expect(200);
     assert!(replay.replayed());
     assert_eq!(b.get("/info").await.expect(200).json()["keys"], 0);
 }
@@ -558,17 +484,18 @@ async fn counters_in_redis_are_bounded() {
     let node = over(&redis, &["--max-counters", "2", "--max-key-bytes", "8"]);
     node.get("/api/a").await.expect(200);
     node.get("/api/b").await.expect(200);
-    let full = node.get("/api/c").await.expect(507);
-    assert_eq!(full.error(), "counters_full");
+    let full = node.get("/api/c").await;
+    full.expect(507);
+    assert_eq!(full.error_code(), "counters_full");
     assert_eq!(node.get("/api/a").await.expect(200).json()["hits"], 2);
     assert_eq!(
-        node.get("/api/abcdefgh").await.expect(413).error(),
+        node.get("/api/abcdefgh").await.expect(413).error_code(),
         "payload_too_large"
     );
     assert_eq!(redis.cmd(&["HLEN", "__kv__:hits"]), ":2");
     let info = node.get("/info").await.expect(200).json();
     assert_eq!(info["hit_counters"], json!({"count": 2, "max": 2}));
-    let metrics = node.get("/metrics").await.expect(200).body;
+    let metrics = node.get("/metrics").await.expect(200).text();
     assert_eq!(gauge(&metrics, "kv_hit_counters"), Some(2.0));
     assert_eq!(gauge(&metrics, "kv_hit_counters_max"), Some(2.0));
 }
@@ -590,10 +517,12 @@ async fn values_in_redis_beyond_the_value_limit_are_not_served() {
         "/values",
         "/keys/plain",
     ] {
-        let a = node.get(uri).await.expect(502);
-        assert_eq!(a.error(), "stored_value_too_large", "{uri}");
+        let a = node.get(uri).await;
+        a.expect(502);
+        assert_eq!(a.error_code(), "stored_value_too_large", "{uri}");
     }
-    let a = node.get("/keys/big").await.expect(502);
+    let a = node.get("/keys/big").await;
+    a.expect(502);
     let message = a.json()["message"].as_str().unwrap().to_owned();
     assert!(
         message.contains("\"big\"") && message.contains("202 bytes"),

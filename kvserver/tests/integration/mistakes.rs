@@ -14,8 +14,7 @@
 //! Requests go through `kvserver::app` with `oneshot`, except the logs and `--help`,
 //! which run the binary.
 
-mod common;
-
+use crate::util::{self, Reply};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -23,13 +22,11 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::body::Bytes;
+use axum::http::StatusCode;
 use kvcore::ManualClock;
 use kvserver::AppState;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const TOKEN: &str = "s3cret";
 
@@ -43,47 +40,8 @@ fn server(args: &[&str]) -> Router {
     let mut all = vec!["--no-persist"];
     all.extend_from_slice(args);
     let clock = Arc::new(ManualClock::new());
-    let state =
-        AppState::build_with_clock(&common::config(&all), clock).expect("building the state");
+    let state = AppState::build_with_clock(&util::config(&all), clock).expect("building the state");
     kvserver::app(state)
-}
-
-/// A response, read whole.
-#[derive(Debug)]
-struct Reply {
-    label: String,
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-    text: String,
-}
-
-impl Reply {
-    /// Checks the status (and, for an error, its code); returns `self` for more checks.
-    #[track_caller]
-    fn expect(&self, status: u16) -> &Self {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "{}: status (body {})",
-            self.label,
-            self.text
-        );
-        self
-    }
-
-    #[track_caller]
-    fn error(&self, status: u16, code: &str) -> &str {
-        self.expect(status);
-        assert_eq!(self.body["error"], code, "{}: {}", self.label, self.text);
-        self.body["message"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{}: no message in {}", self.label, self.text))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
 }
 
 async fn send(
@@ -93,30 +51,13 @@ async fn send(
     body: Option<&str>,
     token: Option<&str>,
 ) -> Reply {
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let request = request
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-        .unwrap_or_else(|e| panic!("building {method} {uri}: {e}"));
-    let response = match app.clone().oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    let (parts, body) = response.into_parts();
-    let bytes = body.collect().await.expect("reading the body").to_bytes();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    Reply {
-        label: format!("{method} {uri}"),
-        status: parts.status,
-        headers: parts.headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        text,
-    }
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|b| ("authorization", b.as_str()))
+        .collect();
+    let body = body.map(|b| Bytes::from(b.to_owned()));
+    util::send(app, util::request(method, uri, body, &headers)).await
 }
 
 async fn call(app: &Router, method: &str, uri: &str, body: Option<&str>) -> Reply {
@@ -165,7 +106,7 @@ fn concrete(template: &str) -> String {
 async fn a_misspelt_query_parameter_is_refused_and_changes_nothing() {
     let app = server(&["--ttl", "100"]);
     let r = call(&app, "PUT", "/keys/greeting?tll=5", Some("\"hi\"")).await;
-    let message = r.error(400, "bad_request");
+    let message = r.expect_error(400, "bad_request");
     assert!(message.contains("\"tll\""), "{message}");
     assert!(
         message.contains("PUT /keys/{key} accepts: ttl, keepttl, if"),
@@ -173,18 +114,18 @@ async fn a_misspelt_query_parameter_is_refused_and_changes_nothing() {
     );
     call(&app, "GET", "/keys/greeting", None)
         .await
-        .error(404, "not_found");
+        .expect_error(404, "not_found");
 
     // Spelt right, it is taken.
     call(&app, "PUT", "/keys/greeting?ttl=5", Some("\"hi\""))
         .await
         .expect(201);
     let ttl = call(&app, "GET", "/keys/greeting/ttl", None).await;
-    assert_eq!(ttl.expect(200).body["ttl_ms"], 5000);
+    assert_eq!(ttl.expect(200).json()["ttl_ms"], 5000);
 
     // Several unknown names are all named; known ones beside them are not.
     let r = call(&app, "GET", "/keys?limit=5&colour=red&size=2", None).await;
-    let message = r.error(400, "bad_request");
+    let message = r.expect_error(400, "bad_request");
     assert!(
         message.starts_with("unknown query parameters \"colour\", \"size\";"),
         "{message}"
@@ -207,7 +148,7 @@ async fn every_route_refuses_query_parameters_it_does_not_declare() {
         if method == "HEAD" {
             continue; // no body to read the message from
         }
-        let message = r.error(400, "bad_request");
+        let message = r.expect_error(400, "bad_request");
         assert!(
             message.contains("\"zz_unknown\""),
             "{method} {uri}: {message}"
@@ -226,7 +167,7 @@ async fn every_route_refuses_query_parameters_it_does_not_declare() {
         // Nothing was written: the key is as it was and nothing else exists.
         let all = call(&app, "GET", "/keys", None).await;
         assert_eq!(
-            all.expect(200).body,
+            all.expect(200).json(),
             json!({"k": 1}),
             "after {method} {uri}"
         );
@@ -239,21 +180,21 @@ async fn unknown_query_parameters_come_after_auth_routing_and_read_only() {
     let app = server(&["--auth-token", TOKEN]);
     call(&app, "PUT", "/keys/k?tll=5", Some("1"))
         .await
-        .error(401, "unauthorized");
+        .expect_error(401, "unauthorized");
     send(&app, "PUT", "/keys/k?tll=5", Some("1"), Some(TOKEN))
         .await
-        .error(400, "bad_request");
+        .expect_error(400, "bad_request");
 
     // Then 404 and 405.
     let app = server(&[]);
     let message = call(&app, "GET", "/nope?x=1", None)
         .await
-        .error(404, "not_found")
+        .expect_error(404, "not_found")
         .to_owned();
     assert_eq!(message, "no such route");
     call(&app, "POST", "/keys?x=1", Some("{}"))
         .await
-        .error(405, "method_not_allowed");
+        .expect_error(405, "method_not_allowed");
 
     // Then 403 on a read-only server; reads there still check their parameters.
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -263,13 +204,13 @@ async fn unknown_query_parameters_come_after_auth_routing_and_read_only() {
     let app = server(&["--read-only", "--load", data]);
     call(&app, "PUT", "/keys/k?tll=5", Some("1"))
         .await
-        .error(403, "read_only");
+        .expect_error(403, "read_only");
     call(&app, "PUT", "/keys?tll=5", Some("{\"k\":1}"))
         .await
-        .error(403, "read_only");
+        .expect_error(403, "read_only");
     call(&app, "GET", "/keys/a?verbose=1", None)
         .await
-        .error(400, "bad_request");
+        .expect_error(400, "bad_request");
     call(&app, "GET", "/keys/a", None).await.expect(200);
     // Every operation: the writes (those documenting 403) answer 403, the rest 400.
     let doc = document();
@@ -280,7 +221,10 @@ async fn unknown_query_parameters_come_after_auth_routing_and_read_only() {
         let r = call(&app, &method, &uri, Some("{\"k\": 1}")).await;
         r.expect(if write { 403 } else { 400 });
     }
-    assert_eq!(call(&app, "GET", "/keys", None).await.body, json!({"a": 1}));
+    assert_eq!(
+        call(&app, "GET", "/keys", None).await.json(),
+        json!({"a": 1})
+    );
 }
 
 #[tokio::test]
@@ -316,7 +260,7 @@ async fn a_slash_inside_a_key_gets_a_hint_under_keys_only() {
         ("DELETE", "/keys/x/y/z"),
     ] {
         let r = call(&app, method, uri, None).await;
-        let message = r.error(404, "not_found");
+        let message = r.expect_error(404, "not_found");
         assert!(
             message.starts_with("no such route") && message.contains("%2F"),
             "{method} {uri}: {message}"
@@ -324,12 +268,12 @@ async fn a_slash_inside_a_key_gets_a_hint_under_keys_only() {
     }
     let message = call(&app, "GET", "/keys/a/b", None)
         .await
-        .error(404, "not_found")
+        .expect_error(404, "not_found")
         .to_owned();
     assert!(message.contains("/keys/a%2Fb"), "{message}");
     let message = call(&app, "GET", "/keys/greeting/", None)
         .await
-        .error(404, "not_found")
+        .expect_error(404, "not_found")
         .to_owned();
     assert!(
         message.ends_with(r#"the key "greeting" is /keys/greeting"#),
@@ -340,18 +284,18 @@ async fn a_slash_inside_a_key_gets_a_hint_under_keys_only() {
         call(&app, "GET", "/keys/a%2Fb", None)
             .await
             .expect(200)
-            .body["value"],
+            .json()["value"],
         1
     );
     // Other unknown routes keep the plain message.
     for uri in ["/nope", "/keysx/a", "/value/a/b", "/api"] {
         let r = call(&app, "POST", uri, None).await;
         if r.status == StatusCode::NOT_FOUND {
-            assert_eq!(r.body["message"], "no such route", "{uri}");
+            assert_eq!(r.json()["message"], "no such route", "{uri}");
         }
     }
     assert_eq!(
-        call(&app, "GET", "/nope/a/b", None).await.body["message"],
+        call(&app, "GET", "/nope/a/b", None).await.json()["message"],
         "no such route"
     );
 }
@@ -365,33 +309,33 @@ async fn a_bare_word_body_is_told_how_strings_are_sent() {
     let app = server(&[]);
     let message = call(&app, "PUT", "/keys/k", Some("hello"))
         .await
-        .error(400, "bad_request")
+        .expect_error(400, "bad_request")
         .to_owned();
     assert!(message.contains(r#"as "hello""#), "{message}");
     assert!(message.contains("line 1 column 1"), "{message}");
 
     let message = call(&app, "PUT", "/keys/k", Some("hello world\n"))
         .await
-        .error(400, "bad_request")
+        .expect_error(400, "bad_request")
         .to_owned();
     assert!(message.contains(r#"as "hello world""#), "{message}");
 
     let message = call(&app, "PUT", "/keys/k", Some("'hi'"))
         .await
-        .error(400, "bad_request")
+        .expect_error(400, "bad_request")
         .to_owned();
     assert!(message.contains(r#"as "hi""#), "{message}");
 
     let message = call(&app, "PUT", "/keys/k", Some("True"))
         .await
-        .error(400, "bad_request")
+        .expect_error(400, "bad_request")
         .to_owned();
     assert!(message.contains("true"), "{message}");
 
     // Other bad JSON keeps the parser's position and gets no string hint.
     let message = call(&app, "PUT", "/keys/k", Some("{\"a\": 1,\n \"b\": }"))
         .await
-        .error(400, "bad_request")
+        .expect_error(400, "bad_request")
         .to_owned();
     assert!(message.contains("line 2 column"), "{message}");
     assert!(!message.contains("double quotes"), "{message}");
@@ -399,12 +343,12 @@ async fn a_bare_word_body_is_told_how_strings_are_sent() {
     // None of them wrote anything; the quoted form is taken.
     call(&app, "GET", "/keys/k", None)
         .await
-        .error(404, "not_found");
+        .expect_error(404, "not_found");
     call(&app, "PUT", "/keys/k", Some("\"hello\""))
         .await
         .expect(201);
     assert_eq!(
-        call(&app, "GET", "/keys/k", None).await.body["value"],
+        call(&app, "GET", "/keys/k", None).await.json()["value"],
         "hello"
     );
 }
@@ -417,25 +361,25 @@ async fn a_bare_word_value_in_a_batch_is_told_how_strings_are_sent() {
         let label = format!("{method} {path}");
         let message = call(&app, method, path, Some("{\"a\": 1, \"b\": hello}"))
             .await
-            .error(400, "bad_request")
+            .expect_error(400, "bad_request")
             .to_owned();
         assert!(message.contains(r#"as "hello""#), "{label}: {message}");
         assert!(message.contains("line 1 column 15"), "{label}: {message}");
 
         let message = call(&app, method, path, Some("{\"a\":\n  True}"))
             .await
-            .error(400, "bad_request")
+            .expect_error(400, "bad_request")
             .to_owned();
         assert!(message.contains("spells it true"), "{label}: {message}");
 
         // A bad value that is not a bare word gets no string hint.
         let message = call(&app, method, path, Some("{\"a\": }"))
             .await
-            .error(400, "bad_request")
+            .expect_error(400, "bad_request")
             .to_owned();
         assert!(!message.contains("double quotes"), "{label}: {message}");
     }
-    assert_eq!(call(&app, "GET", "/values", None).await.body, json!({}));
+    assert_eq!(call(&app, "GET", "/values", None).await.json(), json!({}));
 }
 
 /// A body of the wrong shape is answered with the shape the route takes.
@@ -464,12 +408,12 @@ async fn a_body_of_the_wrong_shape_is_told_the_shape() {
         let label = format!("{method} {path} {body}");
         let message = call(&app, method, path, Some(body))
             .await
-            .error(400, "bad_request")
+            .expect_error(400, "bad_request")
             .to_owned();
         assert!(message.contains(shape), "{label}: {message}");
     }
     assert_eq!(
-        call(&app, "GET", "/keys/k/ttl", None).await.body,
+        call(&app, "GET", "/keys/k/ttl", None).await.json(),
         json!({"ttl_ms": null})
     );
 }
@@ -481,23 +425,26 @@ async fn an_incr_amount_sent_as_the_body_is_refused() {
     let app = server(&[]);
     let message = call(&app, "POST", "/keys/visits/incr", Some("5"))
         .await
-        .error(400, "bad_request")
+        .expect_error(400, "bad_request")
         .to_owned();
     assert!(message.contains("?by=5"), "{message}");
     let message = call(&app, "POST", "/keys/visits/incr", Some(r#"{"by": 5}"#))
         .await
-        .error(400, "bad_request")
+        .expect_error(400, "bad_request")
         .to_owned();
     assert!(message.contains("?by="), "{message}");
     call(&app, "GET", "/keys/visits", None)
         .await
-        .error(404, "not_found");
+        .expect_error(404, "not_found");
     // No body, or an empty one, adds `by`.
     call(&app, "POST", "/keys/visits/incr?by=5", Some(""))
         .await
         .expect(200);
     let reply = call(&app, "POST", "/keys/visits/incr", None).await;
-    assert_eq!(reply.expect(200).body, json!({"key": "visits", "value": 6}));
+    assert_eq!(
+        reply.expect(200).json(),
+        json!({"key": "visits", "value": 6})
+    );
 }
 
 // ---------------------------------------------------------------------------------
@@ -508,11 +455,11 @@ async fn an_incr_amount_sent_as_the_body_is_refused() {
 async fn unauthorized_responses_carry_a_bearer_challenge() {
     let app = server(&["--auth-token", TOKEN]);
     let none = call(&app, "GET", "/keys", None).await;
-    none.error(401, "unauthorized");
+    none.expect_error(401, "unauthorized");
     assert_eq!(none.header("www-authenticate"), Some("Bearer"));
 
     let wrong = send(&app, "GET", "/keys", None, Some("nope")).await;
-    wrong.error(401, "unauthorized");
+    wrong.expect_error(401, "unauthorized");
     assert_eq!(
         wrong.header("www-authenticate"),
         Some(r#"Bearer error="invalid_token""#)
@@ -556,17 +503,17 @@ async fn values_reads_keys_with_commas_through_repeated_key_parameters() {
     ];
     for (uri, want) in cases {
         assert_eq!(
-            call(&app, "GET", uri, None).await.expect(200).body,
+            call(&app, "GET", uri, None).await.expect(200).json(),
             want,
             "{uri}"
         );
     }
     call(&app, "GET", "/values?key=", None)
         .await
-        .error(400, "bad_request");
+        .expect_error(400, "bad_request");
     call(&app, "GET", "/values?key=nope", None)
         .await
-        .error(404, "not_found");
+        .expect_error(404, "not_found");
 
     // Documented: a repeatable query parameter of GET /values.
     let doc = document();
@@ -589,7 +536,7 @@ async fn values_reads_keys_with_commas_through_repeated_key_parameters() {
 // ---------------------------------------------------------------------------------
 
 async fn evictions(app: &Router) -> u64 {
-    call(app, "GET", "/info", None).await.expect(200).body["evictions"]
+    call(app, "GET", "/info", None).await.expect(200).json()["evictions"]
         .as_u64()
         .expect("evictions")
 }
@@ -603,7 +550,7 @@ async fn bulk_writes_say_how_many_keys_they_evicted() {
             call(&app, "PUT", "/keys", Some(body))
                 .await
                 .expect(200)
-                .body
+                .json()
                 .clone()
         }
     };
@@ -620,7 +567,7 @@ async fn bulk_writes_say_how_many_keys_they_evicted() {
     );
     assert_eq!(evictions(&app).await, 2);
     assert_eq!(
-        call(&app, "GET", "/keys", None).await.body,
+        call(&app, "GET", "/keys", None).await.json(),
         json!({"a": 10, "d": 4, "e": 5})
     );
     // More new keys than the capacity: the three old ones and two of its own go.
@@ -631,7 +578,7 @@ async fn bulk_writes_say_how_many_keys_they_evicted() {
     // Without a capacity nothing is evicted.
     let app = server(&[]);
     let r = call(&app, "PUT", "/keys", Some(r#"{"a":1,"b":2,"c":3,"d":4}"#)).await;
-    assert_eq!(r.expect(200).body, json!({"stored": 4, "evicted": 0}));
+    assert_eq!(r.expect(200).json(), json!({"stored": 4, "evicted": 0}));
 
     // The document says what `evicted` counts.
     let doc = document();
@@ -661,7 +608,7 @@ async fn concurrent_bulk_writes_count_no_more_than_they_can_have_caused() {
                     .collect();
                 let body = serde_json::to_string(&pairs).unwrap();
                 let r = call(&app, "PUT", "/keys", Some(&body)).await;
-                let evicted = r.expect(200).body["evicted"].as_u64().expect("evicted");
+                let evicted = r.expect(200).json()["evicted"].as_u64().expect("evicted");
                 assert!(evicted <= 10, "{evicted} evicted by a write of 10 keys");
                 reported += evicted;
             }
@@ -676,7 +623,7 @@ async fn concurrent_bulk_writes_count_no_more_than_they_can_have_caused() {
         reported > 0 && evictions(&app).await > 0,
         "nothing was evicted"
     );
-    let live = call(&app, "GET", "/info", None).await.body["keys"].as_u64();
+    let live = call(&app, "GET", "/info", None).await.json()["keys"].as_u64();
     assert_eq!(live, Some(50));
 }
 
@@ -688,7 +635,7 @@ async fn concurrent_bulk_writes_count_no_more_than_they_can_have_caused() {
 async fn every_metric_has_help_and_type_and_routes_are_spelt_as_documented() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let data = dir.path().to_str().expect("a UTF-8 path");
-    let state = AppState::build(&common::config(&["--data-dir", data, "--capacity", "1"]))
+    let state = AppState::build(&util::config(&["--data-dir", data, "--capacity", "1"]))
         .expect("building the state");
     let app = kvserver::app(state);
     call(&app, "GET", "/api/hello/world", None)
@@ -707,7 +654,7 @@ async fn every_metric_has_help_and_type_and_routes_are_spelt_as_documented() {
     let text = call(&app, "GET", "/metrics", None)
         .await
         .expect(200)
-        .text
+        .text()
         .clone();
 
     let mut help = BTreeSet::new();
@@ -847,7 +794,7 @@ fn help_shows_the_backend_url_form_of_the_readme() {
 #[tokio::test]
 async fn a_backend_url_that_does_not_parse_is_told_the_form() {
     for url in ["http://127.0.0.1:6379", "127.0.0.1:6379", "redis://:6379:x"] {
-        let config = common::config(&["--no-persist", "--backend", url]);
+        let config = util::config(&["--no-persist", "--backend", url]);
         let clock = Arc::new(ManualClock::new());
         let Err(e) = AppState::build_with_clock(&config, clock) else {
             panic!("--backend {url} was accepted");

@@ -11,10 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Starts a [`RedisServer`], or skips the calling test when there is none to start.
-#[macro_export]
 macro_rules! redis_or_skip {
     () => {
-        match $crate::common::redis::RedisServer::start() {
+        match $crate::util::redis::RedisServer::start() {
             Some(r) => r,
             None => return,
         }
