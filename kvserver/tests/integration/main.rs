@@ -9,7 +9,6 @@ mod util;
 mod connections;
 mod disk;
 mod docs;
-mod logs;
 mod mistakes;
 mod openapi;
 mod outcomes;

@@ -2,12 +2,20 @@
 //! client's news, not an operator's, so answers such as `503` or `507` add no line at
 //! the default level (`info`); the conditions behind them are logged once, where they
 //! start and end.
+//!
+//! A test binary of its own, apart from `integration/`: it captures logs with a
+//! thread-local subscriber, and tracing decides per call site, for the whole process,
+//! whether anyone listens, so tests running beside it in one process could make it
+//! miss lines.
 
-use crate::util;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use kvserver::AppState;
+use axum::body::Body;
+use axum::http::Request;
+use clap::Parser;
+use kvserver::{AppState, Config};
+use tower::ServiceExt;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Collects every formatted log line in memory.
@@ -50,10 +58,16 @@ async fn log_of_a_503(level: tracing::Level) -> String {
         .finish();
     // The test runtime runs on this thread, so a thread-local subscriber sees it all.
     let _guard = tracing::subscriber::set_default(subscriber);
-    let state = AppState::build(&util::config(&["--no-persist"])).expect("state");
-    let request = util::request("POST", "/test/1", None, &[]);
-    let response = util::send(&kvserver::app(state), request).await;
-    response.expect(503);
+    let config = Config::try_parse_from(["kvserver", "--no-persist"]).expect("flags");
+    let state = AppState::build(&config).expect("state");
+    let request = Request::post("/test/1")
+        .body(Body::empty())
+        .expect("a request");
+    let response = kvserver::app(state)
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), 503);
     captured.text()
 }
 
