@@ -21,3 +21,18 @@ local function slide(key, hash, default, restart)
   end
   return pttl, len
 end
+-- all_or_nothing(keys, args, holds), for keys..., slide hash and values..., default
+-- ms: writes every pair with the default TTL if holds(key) is true of every key, else
+-- nothing. Returns 1 when it wrote, else 0.
+local function all_or_nothing(keys, args, holds)
+  local n = #keys - 1
+  for i = 1, n do
+    if not holds(keys[i]) then return 0 end
+  end
+  local ttl = tonumber(args[n + 1])
+  for i = 1, n do
+    put(keys[i], args[i], ttl)
+    redis.call('HDEL', keys[#keys], keys[i])
+  end
+  return 1
+end
