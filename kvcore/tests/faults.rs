@@ -493,3 +493,25 @@ fn a_batch_is_journaled_with_one_commit_and_refused_whole() {
     assert!(refused(store.set_many(batch("b"), kvcore::Expiry::Default)));
     assert_eq!(store.len(), 500, "no key of the refused batch was applied");
 }
+
+#[test]
+fn a_retry_whose_fsync_fails_turns_to_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::new();
+    let store = open(dir.path(), Fsync::EverySec, &faults);
+    set(&store, "kept", "1").unwrap();
+    faults.fail_once(Step::JournalWrite, Fault::NoSpace);
+    assert!(store.sync().is_err(), "the write fails; the record is kept");
+    // The retry writes the kept record, but its fsync fails: the kernel may have lost
+    // it, so the next attempt must write a snapshot, which fails here once.
+    faults.fail_once(Step::JournalSync, Fault::Io);
+    assert!(store.sync().is_err(), "the retry's fsync fails");
+    faults.fail_once(Step::SnapshotWrite, Fault::NoSpace);
+    assert!(
+        store.sync().is_err(),
+        "a snapshot is what recovery writes now"
+    );
+    store.sync().expect("the snapshot is written");
+    drop(store);
+    assert_eq!(reopen(dir.path()).get("kept").as_deref(), Some("1"));
+}

@@ -123,12 +123,6 @@ pub(crate) struct Journal {
     /// Set while recovering the failed journal needs a snapshot (see
     /// [`Journal::needs_snapshot`]).
     needs_snapshot: AtomicBool,
-    /// Whether, although failed, the journal's files still hold every record of a
-    /// write that was applied: under `always` a failed flush only held records of
-    /// writes that are then refused, and cutting it back leaves the file as it was.
-    /// Cleared when a failure dropped records of applied writes (under `everysec` and
-    /// `no`, acknowledged before their flush) or could not be cut back.
-    kept_all: AtomicBool,
     fsyncs: AtomicU64,
     fsync_nanos: AtomicU64,
     fsync_max_nanos: AtomicU64,
@@ -157,7 +151,6 @@ impl Journal {
             failure: Mutex::new(None),
             refused: AtomicU64::new(0),
             needs_snapshot: AtomicBool::new(false),
-            kept_all: AtomicBool::new(true),
             fsyncs: AtomicU64::new(0),
             fsync_nanos: AtomicU64::new(0),
             fsync_max_nanos: AtomicU64::new(0),
@@ -194,10 +187,13 @@ impl Journal {
         self.failed.load(Relaxed)
     }
 
-    /// Whether the journal files hold every write applied so far, failed or not (see
-    /// `kept_all`). Records still buffered are not counted: call after a flush.
+    /// Whether the journal files hold every write applied so far, failed or not. A
+    /// failed journal under `always` does, since a failed flush held only records of
+    /// writes it refused, unless it could not be cut back; under `everysec` and `no`
+    /// it keeps records of acknowledged writes that are not on disk. Records still
+    /// buffered are not counted: call after a flush.
     pub fn kept_all(&self) -> bool {
-        !self.failed.load(Relaxed) || self.kept_all.load(Relaxed)
+        !self.failed.load(Relaxed) || (self.policy == Fsync::Always && !self.needs_snapshot())
     }
 
     /// The error a refused write gets.
@@ -269,44 +265,28 @@ impl Journal {
                 Ok(())
             }
             Err((source, step)) => {
-                let reason = self.cut_back(io, good, &source);
-                // Under `always` the flush held records of writes that are now refused,
-                // and so does the buffer behind it: drop them all. Otherwise they are
-                // records of acknowledged writes: keep them, in order, to write again.
-                let mut pending = self.pending.lock();
-                if self.policy == Fsync::Always {
-                    pending.buf.clear();
-                } else {
-                    let mut kept = buf;
-                    kept.extend_from_slice(&pending.buf);
-                    pending.buf = kept;
-                    self.kept_all.store(false, Relaxed);
-                    if step == Step::JournalSync {
-                        // After a failed fsync the kernel may have dropped earlier
-                        // writes too: only a snapshot of memory can be trusted.
-                        self.needs_snapshot.store(true, Relaxed);
-                    }
-                }
+                let reason = self.fail(io, good, buf, &source, step);
                 tracing::error!(
                     %reason,
                     "journal write failed; writes are refused until the data directory can be written again"
                 );
-                *self.failure.lock() = Some(Failure {
-                    kind: source.kind(),
-                    reason,
-                    since: Instant::now(),
-                });
-                self.failed.store(true, Relaxed);
-                drop(pending);
                 Err(self.unavailable())
             }
         }
     }
 
-    /// Cuts the file back to `good` bytes after a failed flush, so that no record of a
-    /// refused write comes back at the next start, and no half record stays. Returns
+    /// After a flush of `buf` failed at `step`: cuts the file back to `good` bytes, so
+    /// that no record of a refused write comes back at the next start and no half
+    /// record stays, keeps or drops the records, and marks the journal failed. Returns
     /// the failure's description.
-    fn cut_back(&self, io: &mut Io, good: u64, source: &std::io::Error) -> String {
+    fn fail(
+        &self,
+        io: &mut Io,
+        good: u64,
+        buf: Vec<u8>,
+        source: &std::io::Error,
+        step: Step,
+    ) -> String {
         io.bytes = good;
         let cut = io
             .file
@@ -315,9 +295,33 @@ impl Journal {
         let mut reason = format!("{}: {source}", io.path.display());
         if let Err(e) = &cut {
             reason.push_str(&format!(" (and cutting it back failed: {e})"));
-            self.kept_all.store(false, Relaxed);
+        }
+        // After a failed fsync the kernel may have dropped earlier writes too (under
+        // `always` those were fsynced already), and a file that could not be cut back
+        // may end in half a record: then only a snapshot of memory can be trusted.
+        if cut.is_err() || (step == Step::JournalSync && self.policy != Fsync::Always) {
             self.needs_snapshot.store(true, Relaxed);
         }
+        // Under `always` the flush held records of writes that are now refused, and so
+        // does the buffer behind it: drop them all. Otherwise they are records of
+        // acknowledged writes: keep them, in order, to write again. The journal is
+        // marked failed under the same lock, so no record is taken in between.
+        let mut pending = self.pending.lock();
+        if self.policy == Fsync::Always {
+            pending.buf.clear();
+        } else {
+            let mut kept = buf;
+            kept.extend_from_slice(&pending.buf);
+            pending.buf = kept;
+        }
+        let mut failure = self.failure.lock();
+        let since = failure.as_ref().map_or_else(Instant::now, |f| f.since);
+        *failure = Some(Failure {
+            kind: source.kind(),
+            reason: reason.clone(),
+            since,
+        });
+        self.failed.store(true, Relaxed);
         reason
     }
 
@@ -342,15 +346,10 @@ impl Journal {
         match self.write_out(&mut io, &buf, true) {
             Ok(()) => {
                 self.synced.fetch_max(upto, Relaxed);
-                self.kept_all.store(true, Relaxed);
                 Ok(())
             }
-            Err((source, _)) => {
-                let reason = self.cut_back(&mut io, good, &source);
-                let mut pending = self.pending.lock();
-                let mut kept = buf;
-                kept.extend_from_slice(&pending.buf);
-                pending.buf = kept;
+            Err((source, step)) => {
+                let reason = self.fail(&mut io, good, buf, &source, step);
                 Err(Error::JournalUnavailable {
                     dir: self.dir.clone(),
                     kind: source.kind(),
@@ -428,7 +427,6 @@ impl Journal {
     pub fn recovered(&self) -> Option<(Duration, u64)> {
         let failure = self.failure.lock().take()?;
         self.failed.store(false, Relaxed);
-        self.kept_all.store(true, Relaxed);
         self.needs_snapshot.store(false, Relaxed);
         let refused = self.refused.swap(0, Relaxed);
         Some((failure.since.elapsed(), refused))
