@@ -519,13 +519,6 @@ impl<V: ValueCodec> PersistentStore<V> {
         *self.handle.core.snapshot.lock()
     }
 
-    /// Runs a write on the memory store, then waits for the journal as the policy says.
-    /// A write: the memory store journals each change and applies it only once the
-    /// journal took it (see `WriteLog`).
-    fn write<R>(&self, f: impl FnOnce(&MemoryStore<V>) -> Result<R>) -> Result<R> {
-        f(&self.handle.core.store)
-    }
-
     fn store(&self) -> &MemoryStore<V> {
         &self.handle.core.store
     }
@@ -548,34 +541,34 @@ impl<V: ValueCodec> Store<V> for PersistentStore<V> {
         self.store().ttl(key)
     }
     fn set(&self, key: &str, value: V, opts: SetOptions) -> Result<SetOutcome> {
-        self.write(|s| s.set(key, value, opts))
+        self.store().set(key, value, opts)
     }
     fn set_many(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<usize> {
-        self.write(|s| s.set_many(items, expiry))
+        self.store().set_many(items, expiry)
     }
     fn insert_all_absent(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<bool> {
-        self.write(|s| s.insert_all_absent(items, expiry))
+        self.store().insert_all_absent(items, expiry)
     }
     fn update_all_present(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<bool> {
-        self.write(|s| s.update_all_present(items, expiry))
+        self.store().update_all_present(items, expiry)
     }
     fn delete(&self, key: &str) -> Result<bool> {
-        self.write(|s| s.delete(key))
+        self.store().delete(key)
     }
     fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        self.write(|s| s.expire(key, ttl))
+        self.store().expire(key, ttl)
     }
     fn clear_ttl(&self, key: &str) -> Result<bool> {
-        self.write(|s| s.clear_ttl(key))
+        self.store().clear_ttl(key)
     }
     fn incr(&self, key: &str, by: i64) -> Result<i64> {
-        self.write(|s| s.incr(key, by))
+        self.store().incr(key, by)
     }
     fn len(&self) -> usize {
         self.store().len()
     }
     fn clear(&self) -> Result<usize> {
-        self.write(|s| s.clear())
+        self.store().clear()
     }
     fn scan(
         &self,
