@@ -23,6 +23,8 @@
 //!
 //! [`MemoryStore`]: crate::MemoryStore
 
+use crate::Error;
+
 /// Where a scan resumes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
@@ -55,6 +57,14 @@ impl Cursor {
             out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
         out
+    }
+
+    /// The error for `text` that is not a cursor this store issued (its first 200
+    /// characters are kept, for the message).
+    pub(crate) fn invalid(text: &str) -> Error {
+        Error::InvalidCursor {
+            cursor: text.chars().take(200).collect(),
+        }
     }
 
     /// Parses text that [`Cursor::encode`] made with `tag`; `None` for anything else.

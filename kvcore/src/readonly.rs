@@ -185,9 +185,7 @@ impl<V: Value> Store<V> for ReadOnlyStore<V> {
         let decoded = cursor.map(|text| {
             Cursor::decode(text, MEMORY_TAG)
                 .filter(|c| c.at == 0)
-                .ok_or_else(|| Error::InvalidCursor {
-                    cursor: text.chars().take(200).collect(),
-                })
+                .ok_or_else(|| Cursor::invalid(text))
         });
         let start = match decoded.transpose()? {
             Some(Cursor {

@@ -693,9 +693,7 @@ impl<V: Value> Shared<V> {
             Some(text) => Cursor::decode(text, MEMORY_TAG)
                 .and_then(|c| Some((usize::try_from(c.at).ok()?, c.after)))
                 .filter(|(shard, _)| *shard < shards)
-                .ok_or_else(|| Error::InvalidCursor {
-                    cursor: text.chars().take(200).collect(),
-                })?,
+                .ok_or_else(|| Cursor::invalid(text))?,
         };
         let pattern = pattern.filter(|p| !p.matches_all());
         let mut items = Vec::new();
