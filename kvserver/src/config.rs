@@ -120,6 +120,25 @@ pub struct Config {
     #[arg(long, env = "KV_SHUTDOWN_TIMEOUT", default_value = "10", value_parser = parse_ttl)]
     pub shutdown_timeout: Duration,
 
+    /// Also serve the Redis protocol (RESP2, RESP3 after HELLO 3) on this address, so
+    /// that redis-cli and Redis client libraries can use the store (off by default).
+    #[arg(long, env = "KV_RESP_LISTEN", value_name = "ADDR")]
+    pub resp_listen: Option<SocketAddr>,
+
+    /// With --resp-listen: seconds a Redis-protocol connection may go without a
+    /// complete command (or stay unable to take its replies) before it is closed; 0
+    /// never closes one (`CONFIG SET timeout` changes it at run time).
+    #[arg(long, env = "KV_RESP_IDLE_TIMEOUT", default_value = "300",
+          value_parser = parse_idle_timeout)]
+    pub resp_idle_timeout: Duration,
+
+    /// With --resp-listen: most arguments one command may have (the command name
+    /// included); a request announcing more closes its connection with a protocol
+    /// error. A request's bytes are bounded by --max-body-bytes.
+    #[arg(long, env = "KV_RESP_MAX_ARGS", default_value_t = 1 << 20,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=(i32::MAX as u64)))]
+    pub resp_max_args: usize,
+
     /// Print the OpenAPI document of the HTTP API (JSON) and exit, without opening any
     /// data or binding the listen address.
     #[arg(long)]
@@ -147,6 +166,14 @@ pub struct Config {
 /// the flags and the HTTP API take (`docs/http-api.md`).
 pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     kvcore::ttl::parse_seconds(text).map_err(|e| e.to_string())
+}
+
+/// Parses an idle timeout: `0` (never) or seconds as [`parse_ttl`] takes them.
+pub fn parse_idle_timeout(text: &str) -> Result<Duration, String> {
+    if text.trim().parse::<f64>().is_ok_and(|s| s == 0.0) {
+        return Ok(Duration::ZERO);
+    }
+    parse_ttl(text)
 }
 
 fn parse_fsync(text: &str) -> Result<Fsync, String> {

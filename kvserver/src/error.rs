@@ -331,6 +331,11 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u32> {
         self.retry_after
     }
+
+    /// What went wrong inside the server, for the log, when this is an internal error.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
 }
 
 impl From<kvcore::Error> for ApiError {

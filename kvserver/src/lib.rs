@@ -4,8 +4,9 @@
 //! `docs/openapi.json` (`kvserver --print-openapi`).
 //! [`app`] builds the router over an [`AppState`]; [`Server`] binds it and serves until
 //! a shutdown signal, then finishes in-flight requests (until a deadline), stops
-//! background tasks and flushes the journal; [`serve`] runs the connections.
-//! `main.rs` only parses flags and calls [`run`].
+//! background tasks and flushes the journal; [`serve`] runs the connections. With
+//! `--resp-listen`, [`resp`] serves the Redis protocol beside HTTP, over the same
+//! state, and the two stop together. `main.rs` only parses flags and calls [`run`].
 
 pub mod backend;
 pub mod body;
@@ -19,6 +20,7 @@ pub mod logging;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod resp;
 pub mod routes;
 pub mod serve;
 pub mod state;
@@ -81,6 +83,8 @@ pub fn app(state: AppState) -> Router {
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
+    /// The Redis-protocol listener, with `--resp-listen`.
+    resp: Option<(TcpListener, resp::RespSettings)>,
     state: AppState,
     connections: ConnectionLimits,
 }
@@ -102,6 +106,15 @@ impl Server {
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         state.set_self_addr(addr);
+        let resp = match config.resp_listen {
+            Some(resp_addr) => {
+                let resp = TcpListener::bind(resp_addr)
+                    .await
+                    .with_context(|| format!("binding --resp-listen {resp_addr}"))?;
+                Some((resp, resp::RespSettings::from_config(config)))
+            }
+            None => None,
+        };
         let keys = match state.backend().len().await {
             Ok(n) => n.to_string(),
             Err(_) => "unknown (the backend does not answer)".into(),
@@ -111,9 +124,11 @@ impl Server {
             (Some(dir), None) => dir.display().to_string(),
             (None, None) => "none (memory only)".into(),
         };
-        tracing::info!(%addr, mode = state.mode(), keys = %keys, data_dir = %data, "kvserver listening");
+        let resp_addr = resp.as_ref().and_then(|(l, _)| l.local_addr().ok());
+        tracing::info!(%addr, resp_addr = ?resp_addr, mode = state.mode(), keys = %keys, data_dir = %data, "kvserver listening");
         Ok(Server {
             listener,
+            resp,
             state,
             connections: ConnectionLimits::from_config(config),
         })
@@ -126,6 +141,11 @@ impl Server {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// The address the Redis protocol is served on, with `--resp-listen`.
+    pub fn resp_addr(&self) -> Option<SocketAddr> {
+        self.resp.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
     /// The shared state.
     pub fn state(&self) -> &AppState {
         &self.state
@@ -134,13 +154,15 @@ impl Server {
     /// Serves until `shutdown` resolves; then stops accepting, lets requests in flight
     /// finish until the shutdown deadline and closes the connections still open at
     /// it, stops the purge task and flushes the journal. Connections are handled as
-    /// [`serve::serve`] describes.
+    /// [`serve::serve`] describes, and Redis-protocol ones as [`resp::server`] does;
+    /// both listeners stop on the same signal.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let Server {
             listener,
+            resp,
             state,
             connections,
         } = self;
@@ -156,7 +178,30 @@ impl Server {
                 }
             })
         };
-        serve::serve(listener, app(state.clone()), connections, shutdown).await;
+        // One signal for both listeners.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let http = {
+            let mut stopped = stopped.clone();
+            serve::serve(listener, app(state.clone()), connections, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+        };
+        match resp {
+            Some((listener, settings)) => {
+                tokio::join!(
+                    http,
+                    resp::serve(listener, state.clone(), settings, stopped)
+                );
+            }
+            None => {
+                http.await;
+            }
+        }
+        signal.abort();
         purger.abort();
         let _ = purger.await;
         state.sync().await.context("flushing the journal")?;

@@ -34,6 +34,7 @@ struct Inner {
     data_dir: Option<PathBuf>,
     fsync: Fsync,
     metrics: Metrics,
+    clock: Arc<dyn Clock>,
 }
 
 /// What `/info` and `/metrics` report about the data directory.
@@ -66,6 +67,7 @@ impl AppState {
     /// tests, so that they advance time instead of sleeping.
     pub fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
         let mut builder = StoreBuilder::new().clock(Arc::clone(&clock));
+        let time = Arc::clone(&clock);
         if let Some(ttl) = config.ttl {
             builder = builder.default_ttl(ttl);
         }
@@ -119,6 +121,7 @@ impl AppState {
                 data_dir: persist.then(|| config.data_dir.clone()),
                 fsync: config.fsync,
                 metrics: Metrics::new(),
+                clock: time,
             }),
         })
     }
@@ -165,6 +168,11 @@ impl AppState {
     /// The data directory, when data persists.
     pub fn data_dir(&self) -> Option<&PathBuf> {
         self.inner.data_dir.as_ref()
+    }
+
+    /// The clock expiry is decided by: the wall clock, or a test's manual clock.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.inner.clock
     }
 
     /// The metrics registry.

@@ -13,5 +13,6 @@ mod mistakes;
 mod openapi;
 mod outcomes;
 mod redis;
+mod resp;
 mod router;
 mod server;

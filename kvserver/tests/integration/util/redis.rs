@@ -20,6 +20,46 @@ macro_rules! redis_or_skip {
     };
 }
 
+/// The name of a Redis tool (`redis-cli`) to run, or skips the calling test when the
+/// tool is not installed, as [`redis_or_skip!`] does for `redis-server`.
+macro_rules! redis_tool_or_skip {
+    ($name:expr) => {
+        match $crate::util::redis::tool($name) {
+            Some(name) => name,
+            None => return,
+        }
+    };
+}
+
+/// `name` when it runs (`name --version` succeeds); else says the test is skipped
+/// and returns `None`, or fails the test under `CI=true` / `KV_REQUIRE_REDIS=1`.
+pub fn tool(name: &'static str) -> Option<&'static str> {
+    let runs = Command::new(name)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if runs {
+        return Some(name);
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_owned();
+    assert!(
+        !required(),
+        "{test}: {name} is not installed, and CI or KV_REQUIRE_REDIS requires it \
+         (apt-get install redis-server, which brings it)"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {test}: {name} is not installed (apt-get install redis-server; \
+         KV_REQUIRE_REDIS=1 makes this a failure)"
+    );
+    None
+}
+
 /// Whether a missing `redis-server` must fail the test rather than skip it.
 fn required() -> bool {
     let set =
