@@ -139,7 +139,9 @@ pub async fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
 pub async fn select(_: &mut Ctx<'_>, args: &[Bytes]) -> Result {
     let index = super::args::int(&args[1])?;
     if i32::try_from(index).is_err() {
-        return Err(Error::not_integer());
+        return Err(Error::new(
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        ));
     }
     if index != 0 {
         return Err(Error::new("ERR DB index is out of range"));

@@ -7,6 +7,7 @@
 
 mod auth;
 mod cli;
+mod compat;
 mod protocol;
 
 use std::net::SocketAddr;
