@@ -4,6 +4,7 @@
 //!
 //! Run one subject with its module path: `cargo test -p kvcore --test integration model::`.
 
+mod compute;
 mod concurrency;
 mod dataset;
 mod faults;
