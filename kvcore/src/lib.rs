@@ -244,24 +244,31 @@
 
 pub mod builder;
 pub mod clock;
+pub mod compute;
 pub mod cursor;
 pub mod dataset;
 pub mod error;
 pub mod glob;
 pub mod json;
 pub mod limits;
+pub mod listener;
+pub mod loader;
 pub mod memory;
 pub mod persist;
 pub mod readonly;
 pub mod store;
 pub mod ttl;
 pub mod value;
+pub mod weight;
 
 pub use builder::StoreBuilder;
 pub use clock::{Clock, ManualClock, SystemClock, TickingClock};
+pub use compute::{Compute, Computed};
 pub use error::{Error, Result};
 pub use glob::Pattern;
 pub use json::JsonText;
+pub use listener::RemovalCause;
+pub use loader::StoreExt;
 pub use memory::{MAX_TTL, MemoryStore};
 pub use persist::PersistentStore;
 pub use readonly::ReadOnlyStore;

@@ -78,6 +78,14 @@
 //!
 //! LRU mutex, then shard locks in ascending index order. Single-key paths hold one
 //! shard lock at a time; multi-key writes lock their shards in ascending order.
+//!
+//! # Where things are
+//!
+//! This file holds the state and what every path shares, the one removal path
+//! (`Shared::removed`) among it; `store.rs` implements [`Store`] over it; `read.rs`
+//! reads and scans; `write.rs` holds the single-key writes and `clear`; `batch.rs` the
+//! multi-key writes; `slot.rs` an entry; `expiry.rs` deadlines and purging; `lru.rs`
+//! the LRU index and eviction.
 
 use std::cell::OnceCell;
 use std::cmp::Reverse;
@@ -94,18 +102,30 @@ use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 use radix_heap::RadixHeapMap;
 
 use crate::clock::Timer;
+use crate::compute::{Compute, Computed};
 use crate::cursor::{Cursor, MEMORY_TAG};
+use crate::listener::{Listener, RemovalCause};
+use crate::loader::flight::{Flights, Role};
+use crate::loader::{Failed, Load, LoadAsync, LoadFuture, Loadable};
 use crate::store::{Condition, Expiry, Mode, ScanPage, SetOptions, SetOutcome, Stats, Store};
+use crate::weight::Weigher;
 use crate::{Error, Pattern, Result, Value};
 
 mod batch;
+mod compute;
 mod expiry;
 mod lru;
+mod notices;
+mod read;
 mod slot;
+mod store;
+mod write;
 
 use self::expiry::{WriteTime, before_deadline};
 use self::lru::LruIndex;
+use self::notices::{NoticeKey, Notices};
 use self::slot::{Key, Slot, SlotRef};
+use self::write::{Change, Done, Op, check_expiry, check_ttl};
 
 type Hasher = hashbrown::DefaultHashBuilder;
 type DeadlineHeap = BinaryHeap<Reverse<(u64, SlotRef)>>;
@@ -154,18 +174,25 @@ impl<V> fmt::Debug for MemoryStore<V> {
             .field("shards", &self.shared.shards.len())
             .field("len", &self.shared.len.load(Relaxed))
             .field("capacity", &self.shared.capacity)
+            .field(
+                "max_weight",
+                &(self.shared.max_weight != u64::MAX).then_some(self.shared.max_weight),
+            )
             .field("sliding", &self.shared.sliding)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 /// What the builder hands to [`MemoryStore::new`].
-pub(crate) struct Config {
+pub(crate) struct Config<V> {
     pub shards: usize,
     pub clock: Timer,
     pub default_ttl: Option<Duration>,
     pub sliding: bool,
     pub capacity: Option<usize>,
+    pub max_weight: Option<u64>,
+    pub weigher: Option<Weigher<V>>,
+    pub listener: Option<Listener<V>>,
 }
 
 /// Fields a running store never writes come first; every field it does write is on a
@@ -178,10 +205,24 @@ struct Shared<V> {
     default_ttl: u64,
     sliding: bool,
     capacity: Option<usize>,
+    /// The weight bound; `u64::MAX` for none.
+    max_weight: u64,
+    /// Gives entries their weights; `None`: weights are not counted.
+    weigher: Option<Weigher<V>>,
+    /// A capacity or a weight bound: creating keys needs the licence, and reads stamp
+    /// their LRU order.
+    bounded: bool,
     /// Where every change is recorded, once a persistent store has recovered.
     log: OnceLock<Box<dyn WriteLog<V>>>,
+    /// Told of every removal, once set (a persistent store sets it after recovery).
+    listener: OnceLock<Listener<V>>,
+    /// The keys being loaded or computed, one flight each.
+    flights: Flights<V>,
     /// Slots in all shards, expired-but-unpurged ones included.
     len: CachePadded<AtomicUsize>,
+    /// The weight of every slot, plus what writes holding a shard lock have reserved;
+    /// never above `max_weight`.
+    weight: CachePadded<AtomicU64>,
     /// Source of LRU stamps; only advanced in bounded stores.
     tick: CachePadded<AtomicU64>,
     /// The LRU index; its mutex is also the licence to create keys in a bounded store.
@@ -190,6 +231,7 @@ struct Shared<V> {
     next_deadline: CachePadded<AtomicU64>,
     expirations: CachePadded<AtomicU64>,
     evictions: CachePadded<AtomicU64>,
+    listener_panics: CachePadded<AtomicU64>,
     /// The shard `purge_expired` starts at next, so successive calls go round.
     purge_next: CachePadded<AtomicUsize>,
 }
@@ -237,43 +279,29 @@ struct Table<V> {
     /// of them just after it grows) then cost 8 bytes each instead of a whole slot.
     slots: HashTable<Box<Slot<V>>>,
     expiry: DeadlineHeap,
+    /// How many times the write lock was taken: a compute applies its change only if
+    /// nobody else took it since its function looked.
+    changes: u64,
 }
 
-/// Why a key left the store; [`Shared::removed`] does the bookkeeping of each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Removal {
-    /// Its deadline passed: found by a purge, by a write in its place, by eviction
-    /// looking for room, or by a delete.
-    Expired,
-    /// The least recently used live key, evicted to make room under the capacity.
-    Evicted,
-    /// Deleted by `delete`.
-    Deleted,
-    /// Removed by `clear`.
-    Cleared,
-}
-
-/// A single-key write.
-enum Op<V> {
-    Set(V, SetOptions),
-    Incr(i64),
-    /// Recovery: the key's state as a log recorded it.
-    Restore(V, u64, u64),
-}
-
-enum Done {
-    Set(SetOutcome),
-    Incr(i64),
+impl<V> Shard<V> {
+    /// The write lock of the shard's table, counted in `changes`.
+    fn write(&self) -> RwLockWriteGuard<'_, Table<V>> {
+        let mut table = self.table.write();
+        table.changes = table.changes.wrapping_add(1);
+        table
+    }
 }
 
 impl<V: Value> MemoryStore<V> {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config<V>) -> Self {
         let shards = (0..config.shards)
             .map(|_| {
                 CachePadded::new(Shard {
                     table: RwLock::new(Table {
                         slots: HashTable::new(),
                         expiry: BinaryHeap::new(),
+                        changes: 0,
                     }),
                     hits: AtomicU64::new(0),
                     misses: AtomicU64::new(0),
@@ -288,13 +316,20 @@ impl<V: Value> MemoryStore<V> {
                 default_ttl: config.default_ttl.map_or(0, nanos),
                 sliding: config.sliding,
                 capacity: config.capacity,
+                max_weight: config.max_weight.unwrap_or(u64::MAX),
+                weigher: config.weigher,
+                bounded: config.capacity.is_some() || config.max_weight.is_some(),
                 log: OnceLock::new(),
+                listener: config.listener.map(OnceLock::from).unwrap_or_default(),
+                flights: Flights::new(config.shards),
                 len: CachePadded::new(AtomicUsize::new(0)),
+                weight: CachePadded::new(AtomicU64::new(0)),
                 tick: CachePadded::new(AtomicU64::new(1)),
                 lru: CachePadded::new(Mutex::new(LruIndex::default())),
                 next_deadline: CachePadded::new(AtomicU64::new(u64::MAX)),
                 expirations: CachePadded::new(AtomicU64::new(0)),
                 evictions: CachePadded::new(AtomicU64::new(0)),
+                listener_panics: CachePadded::new(AtomicU64::new(0)),
                 purge_next: CachePadded::new(AtomicUsize::new(0)),
             }),
         }
@@ -306,8 +341,10 @@ impl<V: Value> MemoryStore<V> {
 impl<V: Value> MemoryStore<V> {
     /// Sets `key` to exactly this state, as a log recorded it. Not logged.
     pub(crate) fn restore(&self, key: &str, value: V, deadline: u64, ttl: u64) -> Result<()> {
+        // No listener is attached yet: recovery reports nothing.
+        let mut notices = Notices::new(&self.shared);
         self.shared
-            .write(key, Op::Restore(value, deadline, ttl))
+            .write(key, Op::Restore(value, deadline, ttl), &mut notices)
             .map(|_| ())
     }
 
@@ -316,12 +353,19 @@ impl<V: Value> MemoryStore<V> {
     /// deletes once a log is attached).
     pub(crate) fn finish_restore(&self) -> Result<()> {
         let s = &*self.shared;
-        if s.capacity.is_none() {
+        if !s.bounded {
             return Ok(());
         }
         let mut lru = s.lru.lock();
         s.rebuild_lru(&mut lru);
-        s.make_room(&mut lru, 0, s.now())
+        // No listener is attached yet: recovery reports nothing.
+        let mut notices = Notices::new(s);
+        s.make_room(&mut lru, 0, 0, s.now(), &[], &mut notices)
+    }
+
+    /// From now on, every removal is reported to `listener`. Only the first call counts.
+    pub(crate) fn attach_listener(&self, listener: Listener<V>) {
+        let _ = self.shared.listener.set(listener);
     }
 
     /// The current time of the store's clock, in nanoseconds since the Unix epoch.
@@ -392,6 +436,35 @@ impl<V: Value> Shared<V> {
             capacity: self.capacity,
             default_ttl: (self.default_ttl != 0).then(|| Duration::from_nanos(self.default_ttl)),
             sliding: self.sliding,
+            max_weight: (self.max_weight != u64::MAX).then_some(self.max_weight),
+        }
+    }
+
+    /// The weight of an entry; 0 when weights are not counted.
+    fn weigh(&self, key: &str, value: &V) -> u64 {
+        match &self.weigher {
+            Some(weigher) => u64::from(weigher(key, value)),
+            None => 0,
+        }
+    }
+
+    /// Adds `w` to the weight if the total stays within the bound.
+    fn try_reserve(&self, w: u64) -> bool {
+        w == 0
+            || self
+                .weight
+                .fetch_update(Relaxed, Relaxed, |total| {
+                    total.checked_add(w).filter(|&t| t <= self.max_weight)
+                })
+                .is_ok()
+    }
+
+    /// Takes `w` off the weight.
+    fn release(&self, w: u64) {
+        if w != 0 {
+            let _ = self
+                .weight
+                .fetch_update(Relaxed, Relaxed, |total| Some(total.saturating_sub(w)));
         }
     }
 
@@ -442,18 +515,29 @@ impl<V: Value> Shared<V> {
     }
 
     /// The one place every removal of a key goes through, called once the slot has
-    /// left its table (under its shard's lock): the key count, the statistics, and
-    /// the write log. A deletion or a clear was journaled and committed by the caller
-    /// before anything was removed; an eviction is journaled here and rides on the
-    /// commit of the write that made room; an expiration needs no record, since replay
-    /// finds the key expired too.
-    fn removed(&self, slot: &Slot<V>, cause: Removal) {
+    /// left its table (under its shard's lock): the bookkeeping (see
+    /// [`Shared::forget`]), the weight, and the removal listener, to which the slot is
+    /// handed once the operation has released its locks.
+    fn removed<'a>(&self, slot: Box<Slot<V>>, cause: RemovalCause, notices: &mut Notices<'a, V>) {
+        self.forget(&slot, cause);
+        if self.weigher.is_some() {
+            self.release(self.weigh(slot.key.as_str(), &slot.value));
+        }
+        notices.removed(slot, cause);
+    }
+
+    /// The bookkeeping of a removal: the key count, the statistics, and the write log.
+    /// A deletion or a clear was journaled and committed by the caller before anything
+    /// was removed; an eviction is journaled here and rides on the commit of the write
+    /// that made room; an expiration needs no record, since replay finds the key
+    /// expired too.
+    fn forget(&self, slot: &Slot<V>, cause: RemovalCause) {
         self.len.fetch_sub(1, Relaxed);
         match cause {
-            Removal::Expired => {
+            RemovalCause::Expired => {
                 self.expirations.fetch_add(1, Relaxed);
             }
-            Removal::Evicted => {
+            RemovalCause::Evicted => {
                 self.evictions.fetch_add(1, Relaxed);
                 if let Some(log) = self.log.get() {
                     // Taken or not, the key is gone: the write that made room is
@@ -462,7 +546,7 @@ impl<V: Value> Shared<V> {
                     let _ = log.record(&mut |r| r.delete(slot.key.as_str()));
                 }
             }
-            Removal::Deleted | Removal::Cleared => {}
+            _ => {}
         }
     }
 
@@ -481,462 +565,14 @@ impl<V: Value> Shared<V> {
     }
 
     fn touch_lru(&self, slot: &Slot<V>) {
-        if self.capacity.is_some() {
+        if self.bounded {
             slot.used.store(self.tick.fetch_add(1, Relaxed), Relaxed);
         }
-    }
-
-    /// Replaces the value and TTL of a live slot. The caller has journaled the change.
-    fn overwrite(
-        &self,
-        heap: &mut DeadlineHeap,
-        hash: u64,
-        slot: &mut Slot<V>,
-        value: V,
-        (d, ttl): (u64, u64),
-    ) {
-        slot.value = value;
-        slot.expires_at.store(d, Relaxed);
-        slot.ttl = ttl;
-        self.file_deadline(heap, hash, slot);
-        self.touch_lru(slot);
-    }
-
-    /// Inserts a key known to have no live slot, removing an expired one in the way.
-    /// The caller has journaled the change.
-    fn insert(
-        &self,
-        table: &mut Table<V>,
-        lru: Option<&mut LruIndex>,
-        hash: u64,
-        key: &str,
-        value: V,
-        (d, ttl): (u64, u64),
-    ) {
-        if let Ok(old) = table.slots.find_entry(hash, |s| s.key.is(key)) {
-            let (old, _) = old.remove();
-            self.removed(&old, Removal::Expired);
-        }
-        let stamp = if self.capacity.is_some() {
-            self.tick.fetch_add(1, Relaxed)
-        } else {
-            0
-        };
-        let mut slot = Box::new(Slot {
-            key: Key::new(key),
-            value,
-            expires_at: AtomicU64::new(d),
-            ttl,
-            filed_deadline: 0,
-            used: AtomicU64::new(stamp),
-        });
-        self.file_deadline(&mut table.expiry, hash, &mut slot);
-        if let Some(lru) = lru {
-            lru.push(stamp, SlotRef::new(hash, &slot));
-        }
-        table.slots.insert_unique(hash, slot, self.rehasher());
-        self.len.fetch_add(1, Relaxed);
-    }
-
-    /// One single-key write: a set or an incr.
-    fn write(&self, key: &str, op: Op<V>) -> Result<Done> {
-        if let Op::Set(_, opts) = &op {
-            check_expiry(opts.expiry)?;
-        }
-        self.log_ready()?;
-        let hash = self.hash(key);
-        let shard = self.shard(hash);
-        // In a bounded store, creating a key needs the LRU mutex (taken before the
-        // shard lock, per the lock order), so a create goes round the loop once more.
-        let mut licence: Option<MutexGuard<'_, LruIndex>> = None;
-        loop {
-            // Read the clock only if the write needs it: replacing a key that has no
-            // deadline with a value that gets none does not.
-            let time = WriteTime::new(&self.clock);
-            let mut guard = shard.table.write();
-            let table = &mut *guard;
-            if let Some(slot) = table.slots.find_mut(hash, |s| s.key.is(key))
-                && time.is_live(slot.deadline())
-            {
-                return match op {
-                    Op::Set(_, opts) if opts.condition == Condition::IfAbsent => {
-                        Ok(Done::Set(SetOutcome::NotSet))
-                    }
-                    Op::Set(value, opts) => {
-                        let old = Some((slot.deadline(), slot.ttl));
-                        let ttl = self.resolve(opts.expiry, old, |ttl| time.deadline(ttl));
-                        self.journal(|log| log.put(key, &value, ttl.0, ttl.1))?;
-                        self.overwrite(&mut table.expiry, hash, slot, value, ttl);
-                        Ok(Done::Set(SetOutcome::Replaced))
-                    }
-                    Op::Incr(by) => {
-                        let n = incremented(key, slot.value.to_i64(), by)?;
-                        let value = V::from_i64(n).ok_or(Error::IncrUnsupported)?;
-                        let (d, ttl) = (slot.deadline(), slot.ttl);
-                        self.journal(|log| log.put(key, &value, d, ttl))?;
-                        slot.value = value;
-                        self.touch_lru(slot);
-                        Ok(Done::Incr(n))
-                    }
-                    Op::Restore(value, d, ttl) => {
-                        self.overwrite(&mut table.expiry, hash, slot, value, (d, ttl));
-                        Ok(Done::Set(SetOutcome::Replaced))
-                    }
-                };
-            }
-            // The key is absent (or only expired).
-            match &op {
-                Op::Set(_, opts) if opts.condition == Condition::IfPresent => {
-                    return Ok(Done::Set(SetOutcome::NotSet));
-                }
-                Op::Incr(by) if V::from_i64(*by).is_none() => return Err(Error::IncrUnsupported),
-                _ => {}
-            }
-            // Recovery replays a log whose states never exceeded the capacity but
-            // whose order may briefly do so; it inserts freely and trims at the end.
-            let bounded = self.capacity.is_some() && !matches!(op, Op::Restore(..));
-            if bounded && licence.is_none() {
-                // Take the licence, then look at the key again: another writer may
-                // have created it meanwhile, and then no room is needed.
-                drop(guard);
-                licence = Some(self.lru.lock());
-                continue;
-            }
-            if let Some(lru) = licence.as_deref_mut().filter(|_| bounded) {
-                // Eviction locks other shards, so ours is released while room is
-                // made. Holding the licence, nobody else can create this key meanwhile.
-                drop(guard);
-                self.make_room(lru, 1, time.precise())?;
-                guard = shard.table.write();
-            }
-            let table = &mut *guard;
-            let (value, ttl, done) = match op {
-                Op::Set(value, opts) => (
-                    value,
-                    self.resolve(opts.expiry, None, |ttl| time.deadline(ttl)),
-                    Done::Set(SetOutcome::Created),
-                ),
-                Op::Incr(by) => {
-                    let value = V::from_i64(by).ok_or(Error::IncrUnsupported)?;
-                    (
-                        value,
-                        self.resolve(Expiry::Default, None, |ttl| time.deadline(ttl)),
-                        Done::Incr(by),
-                    )
-                }
-                Op::Restore(value, d, ttl) => (value, (d, ttl), Done::Set(SetOutcome::Created)),
-            };
-            self.journal(|log| log.put(key, &value, ttl.0, ttl.1))?;
-            self.insert(table, licence.as_deref_mut(), hash, key, value, ttl);
-            if !table.expiry.is_empty() {
-                self.purge_table(table, time.earliest(), PURGE_ON_WRITE);
-            }
-            if let Some(lru) = licence.as_deref_mut() {
-                drop(guard);
-                self.maybe_compact_lru(lru);
-            }
-            return Ok(done);
-        }
-    }
-
-    /// Runs `f` on the live slot of `key` (and its hash) under the shard's write lock.
-    fn with_live_slot<R>(
-        &self,
-        key: &str,
-        f: impl FnOnce(&Self, &mut DeadlineHeap, u64, &mut Slot<V>, u64) -> R,
-    ) -> Option<R> {
-        let hash = self.hash(key);
-        let mut guard = self.shard(hash).table.write();
-        let now = self.now();
-        let Table { slots, expiry } = &mut *guard;
-        let slot = slots.find_mut(hash, |s| s.key.is(key))?;
-        slot.is_live(now).then(|| f(self, expiry, hash, slot, now))
-    }
-
-    /// Runs `f` on the live slot of `key` under the shard's read lock, counting a hit
-    /// or a miss when `count` is set.
-    fn read<R>(&self, key: &str, count: bool, f: impl FnOnce(&Slot<V>, u64) -> R) -> Option<R> {
-        let hash = self.hash(key);
-        let shard = self.shard(hash);
-        let table = shard.table.read();
-        let found = table.slots.find(hash, |s| s.key.is(key)).and_then(|slot| {
-            // Only keys with a deadline need the time.
-            let now = match slot.deadline() {
-                0 => 0,
-                _ => self.live_at(slot)?,
-            };
-            Some(f(slot, now))
-        });
-        if count {
-            let counter = if found.is_some() {
-                &shard.hits
-            } else {
-                &shard.misses
-            };
-            counter.fetch_add(1, Relaxed);
-        }
-        found
-    }
-
-    fn scan(
-        &self,
-        pattern: Option<&Pattern>,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<ScanPage<V>> {
-        if limit == 0 {
-            return Err(Error::InvalidLimit);
-        }
-        let shards = self.shards.len();
-        let (mut shard, mut after) = match cursor {
-            None => (0, None),
-            Some(text) => Cursor::decode(text, MEMORY_TAG)
-                .and_then(|c| Some((usize::try_from(c.at).ok()?, c.after)))
-                .filter(|(shard, _)| *shard < shards)
-                .ok_or_else(|| Cursor::invalid(text))?,
-        };
-        let pattern = pattern.filter(|p| !p.matches_all());
-        let mut items = Vec::new();
-        let now = self.now();
-        while shard < shards && items.len() < limit {
-            let want = limit - items.len();
-            let table = self.shards[shard].table.read();
-            let mut found: Vec<&Slot<V>> = table
-                .slots
-                .iter()
-                .map(|s| &**s)
-                .filter(|s| {
-                    let after = after.as_deref();
-                    after.is_none_or(|after| s.key.as_bytes() > after.as_bytes())
-                })
-                .filter(|s| s.is_live(now))
-                .filter(|s| pattern.is_none_or(|p| p.matches(s.key.as_str())))
-                .collect();
-            let complete = found.len() <= want;
-            // Byte order is str order.
-            let by_key = |a: &&Slot<V>, b: &&Slot<V>| a.key.as_bytes().cmp(b.key.as_bytes());
-            if !complete {
-                found.select_nth_unstable_by(want - 1, by_key);
-                found.truncate(want);
-            }
-            found.sort_unstable_by(by_key);
-            for slot in &found {
-                self.touch_read(slot, || now);
-                items.push((slot.key.as_str().to_owned(), slot.value.clone()));
-            }
-            if complete {
-                shard += 1;
-                after = None;
-            } else {
-                after = found.last().map(|s| s.key.as_str().to_owned());
-            }
-        }
-        let next_cursor = (shard < shards).then(|| {
-            let at = u64::try_from(shard).unwrap_or(u64::MAX);
-            Cursor { at, after }.encode(MEMORY_TAG)
-        });
-        Ok(ScanPage { items, next_cursor })
-    }
-
-    fn clear(&self) -> Result<usize> {
-        // All shards are locked at once (in order, after the LRU mutex) so that the
-        // log's CLEAR falls between the same two writes in every shard.
-        let mut lru = self.lru.lock();
-        let mut tables: Vec<_> = self.shards.iter().map(|s| s.table.write()).collect();
-        self.journal(|log| log.clear())?;
-        let now = self.now();
-        let mut live = 0;
-        for table in &mut tables {
-            for slot in table.slots.drain() {
-                live += usize::from(slot.is_live(now));
-                self.removed(&slot, Removal::Cleared);
-            }
-            table.expiry.clear();
-        }
-        lru.clear();
-        Ok(live)
     }
 }
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-fn check_ttl(ttl: Duration) -> Result<()> {
-    if ttl.is_zero() || ttl > MAX_TTL {
-        return Err(Error::InvalidTtl { ttl });
-    }
-    Ok(())
-}
-
-fn check_expiry(expiry: Expiry) -> Result<()> {
-    match expiry {
-        Expiry::After(ttl) => check_ttl(ttl),
-        _ => Ok(()),
-    }
-}
-
-fn incremented(key: &str, current: Option<i64>, by: i64) -> Result<i64> {
-    let current = current.ok_or_else(|| Error::NotAnInteger {
-        key: key.to_owned(),
-    })?;
-    current.checked_add(by).ok_or_else(|| Error::Overflow {
-        key: key.to_owned(),
-        by,
-    })
-}
-
-impl<V: Value> Store<V> for MemoryStore<V> {
-    fn get(&self, key: &str) -> Option<V> {
-        let s = &*self.shared;
-        s.read(key, true, |slot, now| {
-            s.touch_read(slot, || now);
-            slot.value.clone()
-        })
-    }
-
-    fn get_with_ttl(&self, key: &str) -> Option<(V, Option<Duration>)> {
-        let s = &*self.shared;
-        s.read(key, true, |slot, now| {
-            s.touch_read(slot, || now);
-            (slot.value.clone(), slot.remaining(now))
-        })
-    }
-
-    fn get_many(&self, keys: &[&str]) -> Vec<Option<V>> {
-        keys.iter().map(|k| self.get(k)).collect()
-    }
-
-    fn contains(&self, key: &str) -> bool {
-        self.shared.read(key, false, |_, _| ()).is_some()
-    }
-
-    fn ttl(&self, key: &str) -> Option<Option<Duration>> {
-        self.shared
-            .read(key, false, |slot, now| slot.remaining(now))
-    }
-
-    fn set(&self, key: &str, value: V, opts: SetOptions) -> Result<SetOutcome> {
-        match self.shared.write(key, Op::Set(value, opts))? {
-            Done::Set(outcome) => Ok(outcome),
-            Done::Incr(_) => unreachable!("a set reports a set outcome"),
-        }
-    }
-
-    fn set_many(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<usize> {
-        let n = items.len();
-        self.shared.set_all(items, expiry)?;
-        Ok(n)
-    }
-
-    fn insert_all_absent(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<bool> {
-        self.shared.insert_all_absent(items, expiry)
-    }
-
-    fn update_all_present(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<bool> {
-        self.shared.update_all_present(items, expiry)
-    }
-
-    fn delete(&self, key: &str) -> Result<bool> {
-        let s = &*self.shared;
-        let hash = s.hash(key);
-        let mut table = s.shard(hash).table.write();
-        let Ok(entry) = table.slots.find_entry(hash, |slot| slot.key.is(key)) else {
-            return Ok(false);
-        };
-        let live = entry.get().is_live(s.now());
-        if live {
-            // An expired key needs no record: replay finds it expired too.
-            s.journal(|log| log.delete(key))?;
-        }
-        let (slot, _) = entry.remove();
-        s.removed(
-            &slot,
-            if live {
-                Removal::Deleted
-            } else {
-                Removal::Expired
-            },
-        );
-        Ok(live)
-    }
-
-    fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        check_ttl(ttl)?;
-        let ttl = nanos(ttl);
-        self.shared
-            .with_live_slot(key, |s, heap, hash, slot, now| {
-                let d = now.saturating_add(ttl);
-                s.journal(|log| log.put(key, &slot.value, d, ttl))?;
-                slot.expires_at.store(d, Relaxed);
-                slot.ttl = ttl;
-                s.file_deadline(heap, hash, slot);
-                s.touch_lru(slot);
-                Ok(())
-            })
-            .transpose()
-            .map(|done| done.is_some())
-    }
-
-    fn clear_ttl(&self, key: &str) -> Result<bool> {
-        self.shared
-            .with_live_slot(key, |s, _, _, slot, _| {
-                s.journal(|log| log.put(key, &slot.value, 0, 0))?;
-                slot.expires_at.store(0, Relaxed);
-                slot.ttl = 0;
-                s.touch_lru(slot);
-                Ok(())
-            })
-            .transpose()
-            .map(|done| done.is_some())
-    }
-
-    fn incr(&self, key: &str, by: i64) -> Result<i64> {
-        match self.shared.write(key, Op::Incr(by))? {
-            Done::Incr(n) => Ok(n),
-            Done::Set(_) => unreachable!("an incr reports a number"),
-        }
-    }
-
-    fn len(&self) -> usize {
-        let s = &*self.shared;
-        s.purge_if_due(s.now());
-        s.len.load(Relaxed)
-    }
-
-    fn clear(&self) -> Result<usize> {
-        self.shared.clear()
-    }
-
-    fn scan(
-        &self,
-        pattern: Option<&Pattern>,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<ScanPage<V>> {
-        self.shared.scan(pattern, cursor, limit)
-    }
-
-    fn stats(&self) -> Stats {
-        let s = &*self.shared;
-        let (hits, misses) = s.shards.iter().fold((0, 0), |(h, m), shard| {
-            (h + shard.hits.load(Relaxed), m + shard.misses.load(Relaxed))
-        });
-        Stats {
-            hits,
-            misses,
-            expirations: s.expirations.load(Relaxed),
-            evictions: s.evictions.load(Relaxed),
-        }
-    }
-
-    fn purge_expired(&self, budget: usize) -> usize {
-        self.shared.purge_expired(budget)
-    }
-
-    fn mode(&self) -> Mode {
-        self.shared.mode()
-    }
 }
 
 #[cfg(test)]
