@@ -66,6 +66,12 @@ impl JsonText {
     }
 }
 
+impl AsRef<[u8]> for JsonText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
 impl fmt::Debug for JsonText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -111,6 +117,28 @@ impl ValueCodec for JsonText {
     }
 }
 
+/// Whether valid JSON text has no whitespace outside strings.
+pub(crate) fn is_compact(text: &str) -> bool {
+    let mut in_string = false;
+    let mut escaped = false;
+    for b in text.bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            return false;
+        } else {
+            in_string = b == b'"';
+        }
+    }
+    true
+}
+
 /// Removes whitespace outside strings from valid JSON text.
 fn compact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -148,6 +176,16 @@ mod tests {
                 .as_str(),
             "123456789012345678901234567890"
         );
+    }
+
+    #[test]
+    fn compact_text_is_told_apart() {
+        for compact in [r#"{"a":[1,"x y\" z"]}"#, "1", r#""\\""#] {
+            assert!(is_compact(compact), "{compact}");
+        }
+        for spaced in [r#"{"a": 1}"#, "[1,\n2]", r#"["\\" ,1]"#] {
+            assert!(!is_compact(spaced), "{spaced}");
+        }
     }
 
     #[test]

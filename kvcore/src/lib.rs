@@ -243,6 +243,7 @@
 #![warn(missing_docs)]
 
 pub mod builder;
+pub mod bytes;
 pub mod clock;
 pub mod compute;
 pub mod cursor;
@@ -262,6 +263,7 @@ pub mod value;
 pub mod weight;
 
 pub use builder::StoreBuilder;
+pub use bytes::Bytes;
 pub use clock::{Clock, ManualClock, SystemClock, TickingClock};
 pub use compute::{Compute, Computed};
 pub use error::{Error, Result};
@@ -272,5 +274,7 @@ pub use loader::StoreExt;
 pub use memory::{MAX_TTL, MemoryStore};
 pub use persist::PersistentStore;
 pub use readonly::ReadOnlyStore;
-pub use store::{Condition, Expiry, Mode, Pages, ScanPage, SetOptions, SetOutcome, Stats, Store};
+pub use store::{
+    Condition, Expiry, Mode, Pages, Paging, ScanPage, SetOptions, SetOutcome, Stats, Store,
+};
 pub use value::Value;

@@ -7,6 +7,10 @@
 //! - [`RedisCache`]: the data in Redis, with a local kvcore LRU store in front of it
 //!   as a read-through cache (`--backend redis://...`).
 //!
+//! Values are bytes here ([`kvcore::Bytes`]), kept exactly as written: an HTTP write
+//! stores its compact JSON text, and each front door renders what it reads (the HTTP
+//! routes through `body::StoredValue`).
+//!
 //! The operations are the server's vocabulary: what the routes need, each `async`
 //! and failing with the [`ApiError`] the client should see (`503 unavailable` when
 //! Redis does not answer before anything was sent, `504 outcome_unknown` when a write
@@ -24,13 +28,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use kvcore::{Expiry, JsonText, Mode, Pattern, ScanPage, SetOptions, SetOutcome, Stats};
+use kvcore::{Bytes, Expiry, Mode, Paging, Pattern, ScanPage, SetOptions, SetOutcome, Stats};
 
 pub use local::{Durable, Local};
 pub use redis_cache::{DEFAULT_CACHE_CAPACITY, RESERVED_PREFIX, RedisCache, RedisOptions};
 
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
+
+/// Pairs per page when [`Backend::all`] reads every pair.
+const ALL_PAGE: usize = 10_000;
 
 /// A result of a backend operation.
 pub type Result<T> = std::result::Result<T, ApiError>;
@@ -106,12 +113,12 @@ macro_rules! each {
 impl Backend {
     /// The value of `key` and its remaining TTL, if the key is live. A read: restarts
     /// a sliding TTL.
-    pub async fn get_with_ttl(&self, key: &str) -> Result<Option<(JsonText, Option<Duration>)>> {
+    pub async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {
         each!(self, b => b.get_with_ttl(key).await)
     }
 
     /// The values of `keys`, in order. A read: restarts sliding TTLs.
-    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<JsonText>>> {
+    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         each!(self, b => b.get_many(keys).await)
     }
 
@@ -127,17 +134,13 @@ impl Backend {
     }
 
     /// Writes `value` under `key` as `opts` say.
-    pub async fn set(&self, key: &str, value: JsonText, opts: SetOptions) -> Result<SetOutcome> {
+    pub async fn set(&self, key: &str, value: Bytes, opts: SetOptions) -> Result<SetOutcome> {
         each!(self, b => b.set(key, value, opts).await)
     }
 
     /// Writes every pair, overwriting; says how many were written and how many keys
     /// were evicted to make room.
-    pub async fn set_many(
-        &self,
-        items: Vec<(String, JsonText)>,
-        expiry: Expiry,
-    ) -> Result<Written> {
+    pub async fn set_many(&self, items: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Written> {
         each!(self, b => b.set_many(items, expiry).await)
     }
 
@@ -145,7 +148,7 @@ impl Backend {
     /// With `idem`, a retry of the same request gets the first outcome.
     pub async fn insert_all_absent(
         &self,
-        items: Vec<(String, JsonText)>,
+        items: Vec<(String, Bytes)>,
         idem: Option<&IdempotencyKey>,
     ) -> Result<Applied<bool>> {
         each!(self, b => b.insert_all_absent(items, idem).await)
@@ -153,7 +156,7 @@ impl Backend {
 
     /// Replaces every pair, with the default TTL, if every key exists, else nothing;
     /// returns whether it did.
-    pub async fn update_all_present(&self, items: Vec<(String, JsonText)>) -> Result<bool> {
+    pub async fn update_all_present(&self, items: Vec<(String, Bytes)>) -> Result<bool> {
         each!(self, b => b.update_all_present(items).await)
     }
 
@@ -194,22 +197,20 @@ impl Backend {
         pattern: Option<&Pattern>,
         cursor: Option<&str>,
         limit: usize,
-    ) -> Result<ScanPage<JsonText>> {
+    ) -> Result<ScanPage<Bytes>> {
         each!(self, b => b.scan(pattern, cursor, limit).await)
     }
 
     /// Every live pair, page by page. A read: restarts sliding TTLs.
-    pub async fn all(&self) -> Result<Vec<(String, JsonText)>> {
+    pub async fn all(&self) -> Result<Vec<(String, Bytes)>> {
         let mut pairs = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self.scan(None, cursor.as_deref(), 10_000).await?;
+        let mut paging = Paging::new();
+        while let Some(cursor) = paging.cursor() {
+            let page = self.scan(None, cursor, ALL_PAGE).await?;
+            paging.advance(&page);
             pairs.extend(page.items);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(pairs),
-            }
         }
+        Ok(pairs)
     }
 
     /// Adds one hit to the counter of `path`; returns the new count. A new path when

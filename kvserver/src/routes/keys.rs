@@ -1,16 +1,19 @@
 //! The canonical key API: `/keys`, `/keys/{key}`, `/keys/{key}/incr`, `/keys/{key}/ttl`.
 
+use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kvcore::{Expiry, Pattern, SetOptions, SetOutcome};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::body::Pairs;
-use crate::body::{self, json, push_str, ttl_ms};
+use crate::body::{Pairs, StoredValue, ttl_ms};
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::extract::{Body, Key, Params, Writable};
@@ -31,30 +34,88 @@ pub fn routes() -> OpenApiRouter<AppState> {
     path = "/keys/{key}",
     tag = "keys",
     summary = "Read a key",
-    description = "The value and remaining TTL of a key. With `--sliding`, restarts the key's TTL.",
+    description = "The value and remaining TTL of a key. With `--sliding`, restarts the key's TTL. \
+        The value is shown as the JSON its stored bytes read as: a value written over HTTP as \
+        it was written; other bytes as a JSON string of their text, or `{\"$base64\": \"...\"}` \
+        when they are not UTF-8. With `Accept: application/octet-stream` (and no \
+        `application/json` in it), the body is the stored bytes exactly.",
     params(("key" = String, Path, description = "The key, percent-encoded: non-empty UTF-8, at most `--max-key-bytes` (default 512) bytes")),
     responses(
-        (status = 200, description = "The key, its value and its TTL", body = KeyValue),
+        (status = 200, description = "The key, its value and its TTL; or, when asked for, the stored bytes", content(
+            (KeyValue = "application/json"),
+            (StoredBytes = "application/octet-stream"),
+        )),
         (status = 400, description = "bad_request: the key is not valid percent-encoded UTF-8", body = ErrorBody),
         (status = 404, description = "not_found: the key does not exist", body = ErrorBody),
         (status = 413, description = "payload_too_large: the key is longer than `--max-key-bytes`", body = ErrorBody),
     )
 )]
-async fn get_one(State(state): State<AppState>, Key(key): Key) -> Result<Response, ApiError> {
+async fn get_one(
+    State(state): State<AppState>,
+    Key(key): Key,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let (value, ttl) = state
         .backend()
         .get_with_ttl(&key)
         .await?
         .ok_or_else(|| ApiError::no_key(&key))?;
-    let mut out = String::from("{\"key\":");
-    push_str(&mut out, &key);
-    out.push_str(",\"value\":");
-    out.push_str(value.as_str());
-    out.push_str(",\"ttl_ms\":");
-    out.push_str(&ttl_ms(ttl));
-    out.push('}');
-    Ok(json(StatusCode::OK, out))
+    if wants_raw(&headers) {
+        let body = axum::body::Bytes::from_owner(value);
+        return Ok(([(CONTENT_TYPE, OCTET_STREAM)], body).into_response());
+    }
+    let body = KeyValue {
+        key,
+        value: StoredValue::new(value),
+        ttl_ms: ttl_ms(ttl),
+    };
+    Ok(Json(body).into_response())
 }
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// Whether the request's `Accept` asks for the stored bytes: it names
+/// `application/octet-stream` and not `application/json` (either with `q=0` does not
+/// count). Anything else gets JSON, the default.
+fn wants_raw(headers: &HeaderMap) -> bool {
+    let (mut raw, mut json) = (false, false);
+    for accept in headers.get_all(ACCEPT) {
+        let Ok(accept) = accept.to_str() else {
+            continue;
+        };
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q == 0.0))
+            });
+            if refused {
+                continue;
+            }
+            raw |= media.eq_ignore_ascii_case(OCTET_STREAM);
+            json |= media.eq_ignore_ascii_case("application/json");
+        }
+    }
+    raw && !json
+}
+
+/// The stored bytes of a value, exactly: the body of `GET /keys/{key}` with
+/// `Accept: application/octet-stream`.
+#[derive(Debug)]
+pub struct StoredBytes;
+
+impl PartialSchema for StoredBytes {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .content_media_type(OCTET_STREAM)
+            .description(Some("The value's stored bytes, exactly"))
+            .into()
+    }
+}
+
+impl ToSchema for StoredBytes {}
 
 #[utoipa::path(
     head,
@@ -112,7 +173,7 @@ async fn put_one(
     Key(key): Key,
     params: Params,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<Created>), ApiError> {
     let mut opts = SetOptions::new();
     if let Some(ttl) = params.ttl(&["ttl"])? {
         opts = opts.ttl(ttl);
@@ -151,14 +212,7 @@ async fn put_one(
         }
         SetOutcome::NotSet => return Err(ApiError::no_key(&key)),
     };
-    let mut out = String::from("{\"key\":");
-    push_str(&mut out, &key);
-    out.push_str(if created {
-        ",\"created\":true}"
-    } else {
-        ",\"created\":false}"
-    });
-    Ok(json(status, out))
+    Ok((status, Json(Created { key, created })))
 }
 
 #[utoipa::path(
@@ -215,19 +269,16 @@ async fn put_many(
     _: Writable,
     params: Params,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Stored>, ApiError> {
     let expiry = params
         .ttl(&["expire_in", "ttl"])?
         .map_or(Expiry::Default, Expiry::After);
     let items = body.object(state.limits())?;
     let written = state.backend().set_many(items, expiry).await?;
-    Ok(json(
-        StatusCode::OK,
-        format!(
-            "{{\"stored\":{},\"evicted\":{}}}",
-            written.stored, written.evicted
-        ),
-    ))
+    Ok(Json(Stored {
+        stored: written.stored as u64,
+        evicted: written.evicted,
+    }))
 }
 
 #[utoipa::path(
@@ -241,9 +292,9 @@ async fn put_many(
         (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
     )
 )]
-async fn delete_all(State(state): State<AppState>, _: Writable) -> Result<Response, ApiError> {
-    let deleted = state.backend().clear().await?;
-    Ok(json(StatusCode::OK, format!("{{\"deleted\":{deleted}}}")))
+async fn delete_all(State(state): State<AppState>, _: Writable) -> Result<Json<Deleted>, ApiError> {
+    let deleted = state.backend().clear().await? as u64;
+    Ok(Json(Deleted { deleted }))
 }
 
 #[utoipa::path(
@@ -284,10 +335,7 @@ async fn list(State(state): State<AppState>, params: Params) -> Result<Response,
         .backend()
         .scan(pattern.as_ref(), cursor, limit)
         .await?;
-    let mut response = json(
-        StatusCode::OK,
-        body::object(page.items.iter().map(|(k, v)| (k.as_str(), v))),
-    );
+    let mut response = Json(Pairs::of(page.items)).into_response();
     if let Some(next) = page.next_cursor {
         // Cursors are hex text, always a valid header value.
         if let Ok(value) = HeaderValue::from_str(&next) {
@@ -352,10 +400,11 @@ async fn incr(
         .backend()
         .incr(&key, by, idem.with_body(&[]).as_ref())
         .await?;
-    let mut out = String::from("{\"key\":");
-    push_str(&mut out, &key);
-    out.push_str(&format!(",\"value\":{}}}", done.value));
-    Ok(idempotency::mark(json(StatusCode::OK, out), done.replayed))
+    let body = Json(IncrResult {
+        key,
+        value: done.value,
+    });
+    Ok(idempotency::mark(body.into_response(), done.replayed))
 }
 
 #[utoipa::path(
@@ -372,16 +421,18 @@ async fn incr(
         (status = 413, description = "payload_too_large: the key is longer than `--max-key-bytes`", body = ErrorBody),
     )
 )]
-async fn get_ttl(State(state): State<AppState>, Key(key): Key) -> Result<Response, ApiError> {
+async fn get_ttl(
+    State(state): State<AppState>,
+    Key(key): Key,
+) -> Result<Json<TtlResult>, ApiError> {
     let ttl = state
         .backend()
         .ttl(&key)
         .await?
         .ok_or_else(|| ApiError::no_key(&key))?;
-    Ok(json(
-        StatusCode::OK,
-        format!("{{\"ttl_ms\":{}}}", ttl_ms(ttl)),
-    ))
+    Ok(Json(TtlResult {
+        ttl_ms: ttl_ms(ttl),
+    }))
 }
 
 /// The body of `PUT /keys/{key}/ttl`.
@@ -413,17 +464,16 @@ async fn put_ttl(
     _: Writable,
     Key(key): Key,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<Json<TtlResult>, ApiError> {
     let TtlBody { ttl } = body.json(r#"{"ttl": SECONDS}"#)?;
     let ttl = crate::config::parse_ttl(&ttl.to_string())
         .map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?;
     if !state.backend().expire(&key, ttl).await? {
         return Err(ApiError::no_key(&key));
     }
-    Ok(json(
-        StatusCode::OK,
-        format!("{{\"ttl_ms\":{}}}", ttl_ms(Some(ttl))),
-    ))
+    Ok(Json(TtlResult {
+        ttl_ms: ttl_ms(Some(ttl)),
+    }))
 }
 
 #[utoipa::path(
@@ -444,11 +494,11 @@ async fn delete_ttl(
     State(state): State<AppState>,
     _: Writable,
     Key(key): Key,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<TtlResult>, ApiError> {
     if !state.backend().clear_ttl(&key).await? {
         return Err(ApiError::no_key(&key));
     }
-    Ok(json(StatusCode::OK, "{\"ttl_ms\":null}".into()))
+    Ok(Json(TtlResult { ttl_ms: None }))
 }
 
 /// The condition of a conditional `PUT /keys/{key}`.
@@ -462,19 +512,22 @@ pub enum Condition {
 }
 
 /// One key with its value and remaining time to live.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyValue {
     /// The key.
     pub key: String,
-    /// The value: any JSON value.
-    pub value: serde_json::Value,
+    /// The value: any JSON value. A value written over HTTP is as it was written;
+    /// other stored bytes are a JSON string of their text, or
+    /// `{"$base64": "..."}` when they are not UTF-8.
+    #[schema(value_type = serde_json::Value)]
+    pub value: StoredValue,
     /// Milliseconds left to live (rounded up), or `null` for a key without TTL.
     #[schema(required = true, minimum = 1)]
     pub ttl_ms: Option<u64>,
 }
 
 /// The outcome of `PUT /keys/{key}`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Created {
     /// The key.
     pub key: String,
@@ -483,7 +536,7 @@ pub struct Created {
 }
 
 /// The outcome of `PUT /keys`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"stored": 1200, "evicted": 209}))]
 pub struct Stored {
     /// How many pairs were written.
@@ -498,14 +551,14 @@ pub struct Stored {
 }
 
 /// The outcome of `DELETE /keys`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Deleted {
     /// How many keys were deleted.
     pub deleted: u64,
 }
 
 /// The outcome of `POST /keys/{key}/incr`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IncrResult {
     /// The key.
     pub key: String,
@@ -514,7 +567,7 @@ pub struct IncrResult {
 }
 
 /// A key's time to live.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TtlResult {
     /// Milliseconds left to live (rounded up), or `null` for a key without TTL.
     #[schema(required = true, minimum = 1)]

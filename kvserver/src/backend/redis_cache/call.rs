@@ -168,18 +168,18 @@ impl RedisCache {
         })
     }
 
-    /// A value read from Redis, checked against the value limit once decoded (text
-    /// that is not JSON grows by its quotes and escapes).
-    pub(super) fn decode_checked(&self, key: &str, bytes: Vec<u8>) -> Result<JsonText> {
-        let value = decode_value(bytes);
-        if value.len() > self.max_value_bytes {
+    /// A value read from Redis, checked against the value limit. The read scripts
+    /// refuse a larger value before they send it (`KVTOOLARGE`); this check keeps the
+    /// limit true of every value this backend hands on, however it was read.
+    pub(super) fn checked_value(&self, key: &str, bytes: Vec<u8>) -> Result<Bytes> {
+        if bytes.len() > self.max_value_bytes {
             return Err(ApiError::stored_value_too_large(
                 key,
-                value.len() as u64,
+                bytes.len() as u64,
                 self.max_value_bytes,
             ));
         }
-        Ok(value)
+        Ok(Bytes::from(bytes))
     }
 
     /// `PING`, within the timeout.

@@ -6,7 +6,7 @@ impl RedisCache {
     pub(in crate::backend) async fn get_with_ttl(
         &self,
         key: &str,
-    ) -> Result<Option<(JsonText, Option<Duration>)>> {
+    ) -> Result<Option<(Bytes, Option<Duration>)>> {
         if reserved(key) {
             self.count(false);
             return Ok(None);
@@ -23,11 +23,8 @@ impl RedisCache {
         }))
     }
 
-    pub(in crate::backend) async fn get_many(
-        &self,
-        keys: &[&str],
-    ) -> Result<Vec<Option<JsonText>>> {
-        let mut out: Vec<Option<JsonText>> = vec![None; keys.len()];
+    pub(in crate::backend) async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let mut out: Vec<Option<Bytes>> = vec![None; keys.len()];
         let mut missing = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             if reserved(key) {
@@ -57,7 +54,7 @@ impl RedisCache {
             for ((&i, epoch), reply) in missing.iter().zip(epochs).zip(replies) {
                 if let Some((v, pttl, slide)) = reply {
                     let found = Found {
-                        value: self.decode_checked(keys[i], v)?,
+                        value: self.checked_value(keys[i], v)?,
                         pttl,
                         slide,
                     };
@@ -104,7 +101,7 @@ impl RedisCache {
         pattern: Option<&Pattern>,
         cursor: Option<&str>,
         limit: usize,
-    ) -> Result<ScanPage<JsonText>> {
+    ) -> Result<ScanPage<Bytes>> {
         if limit == 0 {
             return Err(kvcore::Error::InvalidLimit.into());
         }
@@ -179,7 +176,7 @@ impl RedisCache {
                     if self.sliding {
                         self.touch(key);
                     }
-                    items.push((key.clone(), self.decode_checked(key, v)?));
+                    items.push((key.clone(), self.checked_value(key, v)?));
                 }
             }
         }

@@ -17,7 +17,7 @@ impl RedisCache {
     pub(in crate::backend) async fn set(
         &self,
         key: &str,
-        value: JsonText,
+        value: Bytes,
         opts: SetOptions,
     ) -> Result<SetOutcome> {
         refuse_reserved(key)?;
@@ -31,7 +31,7 @@ impl RedisCache {
         invocation
             .key(key)
             .key(SLIDE_KEY)
-            .arg(value.as_str())
+            .arg(value.as_bytes())
             .arg(condition)
             .arg(kind)
             .arg(ttl)
@@ -50,7 +50,7 @@ impl RedisCache {
     /// Adds `items` (keys, then values) and the slide hash to a batch invocation.
     pub(super) fn batch<'a>(
         invocation: &mut redis::ScriptInvocation<'a>,
-        items: &[(String, JsonText)],
+        items: &[(String, Bytes)],
     ) -> Result<()> {
         for (key, _) in items {
             refuse_reserved(key)?;
@@ -58,13 +58,13 @@ impl RedisCache {
         }
         invocation.key(SLIDE_KEY);
         for (_, value) in items {
-            invocation.arg(value.as_str());
+            invocation.arg(value.as_bytes());
         }
         Ok(())
     }
 
     /// Forgets `items`' keys locally after a batch write.
-    pub(super) fn written_all(&self, items: &[(String, JsonText)]) {
+    pub(super) fn written_all(&self, items: &[(String, Bytes)]) {
         for (key, _) in items {
             self.written(key, None);
         }
@@ -72,7 +72,7 @@ impl RedisCache {
 
     pub(in crate::backend) async fn set_many(
         &self,
-        items: Vec<(String, JsonText)>,
+        items: Vec<(String, Bytes)>,
         expiry: Expiry,
     ) -> Result<Written> {
         let (_, ttl) = match expiry {
@@ -93,7 +93,7 @@ impl RedisCache {
 
     pub(in crate::backend) async fn insert_all_absent(
         &self,
-        items: Vec<(String, JsonText)>,
+        items: Vec<(String, Bytes)>,
         idem: Option<&IdempotencyKey>,
     ) -> Result<Applied<bool>> {
         let mut invocation = self.scripts.insert_absent.prepare_invoke();
@@ -112,7 +112,7 @@ impl RedisCache {
 
     pub(in crate::backend) async fn update_all_present(
         &self,
-        items: Vec<(String, JsonText)>,
+        items: Vec<(String, Bytes)>,
     ) -> Result<bool> {
         let mut invocation = self.scripts.update_present.prepare_invoke();
         Self::batch(&mut invocation, &items)?;
