@@ -95,7 +95,7 @@ impl Local {
 
     /// Runs a write of the key-value store (on the blocking pool when it waits for
     /// the disk).
-    async fn write<R: Send + 'static>(
+    pub(super) async fn write<R: Send + 'static>(
         &self,
         f: impl FnOnce(&dyn Store<Bytes>) -> kvcore::Result<R> + Send + 'static,
     ) -> Result<R> {

@@ -20,6 +20,7 @@
 //! there are exactly two implementations, and `async fn` dispatch through an enum
 //! needs no boxing.
 
+mod compute;
 mod local;
 mod redis_cache;
 

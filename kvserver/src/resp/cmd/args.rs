@@ -129,6 +129,16 @@ impl From<ApiError> for Error {
     }
 }
 
+/// An argument as the value to store: the same bytes.
+pub fn stored(arg: &[u8]) -> kvcore::Bytes {
+    kvcore::Bytes::from(arg)
+}
+
+/// A stored value as a bulk reply, without copying it.
+pub fn bulk(value: kvcore::Bytes) -> Reply {
+    Reply::Bulk(Bytes::from_owner(value))
+}
+
 /// An integer argument, or `ERR value is not an integer or out of range`.
 pub fn int(arg: &[u8]) -> Result<i64, Error> {
     parse_i64(arg).ok_or_else(Error::not_integer)
@@ -154,6 +164,18 @@ impl Ctx<'_> {
             )));
         }
         Ok(key)
+    }
+
+    /// Refuses a command that needs an atomic read-modify-write of a key, which the
+    /// Redis backend does not offer (see the README).
+    pub fn needs_compute(&self, command: &str) -> Result<(), Error> {
+        if self.state.backend().redis().is_some() {
+            return Err(Error(format!(
+                "ERR '{command}' is not available with --backend: it changes a value in \
+                 place, which kvserver does only over its own store"
+            )));
+        }
+        Ok(())
     }
 
     /// Refuses a value larger than `--max-value-bytes`.

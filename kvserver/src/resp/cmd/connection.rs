@@ -135,9 +135,9 @@ pub async fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
     ]))
 }
 
-/// `SELECT index`: database 0 is the only one.
-pub async fn select(_: &mut Ctx<'_>, args: &[Bytes]) -> Result {
-    let index = super::args::int(&args[1])?;
+/// A database index (`SELECT`, `COPY ... DB`): only 0 exists.
+pub fn database(arg: &[u8]) -> std::result::Result<(), Error> {
+    let index = super::args::int(arg)?;
     if i32::try_from(index).is_err() {
         return Err(Error::new(
             "ERR value is out of range, value must between -2147483648 and 2147483647",
@@ -146,6 +146,12 @@ pub async fn select(_: &mut Ctx<'_>, args: &[Bytes]) -> Result {
     if index != 0 {
         return Err(Error::new("ERR DB index is out of range"));
     }
+    Ok(())
+}
+
+/// `SELECT index`: database 0 is the only one.
+pub async fn select(_: &mut Ctx<'_>, args: &[Bytes]) -> Result {
+    database(&args[1])?;
     Ok(Reply::ok())
 }
 

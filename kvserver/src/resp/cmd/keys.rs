@@ -12,7 +12,7 @@
 use std::hash::{BuildHasher, RandomState};
 
 use bytes::Bytes;
-use kvcore::Pattern;
+use kvcore::{Compute, Pattern};
 
 use super::args::{Error, int, is};
 use super::{Ctx, Result};
@@ -184,6 +184,106 @@ pub async fn randomkey(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Result {
             None => return Ok(Reply::bulk_or_null(last.map(Bytes::from))),
         }
     }
+}
+
+/// `ERR no such key`.
+fn no_such_key() -> Error {
+    Error::new("ERR no such key")
+}
+
+/// Writes the value and TTL of `src` under `dst` (only if `dst` is free, unless
+/// `replace`); `None` without `src`, `Some(false)` when `dst` was taken.
+async fn copy_value(
+    ctx: &Ctx<'_>,
+    src: &str,
+    dst: &str,
+    replace: bool,
+) -> std::result::Result<Option<(bool, kvcore::Bytes)>, Error> {
+    let backend = ctx.state.backend();
+    let Some((value, ttl)) = backend.get_with_ttl(src).await? else {
+        return Ok(None);
+    };
+    let mut opts = match ttl {
+        Some(ttl) => kvcore::SetOptions::new().ttl(ttl),
+        None => kvcore::SetOptions::new().no_ttl(),
+    };
+    if !replace {
+        opts = opts.if_absent();
+    }
+    let outcome = backend.set(dst, value.clone(), opts).await?;
+    Ok(Some((outcome != kvcore::SetOutcome::NotSet, value)))
+}
+
+/// Moves `src` to `dst`: the value is written under the new name first, then the
+/// old name is removed, unless a writer changed it meanwhile (then the old name
+/// keeps the newer value). Not atomic across the two names: a reader may see both
+/// for a moment.
+async fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> Result {
+    let src = ctx.existing_key(&args[1]).ok_or_else(no_such_key)?;
+    let dst = ctx.key(&args[2])?;
+    if src == dst {
+        return if ctx.state.backend().contains(src).await? {
+            Ok(if nx { Reply::Int(0) } else { Reply::ok() })
+        } else {
+            Err(no_such_key())
+        };
+    }
+    let Some((moved, value)) = copy_value(ctx, src, dst, !nx).await? else {
+        return Err(no_such_key());
+    };
+    if !moved {
+        return Ok(Reply::Int(0));
+    }
+    let backend = ctx.state.backend();
+    if backend.local().is_some() {
+        backend
+            .compute(src, move |now| {
+                let same = now.is_some_and(|now| now == &value);
+                (if same { Compute::Delete } else { Compute::Keep }, ())
+            })
+            .await?;
+    } else {
+        backend.delete(src).await?;
+    }
+    Ok(if nx { Reply::Int(1) } else { Reply::ok() })
+}
+
+/// `RENAME key newkey`.
+pub async fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
+    rename_generic(ctx, args, false).await
+}
+
+/// `RENAMENX key newkey`: 1 when renamed, 0 when the new name was taken.
+pub async fn renamenx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
+    rename_generic(ctx, args, true).await
+}
+
+/// `COPY source destination [DB 0] [REPLACE]`: 1 when copied, with its TTL.
+pub async fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
+    let mut replace = false;
+    let mut at = 3;
+    while at < args.len() {
+        if is(&args[at], "REPLACE") {
+            replace = true;
+        } else if is(&args[at], "DB") && at + 1 < args.len() {
+            super::connection::database(&args[at + 1])?;
+            at += 1;
+        } else {
+            return Err(Error::syntax());
+        }
+        at += 1;
+    }
+    if args[1] == args[2] {
+        return Err(Error::new(
+            "ERR source and destination objects are the same",
+        ));
+    }
+    let Some(src) = ctx.existing_key(&args[1]) else {
+        return Ok(Reply::Int(0));
+    };
+    let dst = ctx.key(&args[2])?;
+    let copied = copy_value(ctx, src, dst, replace).await?;
+    Ok(Reply::Int(i64::from(copied.is_some_and(|(done, _)| done))))
 }
 
 impl Ctx<'_> {

@@ -1,13 +1,17 @@
 mod args;
+mod bits;
 mod client;
 mod command;
 mod config;
 mod connection;
+mod counters;
 mod docs;
 mod expire;
 mod info;
 mod keys;
 mod server;
+mod strings;
+mod text;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -173,6 +177,63 @@ macro_rules! commands {
 }
 
 commands! {
+    // Strings.
+    Get => "get", 2, READONLY | FAST, (1, 1, 1), "string", "1.0.0", strings::get,
+        "key", "Returns the value of a key.";
+    Set => "set", -3, WRITE | DENYOOM, (1, 1, 1), "string", "1.0.0", strings::set,
+        "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]",
+        "Sets the value of a key, with an optional expiry and condition.";
+    Setnx => "setnx", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", strings::setnx,
+        "key value", "Sets the value of a key only when the key does not exist.";
+    Setex => "setex", 4, WRITE | DENYOOM, (1, 1, 1), "string", "2.0.0", strings::setex,
+        "key seconds value", "Sets the value and the expiry in seconds of a key.";
+    Psetex => "psetex", 4, WRITE | DENYOOM, (1, 1, 1), "string", "2.6.0", strings::psetex,
+        "key milliseconds value", "Sets the value and the expiry in milliseconds of a key.";
+    Getex => "getex", -2, WRITE | FAST, (1, 1, 1), "string", "6.2.0", strings::getex,
+        "key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]",
+        "Returns the value of a key and changes its expiry.";
+    Getdel => "getdel", 2, WRITE | FAST, (1, 1, 1), "string", "6.2.0", strings::getdel,
+        "key", "Returns the value of a key and deletes the key.";
+    Getset => "getset", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", strings::getset,
+        "key value", "Sets the value of a key and returns the value it had.";
+    Mget => "mget", -2, READONLY | FAST, (1, -1, 1), "string", "1.0.0", strings::mget,
+        "key...", "Returns the values of keys.";
+    Mset => "mset", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", strings::mset,
+        "key value...", "Sets the values of keys.";
+    Msetnx => "msetnx", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", strings::msetnx,
+        "key value...", "Sets the values of keys only when none of the keys exists.";
+    Strlen => "strlen", 2, READONLY | FAST, (1, 1, 1), "string", "2.2.0", strings::strlen,
+        "key", "Returns the length of a value in bytes.";
+    Append => "append", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "2.0.0", text::append,
+        "key value", "Appends bytes to the value of a key, creating it if needed.";
+    Getrange => "getrange", 4, READONLY, (1, 1, 1), "string", "2.4.0", text::getrange,
+        "key start end", "Returns a range of the bytes of a value.";
+    Substr => "substr", 4, READONLY, (1, 1, 1), "string", "1.0.0", text::getrange,
+        "key start end", "Returns a range of the bytes of a value (the old name of GETRANGE).";
+    Setrange => "setrange", 4, WRITE | DENYOOM, (1, 1, 1), "string", "2.2.0", text::setrange,
+        "key offset value", "Overwrites part of a value from an offset, padding with zero bytes.";
+    Lcs => "lcs", -3, READONLY, (1, 2, 1), "string", "7.0.0", text::lcs,
+        "key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]",
+        "Finds the longest common subsequence of two values.";
+    Setbit => "setbit", 4, WRITE | DENYOOM, (1, 1, 1), "bitmap", "2.2.0", bits::setbit,
+        "key offset value", "Sets or clears one bit of a value; returns the bit it was.";
+    Getbit => "getbit", 3, READONLY | FAST, (1, 1, 1), "bitmap", "2.2.0", bits::getbit,
+        "key offset", "Returns one bit of a value.";
+    Bitcount => "bitcount", -2, READONLY, (1, 1, 1), "bitmap", "2.6.0", bits::bitcount,
+        "key [start end [BYTE|BIT]]", "Counts the set bits of a value, or of a range of it.";
+    Bitpos => "bitpos", -3, READONLY, (1, 1, 1), "bitmap", "2.8.7", bits::bitpos,
+        "key bit [start [end [BYTE|BIT]]]", "Finds the first set or clear bit of a value.";
+    Incr => "incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", counters::incr,
+        "key", "Adds one to the integer value of a key (a missing key counts as 0).";
+    Incrby => "incrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", counters::incrby,
+        "key increment", "Adds a number to the integer value of a key.";
+    Decr => "decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", counters::decr,
+        "key", "Subtracts one from the integer value of a key.";
+    Decrby => "decrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", counters::decrby,
+        "key decrement", "Subtracts a number from the integer value of a key.";
+    Incrbyfloat => "incrbyfloat", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "2.6.0",
+        counters::incrbyfloat, "key increment", "Adds a decimal number to the value of a key.";
+
     // Keys.
     Del => "del", -2, WRITE, (1, -1, 1), "generic", "1.0.0", keys::del,
         "key...", "Deletes keys; returns how many existed.";
@@ -182,6 +243,12 @@ commands! {
         "key...", "Counts how many of the keys exist (a key named twice counts twice).";
     Type => "type", 2, READONLY | FAST, (1, 1, 1), "generic", "1.0.0", keys::kind,
         "key", "Returns the type of a key: string, or none.";
+    Rename => "rename", 3, WRITE, (1, 2, 1), "generic", "1.0.0", keys::rename,
+        "key newkey", "Renames a key, replacing any key of the new name.";
+    Renamenx => "renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", "1.0.0", keys::renamenx,
+        "key newkey", "Renames a key only when the new name is free.";
+    Copy => "copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", "6.2.0", keys::copy,
+        "source destination [DB destination-db] [REPLACE]", "Copies the value of a key to another key.";
     Keys => "keys", 2, READONLY | DANGEROUS, (0, 0, 0), "generic", "1.0.0", keys::keys,
         "pattern", "Returns every key matching a glob pattern.";
     Scan => "scan", -2, READONLY, (0, 0, 0), "generic", "2.8.0", keys::scan,
