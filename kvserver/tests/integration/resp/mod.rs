@@ -7,7 +7,9 @@
 
 mod auth;
 mod cli;
+mod commands;
 mod compat;
+mod cross;
 mod protocol;
 
 use std::net::SocketAddr;
