@@ -10,6 +10,7 @@ mod cli;
 mod commands;
 mod compat;
 mod cross;
+mod model;
 mod protocol;
 
 use std::net::SocketAddr;
