@@ -31,7 +31,7 @@ enum Ttl {
     None,
     Ex(u8),
     Px(u16),
-    KeepTtl,
+    Keep,
 }
 
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Ttl::None),
         (1..5u8).prop_map(Ttl::Ex),
         (1..3000u16).prop_map(Ttl::Px),
-        Just(Ttl::KeepTtl),
+        Just(Ttl::Keep),
     ];
     prop_oneof![
         4 => (key(), value(), cond, ttl, any::<bool>()).prop_map(|(k, v, c, t, g)| Op::Set(k, v, c, t, g)),
@@ -187,7 +187,7 @@ impl Model {
                         Ttl::None => None,
                         Ttl::Ex(s) => Some(now + u64::from(*s) * 1000),
                         Ttl::Px(ms) => Some(now + u64::from(*ms)),
-                        Ttl::KeepTtl => old.as_ref().and_then(|(_, d)| *d),
+                        Ttl::Keep => old.as_ref().and_then(|(_, d)| *d),
                     };
                     self.keys.insert(*k, (v.clone(), deadline));
                 }
@@ -393,7 +393,7 @@ fn command(op: &Op) -> redis::Cmd {
                 Ttl::Px(ms) => {
                     c.arg("PX").arg(*ms);
                 }
-                Ttl::KeepTtl => {
+                Ttl::Keep => {
                     c.arg("KEEPTTL");
                 }
             }
