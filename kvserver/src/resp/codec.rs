@@ -7,12 +7,14 @@
 //!
 //! # Limits, checked before anything is buffered for them
 //!
-//! The `redis-protocol` crate parses a complete array, but it cannot refuse one: given
-//! the header of a 4 GB bulk string it answers "incomplete" and waits for the bytes.
-//! So the codec first walks each array's headers itself, as they arrive, keeping its
-//! place between reads, and hands the array to the crate only once the whole of it is
-//! in the buffer and within bounds. It refuses, as Redis does, with a protocol error
-//! after which the connection is closed:
+//! The `redis-protocol` crate (which writes the replies) can parse a request, but it
+//! cannot refuse one: given the header of a 4 GB bulk string it answers "incomplete"
+//! and waits for the bytes, and it parses from the start again at every read. So the
+//! codec walks each array's headers itself, as they arrive, keeping its place
+//! between reads; once the whole array is in and within bounds, its arguments are
+//! slices of the buffer, without a second parse (the tests check that the crate's
+//! parser reads every request the same way). It refuses, as Redis does, with a
+//! protocol error after which the connection is closed:
 //!
 //! - an argument count above [`RequestLimits::max_args`] (or not a number):
 //!   `invalid multibulk length`;
@@ -29,7 +31,6 @@
 //! `HELLO`, too little for a stranger to make the server buffer much.
 
 use bytes::{Bytes, BytesMut};
-use redis_protocol::resp2::types::BytesFrame as Frame2;
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::frame::{Protocol, Reply};
@@ -220,21 +221,29 @@ impl RespCodec {
         Ok(true)
     }
 
-    /// Takes the complete array of `len` bytes at the start of `src` with the
-    /// `redis-protocol` parser.
-    fn take_array(src: &mut BytesMut, len: usize) -> Result<Args, CodecError> {
-        let parsed = redis_protocol::resp2::decode::decode_bytes_mut(src)
-            .map_err(|e| protocol_error(e.details()))?;
-        match parsed {
-            Some((Frame2::Array(items), taken, _)) if taken == len => items
-                .into_iter()
-                .map(|item| match item {
-                    Frame2::BulkString(arg) => Ok(arg),
-                    _ => Err(protocol_error("expected a bulk string")),
-                })
-                .collect(),
-            _ => Err(protocol_error("malformed request")),
+    /// Takes the complete array of `len` bytes at the start of `src`, whose headers
+    /// [`RespCodec::walk`] checked: each argument is a slice of the one buffer the
+    /// request is cut into, not a copy.
+    fn take_array(src: &mut BytesMut, walk: &Walk) -> Args {
+        let frame = src.split_to(walk.pos).freeze();
+        let mut args = Vec::with_capacity(walk.args);
+        // Past the count line, then each `$len\r\n` header and its data.
+        let mut at = line_end(&frame, 0).map_or(frame.len(), |end| end + 2);
+        for _ in 0..walk.args {
+            let Some(end) = line_end(&frame, at) else {
+                break;
+            };
+            let len = parse_i64(&frame[at + 1..end])
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0);
+            let data = end + 2;
+            if data + len > frame.len() {
+                break;
+            }
+            args.push(frame.slice(data..data + len));
+            at = data + len + 2;
         }
+        args
     }
 }
 
@@ -286,7 +295,7 @@ impl Decoder for RespCodec {
                 self.walk = Some(walk);
                 return Ok(None);
             }
-            return Self::take_array(src, walk.pos).map(Some);
+            return Ok(Some(Self::take_array(src, &walk)));
         }
     }
 }

@@ -91,7 +91,7 @@ pub async fn serve(
             };
             if ran == 0 {
                 session.client.set_busy(true, 0);
-                match Arc::clone(state.slots()).try_acquire_owned() {
+                match state.slots().try_acquire() {
                     Ok(permit) => slot = Some(permit),
                     Err(_) => {
                         shed = true;

@@ -42,6 +42,8 @@ pub enum Reply {
     Int(i64),
     /// A bulk string: any bytes.
     Bulk(Bytes),
+    /// A bulk string of a stored value, written from the store's own buffer.
+    Value(kvcore::Bytes),
     /// Nothing: `$-1` in RESP2, `_` in RESP3.
     Null,
     /// An array.
@@ -110,6 +112,7 @@ impl Reply {
         // write everything else (and these, in the tests, to check them against).
         match &self {
             Reply::Bulk(data) => return put_bulk(out, data),
+            Reply::Value(data) => return put_bulk(out, data),
             Reply::Null if protocol == Protocol::Resp2 => return out.extend_from_slice(b"$-1\r\n"),
             Reply::Simple(text) if text.as_ref() == b"OK" => {
                 return out.extend_from_slice(b"+OK\r\n");
@@ -148,6 +151,7 @@ impl Reply {
             Reply::Error(e) => Frame2::Error(e.into()),
             Reply::Int(n) => Frame2::Integer(n),
             Reply::Bulk(b) | Reply::Verbatim(b) => Frame2::BulkString(b),
+            Reply::Value(v) => Frame2::BulkString(Bytes::from_owner(v)),
             Reply::Null => Frame2::Null,
             Reply::Array(items) | Reply::Set(items) => {
                 Frame2::Array(items.into_iter().map(Reply::into_resp2).collect())
@@ -179,6 +183,10 @@ impl Reply {
             },
             Reply::Bulk(data) => Frame3::BlobString {
                 data,
+                attributes: None,
+            },
+            Reply::Value(v) => Frame3::BlobString {
+                data: Bytes::from_owner(v),
                 attributes: None,
             },
             Reply::Null => Frame3::Null,
@@ -276,6 +284,7 @@ mod tests {
             Reply::Int(i64::MIN),
             Reply::bulk_static(""),
             Reply::bulk(Bytes::from_static(b"a\0\xff\r\nb")),
+            Reply::Value(kvcore::Bytes::from(&b"v\0\xff"[..])),
             Reply::Null,
         ];
         for reply in cases {

@@ -136,7 +136,7 @@ pub fn stored(arg: &[u8]) -> kvcore::Bytes {
 
 /// A stored value as a bulk reply, without copying it.
 pub fn bulk(value: kvcore::Bytes) -> Reply {
-    Reply::Bulk(Bytes::from_owner(value))
+    Reply::Value(value)
 }
 
 /// An integer argument, or `ERR value is not an integer or out of range`.

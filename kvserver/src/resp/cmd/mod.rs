@@ -13,7 +13,7 @@ mod server;
 mod strings;
 mod text;
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::LazyLock;
 
 use bytes::Bytes;

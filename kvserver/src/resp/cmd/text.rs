@@ -277,7 +277,7 @@ mod tests {
         let b = b"mynewtext";
         assert_eq!(
             lcs_reply(a, b, false, false, false, 0),
-            Reply::Bulk(Bytes::from_static(b"mytext"))
+            Reply::Value(kvcore::Bytes::from("mytext"))
         );
         assert_eq!(lcs_reply(a, b, false, true, false, 0), Reply::Int(6));
         let Reply::Map(fields) = lcs_reply(a, b, true, false, true, 0) else {

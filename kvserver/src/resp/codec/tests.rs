@@ -265,3 +265,62 @@ fn replies_follow_the_protocol_switch() {
     c.encode(Reply::Null, &mut out).unwrap();
     assert_eq!(&out[..], b"$-1\r\n_\r\n");
 }
+
+mod against_the_crate {
+    //! The `redis-protocol` crate's parser and this codec read every request alike,
+    //! however it is cut into reads.
+
+    use super::*;
+    use proptest::prelude::*;
+    use redis_protocol::resp2::types::OwnedFrame;
+
+    fn request(args: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn requests_read_as_the_crate_reads_them(
+            requests in prop::collection::vec(prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 1..6), 1..6),
+            cuts in prop::collection::vec(1..50usize, 0..20),
+        ) {
+            let stream: Vec<u8> = requests.iter().flat_map(|r| request(r)).collect();
+            // The crate, on the whole stream.
+            let mut expected = Vec::new();
+            let mut at = 0;
+            while at < stream.len() {
+                let (frame, len) = redis_protocol::resp2::decode::decode(&stream[at..]).unwrap().unwrap();
+                let OwnedFrame::Array(items) = frame else { panic!("an array") };
+                expected.push(items.into_iter().map(|i| match i {
+                    OwnedFrame::BulkString(b) => b,
+                    other => panic!("{other:?}"),
+                }).collect::<Vec<_>>());
+                at += len;
+            }
+            // The codec, on the stream cut into reads.
+            let mut c = RespCodec::new(RequestLimits { max_args: 100, max_request_bytes: 1 << 20 }, false);
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            let mut rest = &stream[..];
+            let mut cuts = cuts.into_iter();
+            while !rest.is_empty() {
+                let n = cuts.next().unwrap_or(rest.len()).min(rest.len());
+                buf.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                while let Some(args) = c.decode(&mut buf).unwrap() {
+                    got.push(args.into_iter().map(|a| a.to_vec()).collect::<Vec<_>>());
+                }
+            }
+            prop_assert_eq!(got, expected);
+            prop_assert!(buf.is_empty());
+        }
+    }
+}
