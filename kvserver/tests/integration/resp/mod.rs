@@ -6,6 +6,7 @@
 //! tested by advancing time.
 
 mod auth;
+mod backend;
 mod cli;
 mod commands;
 mod compat;
