@@ -179,10 +179,10 @@ impl From<String> for Bytes {
     }
 }
 
-/// The compact JSON text, byte for byte.
+/// The compact JSON text, byte for byte (shared, not copied).
 impl From<JsonText> for Bytes {
     fn from(json: JsonText) -> Bytes {
-        Bytes(Arc::from(json.as_str().as_bytes()))
+        Bytes(Arc::from(json.into_shared()))
     }
 }
 

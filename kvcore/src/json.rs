@@ -50,6 +50,11 @@ impl JsonText {
         JsonText(Arc::from(serde_json::to_string(s).unwrap_or_default()))
     }
 
+    /// The shared text, for a conversion that keeps it without a copy.
+    pub(crate) fn into_shared(self) -> Arc<str> {
+        self.0
+    }
+
     /// The compact JSON text.
     pub fn as_str(&self) -> &str {
         &self.0
