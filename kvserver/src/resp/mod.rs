@@ -18,6 +18,7 @@ pub mod cmd;
 pub mod codec;
 pub mod connection;
 pub mod cursors;
+pub mod extended;
 pub mod frame;
 pub mod inline;
 pub mod number;

@@ -4,10 +4,10 @@
 //! zero (`0` itself aside), within `i64`; `+1`, `01`, `-0` and ` 1` are not integers.
 //! Floats for `INCRBYFLOAT` follow its `strtold` reading: decimal text with an
 //! optional exponent, `inf` included. Redis adds them in 80-bit `long double` and
-//! prints 17 digits after the point with trailing zeros cut, so `0.1` added to `0.2`
-//! gives `0.3`; [`add_decimal`] reaches the same text by adding the decimals exactly
-//! when both have at most 17 digits after the point and 20 before, and otherwise
-//! adds them as `f64`, printed as the shortest text that reads back the same.
+//! prints 17 digits after the point with trailing zeros cut; [`add_decimal`] does the
+//! same in software ([`super::extended`]) for numbers of up to 38 significant
+//! digits below 2^128, and adds anything larger or finer as `f64`, printed as the
+//! shortest text that reads back the same.
 
 /// An integer as Redis reads one, or `None`.
 pub fn parse_i64(text: &[u8]) -> Option<i64> {
@@ -49,84 +49,6 @@ pub fn parse_f64(text: &[u8]) -> Option<f64> {
     (!value.is_nan()).then_some(value)
 }
 
-/// A decimal number held exactly: `units / 10^SCALE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Decimal(i128);
-
-/// Digits kept after the point: Redis prints 17.
-const SCALE: u32 = 17;
-
-impl Decimal {
-    /// Reads decimal text (`-12.5`, `3e2`, `.5`), if it is exact within 17 digits
-    /// after the point and 20 before.
-    fn parse(text: &str) -> Option<Decimal> {
-        let (negative, rest) = match text.as_bytes().first()? {
-            b'-' => (true, &text[1..]),
-            b'+' => (false, &text[1..]),
-            _ => (false, text),
-        };
-        let (mantissa, exponent) = match rest.find(['e', 'E']) {
-            Some(i) => (&rest[..i], rest[i + 1..].parse::<i32>().ok()?),
-            None => (rest, 0),
-        };
-        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-        if whole.is_empty() && fraction.is_empty() {
-            return None;
-        }
-        if !whole
-            .bytes()
-            .chain(fraction.bytes())
-            .all(|b| b.is_ascii_digit())
-        {
-            return None;
-        }
-        let digits = format!("{whole}{fraction}");
-        let digits = digits.trim_start_matches('0');
-        // The value is digits × 10^(exponent − fraction digits).
-        let shift = exponent.checked_sub(i32::try_from(fraction.len()).ok()?)?;
-        let shift = shift.checked_add(i32::try_from(SCALE).ok()?)?;
-        if digits.is_empty() {
-            return Some(Decimal(0));
-        }
-        let mut units: i128 = digits.parse().ok()?;
-        if shift >= 0 {
-            let factor = 10i128.checked_pow(u32::try_from(shift).ok()?)?;
-            units = units.checked_mul(factor)?;
-        } else {
-            // More than 17 digits after the point: not exact at this scale, unless
-            // what is cut is zeros.
-            let divisor = 10i128.checked_pow(u32::try_from(-shift).ok()?)?;
-            if units % divisor != 0 {
-                return None;
-            }
-            units /= divisor;
-        }
-        if units >= 10i128.pow(20 + SCALE) {
-            return None;
-        }
-        Some(Decimal(if negative { -units } else { units }))
-    }
-
-    fn to_text(self) -> String {
-        let negative = self.0 < 0;
-        let units = self.0.unsigned_abs();
-        let scale = 10u128.pow(SCALE);
-        let whole = units / scale;
-        let fraction = units % scale;
-        let mut out = String::new();
-        if negative {
-            out.push('-');
-        }
-        out.push_str(&whole.to_string());
-        if fraction != 0 {
-            let digits = format!("{fraction:017}");
-            out.push('.');
-            out.push_str(digits.trim_end_matches('0'));
-        }
-        out
-    }
-}
-
 /// What [`add_decimal`] can fail with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FloatError {
@@ -146,14 +68,9 @@ pub fn add_decimal(current: &[u8], increment: &[u8]) -> Result<String, FloatErro
     }
     let exact = std::str::from_utf8(current)
         .ok()
-        .and_then(Decimal::parse)
-        .zip(std::str::from_utf8(increment).ok().and_then(Decimal::parse))
-        .and_then(|(x, y)| x.0.checked_add(y.0))
-        .filter(|units| units.unsigned_abs() < 10u128.pow(20 + SCALE));
-    Ok(match exact {
-        Some(units) => Decimal(units).to_text(),
-        None => shortest(sum),
-    })
+        .zip(std::str::from_utf8(increment).ok())
+        .and_then(|(a, b)| super::extended::add(a, b));
+    Ok(exact.unwrap_or_else(|| shortest(sum)))
 }
 
 /// The shortest text that reads back as `value`, without an exponent.
@@ -228,7 +145,7 @@ mod tests {
     }
 
     #[test]
-    fn repeated_tenths_stay_exact() {
+    fn repeated_tenths_print_as_in_redis() {
         let mut value = "0".to_string();
         for _ in 0..10 {
             value = add_decimal(value.as_bytes(), b"0.1").unwrap();

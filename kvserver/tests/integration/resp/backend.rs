@@ -24,7 +24,14 @@ async fn string_and_key_commands_work_over_redis() {
     assert_eq!(redis.cmd(&["STRLEN", "k"]), ":3");
     let done: bool = con.set_nx("k", "other").await.unwrap();
     assert!(!done);
-    let _: () = redis::cmd("SET").arg("t").arg("v").arg("EX").arg(100).query_async(&mut con).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("t")
+        .arg("v")
+        .arg("EX")
+        .arg(100)
+        .query_async(&mut con)
+        .await
+        .unwrap();
     let ttl: i64 = con.ttl("t").await.unwrap();
     assert!((99..=100).contains(&ttl), "{ttl}");
     let pttl = redis.int(&["PTTL", "t"]);
@@ -47,7 +54,12 @@ async fn string_and_key_commands_work_over_redis() {
     let _: () = con.rename("b", "b2").await.unwrap();
     assert_eq!(redis.cmd(&["GET", "b2"]), "2");
     assert_eq!(redis.int(&["EXISTS", "b"]), 0);
-    let copied: bool = redis::cmd("COPY").arg("b2").arg("b3").query_async(&mut con).await.unwrap();
+    let copied: bool = redis::cmd("COPY")
+        .arg("b2")
+        .arg("b3")
+        .query_async(&mut con)
+        .await
+        .unwrap();
     assert!(copied);
     let keys: Vec<String> = con.keys("b*").await.unwrap();
     assert_eq!(keys.len(), 2, "{keys:?}");

@@ -321,6 +321,8 @@ async fn string_commands_answer_as_redis() {
         ["INCRBYFLOAT", "ff", "0.1"],
         ["INCRBYFLOAT", "ff", "0.2"],
         ["INCRBYFLOAT", "ff", "3"],
+        ["INCRBYFLOAT", "ff", "1e3"],
+        ["INCRBYFLOAT", "ff", "-1003.3"],
         ["SET", "bits", "foobar"],
         ["BITCOUNT", "bits"],
         ["BITCOUNT", "bits", "0", "0"],
@@ -561,5 +563,40 @@ async fn random_string_commands_answer_as_redis() {
                 label.join(" ")
             );
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incrbyfloat_adds_as_redis_adds() {
+    let redis = redis_or_skip!();
+    let kv = Kv::start(&[]).await;
+    let mut r = Raw::connect(([127, 0, 0, 1], redis.port).into()).await;
+    let mut k = kv.raw().await;
+    let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
+    for step in 0..2000 {
+        // Decimals of up to 12 digits, the point anywhere, sometimes an exponent.
+        let digits: String = (0..1 + rng.below(12))
+            .map(|_| char::from(b'0' + rng.below(10) as u8))
+            .collect();
+        let point = rng.below(digits.len() as u64 + 1) as usize;
+        let mut number = format!("{}.{}", &digits[..point], &digits[point..]);
+        if rng.below(2) == 0 {
+            number.insert(0, '-');
+        }
+        if rng.below(5) == 0 {
+            number.push_str(&format!("e{}", rng.below(11) as i64 - 5));
+        }
+        if step % 50 == 0 {
+            for c in [&mut r, &mut k] {
+                c.call(&["SET", "f", &number]).await;
+            }
+            continue;
+        }
+        let request = encode(&[b"INCRBYFLOAT", b"f", number.as_bytes()]);
+        r.send_raw(&request).await;
+        k.send_raw(&request).await;
+        let expected = r.text().await;
+        let got = k.text().await;
+        assert_eq!(got, expected, "step {step}: INCRBYFLOAT f {number}");
     }
 }
