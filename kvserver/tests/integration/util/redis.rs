@@ -24,7 +24,7 @@ macro_rules! redis_or_skip {
 /// tool is not installed, as [`redis_or_skip!`] does for `redis-server`.
 macro_rules! redis_tool_or_skip {
     ($name:expr) => {
-        match $crate::util::redis::tool($name) {
+        match $crate::util::redis::tool($name, "redis-server") {
             Some(name) => name,
             None => return,
         }
@@ -32,8 +32,9 @@ macro_rules! redis_tool_or_skip {
 }
 
 /// `name` when it runs (`name --version` succeeds); else says the test is skipped
-/// and returns `None`, or fails the test under `CI=true` / `KV_REQUIRE_REDIS=1`.
-pub fn tool(name: &'static str) -> Option<&'static str> {
+/// (naming the Debian `package` that brings it) and returns `None`, or fails the test
+/// under `CI=true` / `KV_REQUIRE_REDIS=1`.
+pub fn tool(name: &'static str, package: &str) -> Option<&'static str> {
     let runs = Command::new(name)
         .arg("--version")
         .stdout(Stdio::null())
@@ -50,11 +51,11 @@ pub fn tool(name: &'static str) -> Option<&'static str> {
     assert!(
         !required(),
         "{test}: {name} is not installed, and CI or KV_REQUIRE_REDIS requires it \
-         (apt-get install redis-server, which brings it)"
+         (apt-get install {package})"
     );
     let _ = writeln!(
         std::io::stderr(),
-        "skipped {test}: {name} is not installed (apt-get install redis-server; \
+        "skipped {test}: {name} is not installed (apt-get install {package}; \
          KV_REQUIRE_REDIS=1 makes this a failure)"
     );
     None
