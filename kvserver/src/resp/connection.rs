@@ -35,6 +35,9 @@ use crate::state::AppState;
 const WRITE_AT: usize = 64 * 1024;
 /// Room made in the read buffer before each read.
 const READ_ROOM: usize = 16 * 1024;
+/// A buffer that grew past this (a large request or reply) is given back once empty,
+/// so that an idle connection holds little memory.
+const KEEP_AT_MOST: usize = 1 << 20;
 
 /// The state of one connection that commands can change.
 #[derive(Debug)]
@@ -135,6 +138,9 @@ pub async fn serve(
                 return;
             }
             output.clear();
+            if output.capacity() > KEEP_AT_MOST {
+                output = BytesMut::with_capacity(READ_ROOM);
+            }
         }
         if session.close {
             return;
@@ -142,7 +148,9 @@ pub async fn serve(
         if more {
             continue;
         }
-        if input.capacity() - input.len() < READ_ROOM / 4 {
+        if input.is_empty() && input.capacity() > KEEP_AT_MOST {
+            input = BytesMut::with_capacity(READ_ROOM);
+        } else if input.capacity() - input.len() < READ_ROOM / 4 {
             input.reserve(READ_ROOM);
         }
         if *shutdown.borrow() {
