@@ -140,13 +140,21 @@ impl Client {
 #[derive(Debug, Default)]
 pub struct Clients {
     /// By id, so that `CLIENT LIST` is in order. Held briefly, never across an await.
-    open: Mutex<BTreeMap<u64, (Arc<Client>, AbortHandle)>>,
+    open: Mutex<BTreeMap<u64, (Arc<Client>, Option<AbortHandle>)>>,
 }
 
 impl Clients {
-    /// Registers a connection; its task's handle lets the sweep close it.
-    pub fn add(&self, client: Arc<Client>, task: AbortHandle) {
-        self.open.lock().insert(client.id, (client, task));
+    /// Registers a connection, before its task starts, so that it counts (and sees
+    /// itself in `CLIENT LIST`) from its first command.
+    pub fn add(&self, client: Arc<Client>) {
+        self.open.lock().insert(client.id, (client, None));
+    }
+
+    /// Records the task serving client `id`, which lets the sweep close it.
+    pub fn set_task(&self, id: u64, task: AbortHandle) {
+        if let Some((_, slot)) = self.open.lock().get_mut(&id) {
+            *slot = Some(task);
+        }
     }
 
     /// Forgets a connection that ended.
@@ -181,6 +189,7 @@ impl Clients {
             if client
                 .idle_for(now_ms)
                 .is_some_and(|idle| idle >= timeout_ms)
+                && let Some(task) = task
             {
                 task.abort();
                 closed += 1;

@@ -252,15 +252,16 @@ pub async fn serve(
                     let _ = stream.set_nodelay(true);
                     let id = shared.next_id.fetch_add(1, Relaxed);
                     let client = Arc::new(Client::new(id, peer, addr, shared.now_ms()));
+                    shared.clients.add(Arc::clone(&client));
                     let task = connections.spawn(connection::serve(
                         stream,
                         state.clone(),
                         Arc::clone(&shared),
-                        Arc::clone(&client),
+                        client,
                         stopping.clone(),
                     ));
                     ids.insert(task.id(), id);
-                    shared.clients.add(client, task);
+                    shared.clients.set_task(id, task);
                 }
                 Err(error) => match AcceptError::classify(&error) {
                     AcceptError::Connection => {

@@ -410,3 +410,19 @@ async fn raw_connections_survive_a_partial_reply_read() {
     let big = "b".repeat(200_000);
     assert_eq!(c.call(&["ECHO", &big]).await.len(), 200_000 + 11);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_counts_from_its_first_command() {
+    let kv = Kv::start(&[]).await;
+    for _ in 0..20 {
+        let mut c = kv.raw().await;
+        // The first thing it sends: it is already among the clients.
+        c.send_raw(b"CLIENT LIST\r\nCLIENT ID\r\n").await;
+        let list = c.text().await;
+        let id = c.text().await;
+        let id = id.trim_start_matches(':').trim_end();
+        assert!(list.contains(&format!("id={id} ")), "{id}: {list}");
+        let info = c.call(&["INFO", "clients"]).await;
+        assert!(!info.contains("connected_clients:0\r\n"), "{info}");
+    }
+}
