@@ -136,11 +136,14 @@ impl Client {
     }
 }
 
+/// A registered connection: what others see of it, and (once it runs) its task.
+type Entry = (Arc<Client>, Option<AbortHandle>);
+
 /// The open connections of a listener.
 #[derive(Debug, Default)]
 pub struct Clients {
     /// By id, so that `CLIENT LIST` is in order. Held briefly, never across an await.
-    open: Mutex<BTreeMap<u64, (Arc<Client>, Option<AbortHandle>)>>,
+    open: Mutex<BTreeMap<u64, Entry>>,
 }
 
 impl Clients {
