@@ -23,13 +23,10 @@ impl Backend {
         T: Send + 'static,
         F: FnMut(Option<&Bytes>) -> (Compute<Bytes>, T) + Send + 'static,
     {
-        let local = match self {
-            Backend::Local(local) => local,
-            Backend::Redis(_) => {
-                return Err(ApiError::bad_request(
-                    "changing a value in place is not available with --backend",
-                ));
-            }
+        let Some(local) = self.local() else {
+            return Err(ApiError::bad_request(
+                "changing a value in place is not available with --backend",
+            ));
         };
         let key = key.to_owned();
         let (done, said) = local

@@ -169,7 +169,7 @@ impl Ctx<'_> {
     /// Refuses a command that needs an atomic read-modify-write of a key, which the
     /// Redis backend does not offer (see the README).
     pub fn needs_compute(&self, command: &str) -> Result<(), Error> {
-        if self.state.backend().redis().is_some() {
+        if self.state.backend().local().is_none() {
             return Err(Error(format!(
                 "ERR '{command}' is not available with --backend: it changes a value in \
                  place, which kvserver does only over its own store"
