@@ -134,9 +134,7 @@ pub async fn bitcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
             None => return Ok(Reply::Int(0)),
         },
     };
-    let count = (first..=last)
-        .filter(|&bit| bit_at(&value, bit) == 1)
-        .count();
+    let count = count_ones(&value, first, last);
     Ok(Reply::Int(i64::try_from(count).unwrap_or(i64::MAX)))
 }
 
@@ -173,13 +171,53 @@ pub async fn bitpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
     let Some((first, last)) = span else {
         return Ok(Reply::Int(-1));
     };
-    let found = (first..=last).find(|&at| bit_at(&value, at) == bit);
+    let found = find_bit(&value, first, last, bit);
     let position = match found {
         Some(at) => i64::try_from(at).unwrap_or(i64::MAX),
         None if bit == 0 && !end_given => i64::try_from(last + 1).unwrap_or(i64::MAX),
         None => -1,
     };
     Ok(Reply::Int(position))
+}
+
+/// The set bits among bits `first..=last`: whole bytes by `count_ones`, the edges
+/// bit by bit.
+fn count_ones(value: &[u8], first: usize, last: usize) -> usize {
+    let (first_byte, last_byte) = (first.div_ceil(8), (last + 1) / 8);
+    if first_byte >= last_byte {
+        return (first..=last)
+            .filter(|&bit| bit_at(value, bit) == 1)
+            .count();
+    }
+    let head = (first..first_byte * 8)
+        .filter(|&bit| bit_at(value, bit) == 1)
+        .count();
+    let tail = (last_byte * 8..=last)
+        .filter(|&bit| bit_at(value, bit) == 1)
+        .count();
+    let middle: u32 = value[first_byte..last_byte]
+        .iter()
+        .map(|b| b.count_ones())
+        .sum();
+    head + middle as usize + tail
+}
+
+/// The first of bits `first..=last` that is `bit`: bytes that cannot hold it are
+/// skipped whole.
+fn find_bit(value: &[u8], first: usize, last: usize, bit: u8) -> Option<usize> {
+    let skip = if bit == 1 { 0x00 } else { 0xff };
+    let mut at = first;
+    while at <= last {
+        if at.is_multiple_of(8) && at + 7 <= last && value.get(at / 8).is_some_and(|&b| b == skip) {
+            at += 8;
+            continue;
+        }
+        if bit_at(value, at) == bit {
+            return Some(at);
+        }
+        at += 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -194,6 +232,29 @@ mod tests {
         assert_eq!(bit_at(&v, 9), 1);
         assert_eq!(bit_at(&v, 10), 0);
         assert_eq!(bit_at(&v, 100), 0);
+    }
+
+    #[test]
+    fn whole_bytes_count_as_their_bits_do() {
+        let value: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37)).collect();
+        let bits = value.len() * 8;
+        for first in [0, 1, 7, 8, 9, 100] {
+            for last in [first, first + 6, first + 8, first + 63, bits - 1] {
+                let naive = (first..=last).filter(|&b| bit_at(&value, b) == 1).count();
+                assert_eq!(count_ones(&value, first, last), naive, "{first}..={last}");
+                for bit in [0, 1] {
+                    let naive = (first..=last).find(|&b| bit_at(&value, b) == bit);
+                    assert_eq!(
+                        find_bit(&value, first, last, bit),
+                        naive,
+                        "{first}..={last} {bit}"
+                    );
+                }
+            }
+        }
+        let zeros = [0u8; 10];
+        assert_eq!(find_bit(&zeros, 0, 79, 1), None);
+        assert_eq!(find_bit(&zeros, 3, 79, 0), Some(3));
     }
 
     #[test]
