@@ -55,7 +55,8 @@ pub struct Config {
     pub fsync: Fsync,
 
     /// Keep the data in Redis, with a local LRU cache in front:
-    /// `redis://[:PASSWORD@]HOST:PORT[/DB]`.
+    /// `redis://[:PASSWORD@]HOST:PORT[/DB]`, or a Redis Cluster:
+    /// `redis+cluster://[:PASSWORD@]HOST:PORT[,HOST:PORT...]` (seed nodes).
     /// Nothing is written to --data-dir. Not with --read-only or --load.
     #[arg(long, env = "KV_BACKEND", value_name = "URL",
           conflicts_with_all = ["read_only", "load"])]
@@ -69,6 +70,13 @@ pub struct Config {
     /// 503 (a write already sent to Redis: 504 outcome_unknown).
     #[arg(long, env = "KV_BACKEND_TIMEOUT", default_value = "2", value_parser = parse_ttl)]
     pub backend_timeout: Duration,
+
+    /// With --backend: a write is answered only once this many replicas of its Redis
+    /// master have it (Redis WAIT, at most --backend-timeout; fewer: 504
+    /// outcome_unknown). 0: answered once the master has it, which a failover right
+    /// after can lose.
+    #[arg(long, env = "KV_BACKEND_WAIT_REPLICAS", default_value_t = 0, value_name = "N")]
+    pub backend_wait_replicas: u32,
 
     /// Require `Authorization: Bearer TOKEN` on every route but /healthz and /readyz.
     #[arg(long, env = "KV_AUTH_TOKEN", hide_env_values = true)]

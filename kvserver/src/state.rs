@@ -98,6 +98,7 @@ impl AppState {
                 max_value_bytes: config.max_value_bytes,
                 max_counters: max_counters(config),
                 idempotency_window: config.idempotency_window,
+                wait_replicas: usize::try_from(config.backend_wait_replicas).unwrap_or(usize::MAX),
             })?))
         } else {
             let idempotency = Table::new(clock, config.idempotency_window, LOCAL_MAX_RECORDS);
@@ -274,8 +275,12 @@ fn describe_mode(config: &Config) -> String {
         (None, false) => {}
     }
     if config.backend.is_some() {
+        let kind = match &config.backend {
+            Some(url) if url.starts_with("redis+cluster://") => "redis cluster",
+            _ => "redis",
+        };
         parts.push(format!(
-            "redis backend, local cache {} for {}s",
+            "{kind} backend, local cache {} for {}s",
             config.capacity.unwrap_or(DEFAULT_CACHE_CAPACITY as u64),
             config.cache_ttl.as_secs_f64()
         ));

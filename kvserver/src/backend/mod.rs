@@ -4,8 +4,9 @@
 //!
 //! - [`Local`]: a kvcore store in this process — in memory, persisted in the data
 //!   directory, or a read-only dataset — with the hit counters in a store of their own.
-//! - [`RedisCache`]: the data in Redis, with a local kvcore LRU store in front of it
-//!   as a read-through cache (`--backend redis://...`).
+//! - [`RedisCache`]: the data in Redis, one server (`--backend redis://...`) or a
+//!   Redis Cluster (`--backend redis+cluster://...`), with a local kvcore LRU store in
+//!   front of it as a read-through cache.
 //!
 //! The operations are the server's vocabulary: what the routes need, each `async`
 //! and failing with the [`ApiError`] the client should see (`503 unavailable` when
@@ -251,7 +252,8 @@ impl Backend {
     }
 
     /// `Ok` when the backend can serve: for a local store, when its data directory
-    /// can be written; for Redis, when it answers a `PING` in time.
+    /// can be written; for Redis, when it answers a `PING` in time (a cluster: when
+    /// every master reports `cluster_state:ok`).
     pub async fn ready(&self) -> Result<()> {
         match self {
             Backend::Local(b) => b.writable(),

@@ -138,10 +138,11 @@ impl RedisCache {
         flight
             .get_or_init(|| async {
                 let epoch = *self.slot(key).lock();
+                let books = self.books(key);
                 let mut invocation = self.scripts.read.prepare_invoke();
                 invocation
                     .key(key)
-                    .key(SLIDE_KEY)
+                    .key(&books.slide)
                     .arg(self.sliding_flag())
                     .arg(self.default_ms)
                     .arg(self.max_value_bytes);

@@ -127,12 +127,45 @@ impl RedisCache {
         self.run_as(Op::Read(&[]), invocation).await
     }
 
-    /// Runs a script that writes.
+    /// Runs a script that writes keys of the slot of `anchor` (one of them), then,
+    /// with `--backend-wait-replicas N`, waits until N replicas have it.
     pub(super) async fn run_write<T: redis::FromRedisValue>(
         &self,
+        anchor: &str,
         invocation: redis::ScriptInvocation<'_>,
     ) -> Result<T> {
-        self.run_as(Op::Write, invocation).await
+        let out = self.run_as(Op::Write, invocation).await?;
+        self.replicated(super::layout::slot(anchor)).await?;
+        Ok(out)
+    }
+
+    /// With `--backend-wait-replicas N`: waits (Redis `WAIT`, on the connection the
+    /// write went through) until N replicas of the master serving `slot` have every
+    /// write sent to it so far, for at most the backend timeout. Fewer in time is `504
+    /// outcome_unknown`: the master applied the write, but a failover now could lose
+    /// it.
+    pub(super) async fn replicated(&self, slot: u16) -> Result<()> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(self.wait_replicas)
+            .arg(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX).max(1));
+        let mut con = self.con.clone();
+        let reached = self
+            .call_as(Op::Write, async move {
+                let value = con.on_slot(slot, wait).await?;
+                redis::from_redis_value::<usize>(value).map_err(redis::RedisError::from)
+            })
+            .await?;
+        if reached < self.wait_replicas {
+            return Err(ApiError::outcome_unknown(&format!(
+                "Redis applied the write, but only {reached} of the {} replicas that \
+                 --backend-wait-replicas asks for confirmed it within {:?}",
+                self.wait_replicas, self.timeout
+            )));
+        }
+        Ok(())
     }
 
     pub(super) async fn run_as<T: redis::FromRedisValue>(
@@ -147,12 +180,16 @@ impl RedisCache {
 
     /// Runs an [`idempotent`] script: adds `idem`'s arguments, and returns the outcome
     /// and whether it was replayed.
+    /// Its outcome is recorded in the bookkeeping keys of `anchor`'s slot, which every
+    /// key the script writes shares.
     pub(super) async fn run_once(
         &self,
+        anchor: &str,
         mut invocation: redis::ScriptInvocation<'_>,
         idem: Option<&IdempotencyKey>,
     ) -> Result<Applied<String>> {
-        invocation.key(IDEM_KEY).key(IDEM_EXPIRY_KEY);
+        let books = self.books(anchor);
+        invocation.key(&books.idem).key(&books.idem_expiry);
         match idem {
             Some(idem) => invocation
                 .arg("1")
@@ -161,7 +198,7 @@ impl RedisCache {
                 .arg(self.idempotency_ms),
             None => invocation.arg("0").arg("").arg("").arg(0),
         };
-        let (replayed, value): (i64, String) = self.run_write(invocation).await?;
+        let (replayed, value): (i64, String) = self.run_write(anchor, invocation).await?;
         Ok(Applied {
             value,
             replayed: replayed == 1,
@@ -182,8 +219,12 @@ impl RedisCache {
         Ok(value)
     }
 
-    /// `PING`, within the timeout.
+    /// `PING`, within the timeout; over a cluster, every master must also report
+    /// `cluster_state:ok`.
     pub async fn ping(&self) -> Result<()> {
+        if self.con.is_cluster() {
+            return self.cluster_ready().await;
+        }
         let mut con = self.con.clone();
         let _: String = self
             .call(async move { redis::cmd("PING").query_async(&mut con).await })

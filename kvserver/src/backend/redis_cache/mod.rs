@@ -72,7 +72,6 @@ use kvcore::{
     Store, StoreBuilder, Value,
 };
 use parking_lot::Mutex;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use tokio::sync::OnceCell;
 
@@ -80,28 +79,23 @@ use super::{Applied, Result, Written};
 
 mod cache;
 mod call;
+mod cluster;
+mod conn;
+mod layout;
 mod reads;
 mod scripts;
+mod upkeep;
 mod writes;
 
 use self::cache::{Cached, Flight, Found, Reply};
+use self::conn::Con;
+use self::layout::{Books, HITS_KEY, Layout};
 use self::scripts::Scripts;
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
 
 /// Keys starting with this are kvserver's own: never listed, never written by `/keys`.
 pub const RESERVED_PREFIX: &str = "__kv__:";
-/// The hit counters: a hash of path → count.
-const HITS_KEY: &str = "__kv__:hits";
-/// With `--sliding`: a hash of key → the TTL length (ms) a read restarts it at, for
-/// keys written with a TTL other than the default.
-const SLIDE_KEY: &str = "__kv__:ttl";
-
-/// Outcomes of writes sent with an `Idempotency-Key`: a hash of key →
-/// `fingerprint:outcome`.
-const IDEM_KEY: &str = "__kv__:idem";
-/// The deadlines of those outcomes: a sorted set of key → ms since the Unix epoch.
-const IDEM_EXPIRY_KEY: &str = "__kv__:idem:expiry";
 
 /// Local cache entries when `--capacity` is not given.
 pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
@@ -111,6 +105,10 @@ const SCAN_COUNT: usize = 1_000;
 /// `SCAN` cursor and the last key already returned from that cursor's batch (keys of
 /// a batch are returned in order).
 const CURSOR_TAG: &str = "r2";
+/// The tag of listing cursors over a Redis Cluster: the same codec, with the first
+/// slot of the master being scanned in the top 16 bits of the number and that
+/// master's `SCAN` cursor in the other 48.
+const CLUSTER_CURSOR_TAG: &str = "c1";
 /// Most `SCAN` calls one listing page makes; a page that reaches it ends early, with a
 /// cursor to continue, so that a selective filter over a large keyspace cannot hold a
 /// request for long.
@@ -127,7 +125,8 @@ const SWEEP_EVERY: usize = 600;
 /// How to reach Redis and how the local cache behaves.
 #[derive(Debug, Clone)]
 pub struct RedisOptions {
-    /// `redis://[user:password@]HOST:PORT[/DB]`.
+    /// `redis://[user:password@]HOST:PORT[/DB]`, or
+    /// `redis+cluster://[user:password@]HOST:PORT[,HOST:PORT...]` for a Redis Cluster.
     pub url: String,
     /// How long a local copy is trusted.
     pub cache_ttl: Duration,
@@ -147,11 +146,15 @@ pub struct RedisOptions {
     pub max_counters: usize,
     /// How long an `Idempotency-Key` outcome is kept.
     pub idempotency_window: Duration,
+    /// Replicas a write must reach (Redis `WAIT`) before it is answered; 0: none.
+    pub wait_replicas: usize,
 }
 
 /// The data in Redis, with a local read-through cache.
 pub struct RedisCache {
-    con: ConnectionManager,
+    con: Con,
+    /// Where the bookkeeping keys are (see `layout.rs`).
+    layout: Layout,
     /// The URL without its password, for logs and `/info`.
     url: String,
     cache: MemoryStore<Cached>,
@@ -182,6 +185,8 @@ pub struct RedisCache {
     max_counters: usize,
     /// How long an `Idempotency-Key` outcome is kept, in ms.
     idempotency_ms: u64,
+    /// Replicas a write must reach before it is answered (0: none).
+    wait_replicas: usize,
 }
 
 /// What a Redis call does, for the error a failure becomes.
@@ -247,25 +252,11 @@ fn redact(url: &str) -> String {
 }
 
 impl RedisCache {
-    /// A cache in front of the Redis at `options.url`. Nothing is sent yet: the
-    /// connection is made by the first request, so the server starts (and answers
-    /// `503`) while Redis is down. Must be called within a tokio runtime.
+    /// A cache in front of the Redis (or Redis Cluster) at `options.url`. Nothing is
+    /// sent yet: the connection is made by the first request, so the server starts
+    /// (and answers `503`) while Redis is down. Must be called within a tokio runtime.
     pub fn new(options: RedisOptions) -> anyhow::Result<RedisCache> {
-        let client = redis::Client::open(options.url.as_str()).map_err(|e| {
-            anyhow::anyhow!(
-                "--backend {}: {e}; give it as redis://[:PASSWORD@]HOST:PORT[/DB]",
-                redact(&options.url)
-            )
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.timeout))
-            .set_response_timeout(Some(options.timeout))
-            // A failed connection is retried by the next request, not in a loop
-            // that would outlast the request's timeout.
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let con = client.get_connection_manager_lazy(config)?;
+        let (con, layout) = Con::open(&options.url, options.timeout)?;
         let capacity = options.capacity.unwrap_or(DEFAULT_CACHE_CAPACITY);
         let cache = StoreBuilder::new()
             .capacity(capacity)
@@ -273,6 +264,7 @@ impl RedisCache {
             .build::<Cached>()?;
         Ok(RedisCache {
             con,
+            layout,
             url: redact(&options.url),
             cache,
             clock: options.clock,
@@ -294,12 +286,23 @@ impl RedisCache {
             max_value_bytes: options.max_value_bytes,
             max_counters: options.max_counters,
             idempotency_ms: millis(options.idempotency_window),
+            wait_replicas: options.wait_replicas,
         })
     }
 
     /// The Redis URL, password removed.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Whether the data is in a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.con.is_cluster()
+    }
+
+    /// The bookkeeping keys beside `key`.
+    fn books(&self, key: &str) -> Books {
+        self.layout.books(key)
     }
 
     /// How long a local copy is trusted.
@@ -342,7 +345,7 @@ impl RedisCache {
     ) -> Result<Applied<i64>> {
         let mut invocation = self.scripts.hit.prepare_invoke();
         invocation.key(HITS_KEY).arg(path).arg(self.max_counters);
-        let outcome = self.run_once(invocation, idem).await?;
+        let outcome = self.run_once(HITS_KEY, invocation, idem).await?;
         Ok(Applied {
             value: parse_outcome(&outcome.value)?,
             replayed: outcome.replayed,
@@ -371,12 +374,16 @@ impl RedisCache {
     }
 
     pub(super) async fn len(&self) -> Result<usize> {
+        if self.con.is_cluster() {
+            return self.cluster_len().await;
+        }
+        let books = self.books(HITS_KEY);
         let mut invocation = self.scripts.len.prepare_invoke();
         invocation
             .key(HITS_KEY)
-            .key(SLIDE_KEY)
-            .key(IDEM_KEY)
-            .key(IDEM_EXPIRY_KEY);
+            .key(&books.slide)
+            .key(&books.idem)
+            .key(&books.idem_expiry);
         let n: i64 = self.run(invocation).await?;
         Ok(n.max(0).unsigned_abs() as usize)
     }
@@ -397,75 +404,6 @@ impl RedisCache {
         mode.default_ttl = (self.default_ms != 0).then(|| Duration::from_millis(self.default_ms));
         mode.sliding = self.sliding;
         mode
-    }
-
-    pub(super) async fn upkeep(&self, budget: usize) {
-        self.cache.purge_expired(budget);
-        if !self.sliding {
-            return;
-        }
-        if let Err(e) = self.flush_touches().await {
-            tracing::debug!(error = %e, "sliding TTL restarts not sent");
-        }
-        if self
-            .upkeeps
-            .fetch_add(1, Relaxed)
-            .is_multiple_of(SWEEP_EVERY)
-            && let Err(e) = self.sweep().await
-        {
-            tracing::debug!(error = %e, "sliding-length sweep not done");
-        }
-    }
-
-    /// Sends the sliding TTL restarts owed for cache hits.
-    async fn flush_touches(&self) -> Result<()> {
-        let keys: Vec<String> = std::mem::take(&mut *self.touches.lock())
-            .into_iter()
-            .collect();
-        for chunk in keys.chunks(TOUCH_BATCH) {
-            let mut invocation = self.scripts.touch.prepare_invoke();
-            for key in chunk {
-                invocation.key(key.as_str());
-            }
-            invocation.key(SLIDE_KEY).arg(self.default_ms);
-            let _: i64 = self.run(invocation).await?;
-        }
-        Ok(())
-    }
-
-    /// Drops one batch of sliding lengths whose keys are gone.
-    async fn sweep(&self) -> Result<()> {
-        let mut con = self.con.clone();
-        let from = self.sweep_cursor.load(Relaxed);
-        let (next, fields): (u64, Vec<(String, String)>) = self
-            .call(async move {
-                redis::cmd("HSCAN")
-                    .arg(SLIDE_KEY)
-                    .arg(from)
-                    .arg("COUNT")
-                    .arg(SCAN_COUNT)
-                    .query_async(&mut con)
-                    .await
-            })
-            .await?;
-        self.sweep_cursor.store(next, Relaxed);
-        if fields.is_empty() {
-            return Ok(());
-        }
-        let mut invocation = self.scripts.sweep.prepare_invoke();
-        invocation.key(SLIDE_KEY);
-        for (key, _) in &fields {
-            invocation.key(key.as_str());
-        }
-        let _: i64 = self.run(invocation).await?;
-        Ok(())
-    }
-
-    pub(super) async fn sync(&self) -> anyhow::Result<()> {
-        if self.sliding {
-            self.flush_touches().await?;
-        }
-        Ok(())
     }
 }
 
