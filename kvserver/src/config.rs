@@ -75,7 +75,12 @@ pub struct Config {
     /// master have it (Redis WAIT, at most --backend-timeout; fewer: 504
     /// outcome_unknown). 0: answered once the master has it, which a failover right
     /// after can lose.
-    #[arg(long, env = "KV_BACKEND_WAIT_REPLICAS", default_value_t = 0, value_name = "N")]
+    #[arg(
+        long,
+        env = "KV_BACKEND_WAIT_REPLICAS",
+        default_value_t = 0,
+        value_name = "N"
+    )]
     pub backend_wait_replicas: u32,
 
     /// Require `Authorization: Bearer TOKEN` on every route but /healthz and /readyz.

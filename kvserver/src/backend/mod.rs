@@ -28,7 +28,9 @@ use std::time::Duration;
 use kvcore::{Expiry, JsonText, Mode, Pattern, ScanPage, SetOptions, SetOutcome, Stats};
 
 pub use local::{Durable, Local};
-pub use redis_cache::{DEFAULT_CACHE_CAPACITY, RESERVED_PREFIX, RedisCache, RedisOptions};
+pub use redis_cache::{
+    DEFAULT_CACHE_CAPACITY, RESERVED_PREFIX, RedisCache, RedisOptions, hash_slot, slot_tag,
+};
 
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;

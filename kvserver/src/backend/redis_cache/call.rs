@@ -134,23 +134,25 @@ impl RedisCache {
         anchor: &str,
         invocation: redis::ScriptInvocation<'_>,
     ) -> Result<T> {
+        let started = std::time::Instant::now();
         let out = self.run_as(Op::Write, invocation).await?;
-        self.replicated(super::layout::slot(anchor)).await?;
+        let left = self.timeout.saturating_sub(started.elapsed());
+        self.replicated(super::layout::slot(anchor), left).await?;
         Ok(out)
     }
 
     /// With `--backend-wait-replicas N`: waits (Redis `WAIT`, on the connection the
     /// write went through) until N replicas of the master serving `slot` have every
-    /// write sent to it so far, for at most the backend timeout. Fewer in time is `504
-    /// outcome_unknown`: the master applied the write, but a failover now could lose
-    /// it.
-    pub(super) async fn replicated(&self, slot: u16) -> Result<()> {
+    /// write sent to it so far, for at most `left` (what the write left of the backend
+    /// timeout). Fewer in time is `504 outcome_unknown`: the master applied the write,
+    /// but a failover now could lose it.
+    pub(super) async fn replicated(&self, slot: u16, left: Duration) -> Result<()> {
         if self.wait_replicas == 0 {
             return Ok(());
         }
         let mut wait = redis::cmd("WAIT");
         wait.arg(self.wait_replicas)
-            .arg(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX).max(1));
+            .arg(u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1));
         let mut con = self.con.clone();
         let reached = self
             .call_as(Op::Write, async move {

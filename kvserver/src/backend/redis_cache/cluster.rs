@@ -5,8 +5,8 @@
 use futures_util::future::try_join_all;
 
 use super::conn::Master;
-use super::scripts::NodeScript;
 use super::layout::{self, SLOTS};
+use super::scripts::NodeScript;
 use super::*;
 
 impl RedisCache {
@@ -37,7 +37,11 @@ impl RedisCache {
 
     /// Refuses, before anything is written, an all-or-nothing write whose keys are in
     /// several hash slots of a cluster, where Redis cannot make it atomic.
+    /// A reserved key is refused first, as over one Redis.
     pub(super) fn one_slot(&self, items: &[(String, JsonText)]) -> Result<()> {
+        for (key, _) in items {
+            refuse_reserved(key)?;
+        }
         if !self.con.is_cluster() {
             return Ok(());
         }
@@ -85,7 +89,10 @@ impl RedisCache {
             calls.push(self.on_master(master, script, op));
         }
         let counts = try_join_all(calls).await?;
-        Ok(counts.into_iter().map(|n| n.max(0).unsigned_abs() as usize).sum())
+        Ok(counts
+            .into_iter()
+            .map(|n| n.max(0).unsigned_abs() as usize)
+            .sum())
     }
 
     /// Runs a per-master script on `master`; returns its integer answer.
@@ -117,7 +124,7 @@ impl RedisCache {
             .await?;
         if self.wait_replicas > 0 {
             for master in self.masters().await? {
-                self.replicated(master.first_slot).await?;
+                self.replicated(master.first_slot, self.timeout).await?;
             }
         }
         Ok(n)

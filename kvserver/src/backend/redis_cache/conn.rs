@@ -52,8 +52,12 @@ impl Con {
     /// `url` names. Returns the connection and the key layout it needs.
     pub fn open(url: &str, timeout: Duration) -> anyhow::Result<(Con, Layout)> {
         if let Some(rest) = url.strip_prefix("redis+cluster://") {
-            let nodes = cluster_nodes(rest)
-                .map_err(|e| anyhow::anyhow!("--backend {}: {e}; give it as {URL_FORMS}", super::redact(url)))?;
+            let nodes = cluster_nodes(rest).map_err(|e| {
+                anyhow::anyhow!(
+                    "--backend {}: {e}; give it as {URL_FORMS}",
+                    super::redact(url)
+                )
+            })?;
             let client = ClusterClientBuilder::new(nodes)
                 .connection_timeout(timeout)
                 .response_timeout(timeout)
@@ -70,7 +74,10 @@ impl Con {
             return Ok((Con::Cluster(con), Layout::Cluster));
         }
         let client = redis::Client::open(url).map_err(|e| {
-            anyhow::anyhow!("--backend {}: {e}; give it as {URL_FORMS}", super::redact(url))
+            anyhow::anyhow!(
+                "--backend {}: {e}; give it as {URL_FORMS}",
+                super::redact(url)
+            )
         })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -95,11 +102,13 @@ impl Con {
             Con::Single(con) => cmd.query_async(con).await,
             Con::Cluster(con) => {
                 let route = Route::new(slot, SlotAddr::Master);
+                // A routed command returns the node's error reply as a value.
                 con.route_command(
                     cmd,
                     RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
                 )
-                .await
+                .await?
+                .extract_error()
             }
         }
     }
@@ -143,14 +152,16 @@ impl Con {
         cmd.arg("SLOTS");
         let value = con
             .route_command(cmd, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random))
-            .await?;
+            .await?
+            .extract_error()?;
         parse_masters(value)
     }
 }
 
 /// Groups `CLUSTER SLOTS` ranges by master id (or address, for an id-less reply).
 fn parse_masters(value: Value) -> RedisResult<Vec<Master>> {
-    let bad = || redis::RedisError::from((redis::ErrorKind::Parse, "unexpected CLUSTER SLOTS reply"));
+    let bad =
+        || redis::RedisError::from((redis::ErrorKind::Parse, "unexpected CLUSTER SLOTS reply"));
     let Value::Array(ranges) = value else {
         return Err(bad());
     };

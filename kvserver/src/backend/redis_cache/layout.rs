@@ -157,9 +157,7 @@ pub fn slot_tag(slot: u16) -> &'static str {
                 }
             }
         }
-        tags.into_iter()
-            .map(|t| t.unwrap_or_default())
-            .collect()
+        tags.into_iter().map(|t| t.unwrap_or_default()).collect()
     });
     &tags[usize::from(slot % SLOTS)]
 }
@@ -205,7 +203,16 @@ mod tests {
 
     #[test]
     fn bookkeeping_keys_share_their_key_slot() {
-        for key in ["k", "{user:1}:cart", "a}b", "{}x", "a{b", "é{", "{{}}", "}{"] {
+        for key in [
+            "k",
+            "{user:1}:cart",
+            "a}b",
+            "{}x",
+            "a{b",
+            "é{",
+            "{{}}",
+            "}{",
+        ] {
             let books = Layout::Cluster.books(key);
             assert_eq!(slot(&books.slide), slot(key), "{key}");
             assert_eq!(slot(&books.idem_expiry), slot(key), "{key}");

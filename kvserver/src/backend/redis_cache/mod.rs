@@ -90,6 +90,7 @@ mod writes;
 use self::cache::{Cached, Flight, Found, Reply};
 use self::conn::Con;
 use self::layout::{Books, HITS_KEY, Layout};
+pub use self::layout::{slot as hash_slot, slot_tag};
 use self::scripts::Scripts;
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;

@@ -53,8 +53,10 @@ impl RedisCache {
             let at: Vec<usize> = group.iter().map(|&j| missing[j]).collect();
             reads.push(self.read_slot(batch, at));
         }
-        let results: Vec<Result<Vec<(usize, JsonText)>>> =
-            futures_util::stream::iter(reads).buffer_unordered(READS_IN_FLIGHT).collect().await;
+        let results: Vec<Result<Vec<(usize, JsonText)>>> = futures_util::stream::iter(reads)
+            .buffer_unordered(READS_IN_FLIGHT)
+            .collect()
+            .await;
         for result in results {
             for (i, value) in result? {
                 out[i] = Some(value);
@@ -68,11 +70,7 @@ impl RedisCache {
 
     /// Reads `names`, keys of one slot, with one script; returns the values found,
     /// each with its index from `at`.
-    async fn read_slot(
-        &self,
-        names: Vec<&str>,
-        at: Vec<usize>,
-    ) -> Result<Vec<(usize, JsonText)>> {
+    async fn read_slot(&self, names: Vec<&str>, at: Vec<usize>) -> Result<Vec<(usize, JsonText)>> {
         let epochs: Vec<u64> = names.iter().map(|k| *self.slot(k).lock()).collect();
         let books = self.books(names[0]);
         let mut invocation = self.scripts.read_many.prepare_invoke();
@@ -141,7 +139,11 @@ impl RedisCache {
             return Err(kvcore::Error::InvalidLimit.into());
         }
         let cluster = self.con.is_cluster();
-        let tag = if cluster { CLUSTER_CURSOR_TAG } else { CURSOR_TAG };
+        let tag = if cluster {
+            CLUSTER_CURSOR_TAG
+        } else {
+            CURSOR_TAG
+        };
         let invalid = |text: &str| {
             ApiError::from(kvcore::Error::InvalidCursor {
                 cursor: text.to_owned(),
@@ -216,7 +218,10 @@ impl RedisCache {
                     after: found.last().cloned(),
                 });
             } else if after != 0 {
-                next = Some(Cursor { at: after, after: None });
+                next = Some(Cursor {
+                    at: after,
+                    after: None,
+                });
             } else if node + 1 < masters.len() {
                 node += 1;
                 next = Some(Cursor { at: 0, after: None });

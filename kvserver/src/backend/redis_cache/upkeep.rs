@@ -20,7 +20,11 @@ impl RedisCache {
         }
         // Over a cluster each sweep reads one slot's lengths, so it runs every round;
         // over one Redis it reads a batch of the one hash, now and then.
-        let every = if self.con.is_cluster() { 1 } else { SWEEP_EVERY };
+        let every = if self.con.is_cluster() {
+            1
+        } else {
+            SWEEP_EVERY
+        };
         if self.upkeeps.fetch_add(1, Relaxed).is_multiple_of(every)
             && let Err(e) = self.sweep().await
         {
@@ -49,7 +53,10 @@ impl RedisCache {
         for batch in batches {
             calls.push(self.touch_slot(batch));
         }
-        let results: Vec<Result<()>> = stream::iter(calls).buffer_unordered(IN_FLIGHT).collect().await;
+        let results: Vec<Result<()>> = stream::iter(calls)
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
         results.into_iter().collect()
     }
 
