@@ -24,7 +24,7 @@
 //! Values are compact JSON text under the key itself, with the TTL as the key's
 //! `PX` expiry. A value another client wrote that is not JSON reads as a JSON string;
 //! keys of other Redis types (hashes, lists...) are not kvserver keys: reads do not
-//! see them and listings skip them. Two keys are kvserver's own, under the reserved
+//! see them and listings skip them. kvserver's own keys start with the reserved
 //! prefix [`RESERVED_PREFIX`] that `/keys` never lists and refuses to write: the hit
 //! counters (a hash, path → count, at most `--max-counters` fields: the script that
 //! counts refuses a new path beyond it); with `--sliding`, the TTL lengths of keys
@@ -33,7 +33,17 @@
 //! then; and the outcomes of writes sent with an `Idempotency-Key` (a hash, key →
 //! `fingerprint:outcome`, and a sorted set of their deadlines by Redis's clock), each
 //! written by the script that makes the write, and dropped a few at a time by the
-//! next such script once `--idempotency-window` has passed.
+//! next such script once `--idempotency-window` has passed. Over a Redis Cluster the
+//! last two are kept per hash slot, in the slot of the keys they describe, so that
+//! every script touches one slot (`layout.rs`).
+//!
+//! # A Redis Cluster
+//!
+//! With `redis+cluster://`, the connection (`conn.rs`) is the `redis` crate's
+//! cluster client, which routes each script by its first key and follows redirects
+//! and failovers. A multi-key read or `PUT /keys` runs one script per slot; an
+//! all-or-nothing write across slots is refused before anything is sent; listing,
+//! counting, `DELETE /keys` and readiness go to every master (`cluster.rs`).
 //!
 //! # Large values
 //!
@@ -56,8 +66,10 @@
 //! safe. A write that was sent (or may have been) and got no answer in time, or lost
 //! its connection, answers `504 outcome_unknown` without `Retry-After`: Redis may
 //! still apply it, so only a retry with the same `Idempotency-Key` is safe. The
-//! connection manager reconnects by itself, so service resumes when Redis returns.
-//! `/readyz` pings Redis.
+//! connection manager (or cluster client) reconnects by itself, so service resumes
+//! when Redis returns. `/readyz` pings Redis (over a cluster, asks every master for
+//! `cluster_state:ok`). With `--backend-wait-replicas N` a write is answered once N
+//! replicas have it (`WAIT`); fewer within the timeout is `504 outcome_unknown`.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;

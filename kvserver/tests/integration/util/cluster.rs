@@ -135,10 +135,13 @@ impl RedisCluster {
     /// Starts again a node [`RedisCluster::kill`] killed: it rejoins the cluster, as
     /// a replica of the master that took its place.
     pub fn restart(&mut self, port: u16) {
-        let child = self.spawn(port);
-        if let Some(node) = self.nodes.iter_mut().find(|n| n.port == port) {
-            node.child = Some(child);
-        }
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.port == port && n.child.is_none())
+            .unwrap_or_else(|| panic!("node {port} is not a stopped node of this cluster"));
+        // Kept with its node, which kills and waits for it when dropped.
+        self.nodes[i].child = Some(self.spawn(port));
     }
 
     /// Waits until every running node reports `cluster_state:ok`, agrees on three
