@@ -20,21 +20,7 @@ use std::time::Duration;
 use kvcore::StoreBuilder;
 use kvcore::{Error, Expiry, ManualClock, MemoryStore, SetOptions, SetOutcome, Store};
 
-/// A small deterministic PRNG (xorshift64*), so runs need no extra dependencies.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
+use crate::util::Rng;
 
 /// Runs `work(t)` for t in 0..n on threads that start together, while each watcher
 /// runs in a loop on a thread of its own until the workers are done. Returns what

@@ -21,6 +21,8 @@ use kvcore::persist::{self, Cut, Fsync, PersistOptions};
 use kvcore::{Error, ManualClock, PersistentStore, SetOptions, Store, StoreBuilder};
 use tempfile::TempDir;
 
+use crate::util::copy_dir;
+
 const SNAPSHOT: &str = "snapshot.kvs";
 const MANIFEST: &str = "MANIFEST";
 const HOUR: Duration = Duration::from_secs(3600);
@@ -53,14 +55,6 @@ fn listing(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 fn names(dir: &Path) -> Vec<String> {
     listing(dir).into_keys().collect()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
 }
 
 fn set(store: &PersistentStore<String>, key: &str, value: &str) {
