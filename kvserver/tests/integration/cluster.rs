@@ -8,6 +8,7 @@
 //!   every master;
 //! - an all-or-nothing write across slots refused before anything is written, and
 //!   within one slot (a hash tag) atomic under servers racing;
+//! - hit counters exact with servers counting at once;
 //! - a master killed (`kill -9`) under traffic: `200` or `503` (a write in flight to the
 //!   dead master: `504`, its outcome unknown), none slower than the timeout, service
 //!   back by itself once its replica takes over, and with `--backend-wait-replicas 1`
@@ -205,6 +206,29 @@ async fn hash_tagged_all_or_nothing_posts_never_half_apply_across_servers() {
         let own = |i: i64| cluster.int(&["EXISTS", &format!("{tag}own-{i}")]);
         assert_eq!((own(winner), own(1 - winner)), (1, 0), "round {round}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_from_servers_counting_at_once_all_count() {
+    let cluster = cluster_or_skip!();
+    let nodes: Vec<Arc<Node>> = (0..2).map(|_| Arc::new(Node::new(&cluster, &[]))).collect();
+    let mut tasks = Vec::new();
+    for node in &nodes {
+        for _ in 0..4 {
+            let node = Arc::clone(node);
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..25 {
+                    node.get("/api/shared").await.expect(200);
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.expect("a hit task");
+    }
+    assert_eq!(cluster.cmd(&["HGET", "__kv__:hits", "/shared"]), "200");
+    let stats = nodes[1].get("/stats").await.expect(200).json();
+    assert_eq!(stats, json!([{"path": "/shared", "hits": 200}]));
 }
 
 /// One request's outcome in the failover test.

@@ -3,7 +3,8 @@
 //!
 //! Local servers are routers called with `oneshot`, each with a `ManualClock`. The
 //! Redis tests start a `redis-server` of their own on a free port (as `redis.rs`
-//! does) and pause it with SIGSTOP so that a write is sent and gets no answer. On a
+//! does) and pause it with SIGSTOP so that a write is sent and gets no answer; those
+//! that need no pause run over a Redis Cluster too (`over_redis_and_cluster!`). On a
 //! machine without `redis-server` those skip visibly (see `util/redis.rs`).
 
 use crate::util::redis::Redis;

@@ -1,5 +1,10 @@
 //! `--backend redis://...` against a real `redis-server` that each test starts on a
-//! free port of its own (`.ci/run` installs the Debian package).
+//! free port of its own (`.ci/run` installs the Debian package). The tests written
+//! `over_redis_and_cluster!` run twice, as `NAME::single` and as `NAME::cluster` over a
+//! Redis Cluster of their own (`--backend redis+cluster://...`, `util/cluster.rs`);
+//! those that need one Redis (its `DEBUG SLEEP`, stopping it, writes of several keys
+//! without a common hash tag) run over one only, and `cluster.rs` has their cluster
+//! counterparts.
 //!
 //! Servers run in process: routers called with `oneshot` (each with a `ManualClock`,
 //! so the local cache's `--cache-ttl` is passed by advancing time), and, for the

@@ -92,6 +92,23 @@ impl RedisCache {
             // Nothing was sent.
             return self.unreachable(&text);
         }
+        // A cluster that cannot run the command now (a master down, a failover or a
+        // slot move under way): nothing was applied; logged once, like an outage.
+        let cluster_busy = matches!(
+            e.code(),
+            Some(
+                "MOVED"
+                    | "ASK"
+                    | "TRYAGAIN"
+                    | "CLUSTERDOWN"
+                    | "MASTERDOWN"
+                    | "READONLY"
+                    | "LOADING"
+            )
+        ) || e.kind() == redis::ErrorKind::ClusterConnectionNotFound;
+        if cluster_busy {
+            return self.unreachable(&text);
+        }
         if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
             return match op {
                 Op::Write => self.unknown(&text),

@@ -56,9 +56,16 @@ impl RedisCache {
         Ok(())
     }
 
-    /// The masters of the cluster, within the timeout.
+    /// The masters of the cluster (over one Redis, the one), within the timeout.
     pub(super) async fn masters(&self) -> Result<Vec<Master>> {
         let mut con = self.con.clone();
+        if !con.is_cluster() {
+            // One Redis: nothing to ask.
+            return con
+                .masters()
+                .await
+                .map_err(|e| self.failure(&e, Op::Read(&[])));
+        }
         let masters = self.call(async move { con.masters().await }).await?;
         if masters.is_empty() {
             return Err(ApiError::unavailable(
