@@ -4,7 +4,8 @@
 # Every measurement docs/PERFORMANCE.md quotes, one after another (about 50 minutes
 # on 2 cores), each one's output kept in OUT_DIR (default: target/bench-results):
 # memory per entry, hit ratios, peer throughput (then the tables and plot of
-# benches/report.py), the targets as paired ratios, persistence, and HTTP load (also over Redis and a Redis Cluster). KV_BENCH_QUICK=1 shortens it.
+# benches/report.py), the targets as paired ratios, persistence, and HTTP load (also
+# over Redis and a Redis Cluster). KV_BENCH_QUICK=1 shortens it.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
