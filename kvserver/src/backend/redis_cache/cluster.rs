@@ -176,3 +176,64 @@ impl RedisCache {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cache over a cluster that is never reached: these tests send nothing.
+    fn over(url: &str) -> RedisCache {
+        RedisCache::new(RedisOptions {
+            url: url.into(),
+            cache_ttl: Duration::from_secs(5),
+            capacity: None,
+            timeout: Duration::from_secs(1),
+            default_ttl: None,
+            sliding: false,
+            clock: Arc::new(kvcore::SystemClock),
+            max_value_bytes: 1024,
+            max_counters: 10,
+            idempotency_window: Duration::from_secs(60),
+            wait_replicas: 0,
+        })
+        .expect("a cache")
+    }
+
+    fn items(keys: &[&str]) -> Vec<(String, JsonText)> {
+        keys.iter()
+            .map(|k| ((*k).to_owned(), JsonText::string("v")))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn keys_go_in_batches_of_one_slot_over_a_cluster_only() {
+        let keys = ["a", "{a}x", "b", "{b}y", "a{}", "{a}z"];
+        let cluster = over("redis+cluster://127.0.0.1:1");
+        assert_eq!(cluster.by_slot(&keys), [vec![0, 1, 5], vec![2, 3], vec![4]]);
+        assert!(cluster.by_slot(&[]).is_empty());
+        let single = over("redis://127.0.0.1:1/0");
+        assert_eq!(single.by_slot(&keys), [vec![0, 1, 2, 3, 4, 5]]);
+    }
+
+    #[tokio::test]
+    async fn all_or_nothing_writes_must_share_a_slot_over_a_cluster() {
+        let cluster = over("redis+cluster://127.0.0.1:1");
+        assert!(cluster.one_slot(&items(&["{u}a", "{u}b", "u"])).is_ok());
+        let e = cluster
+            .one_slot(&items(&["{u}a", "{v}b", "{w}c"]))
+            .expect_err("three slots");
+        assert_eq!(e.code(), crate::error::ErrorCode::CrossSlot);
+        assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert!(
+            e.message()
+                .contains("\"{u}a\" and \"{v}b\" (of 3 hash slots")
+        );
+        // A reserved key is refused first, as over one Redis.
+        let e = cluster
+            .one_slot(&items(&["a", "__kv__:x"]))
+            .expect_err("reserved");
+        assert_eq!(e.code(), crate::error::ErrorCode::BadRequest);
+        let single = over("redis://127.0.0.1:1/0");
+        assert!(single.one_slot(&items(&["a", "b"])).is_ok());
+    }
+}
