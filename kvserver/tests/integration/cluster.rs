@@ -1,7 +1,9 @@
 //! `--backend redis+cluster://...` against a real Redis Cluster of three masters and
 //! three replicas that each test starts (`util/cluster.rs`). The contract tests that
 //! hold over one Redis run over a cluster too (`redis.rs` and `outcomes.rs`, each a
-//! `single` and a `cluster` test); this module has what only a cluster has:
+//! `single` and a `cluster` test); this module has what only a cluster has. Tests
+//! that keep to keys of their own share one cluster (`cluster_or_skip!(shared)`);
+//! those that list, count or empty the keyspace, or kill a node, have their own:
 //!
 //! - key slots as Redis computes them, hash tags and their edge cases included;
 //! - keys spread over the three masters, listed across them, counted and deleted on
@@ -29,7 +31,7 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slots_and_bookkeeping_keys_are_where_redis_puts_them() {
-    let cluster = cluster_or_skip!();
+    let cluster = cluster_or_skip!(shared);
     for key in [
         "k",
         "user:1",
@@ -130,16 +132,17 @@ async fn keys_spread_over_every_master_and_are_listed_counted_and_deleted_there(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_across_slots_are_refused_before_anything_is_written() {
-    let cluster = cluster_or_skip!();
-    let node = Node::new(&cluster, &[]);
+    let cluster = cluster_or_skip!(shared);
+    let node = Node::new(&*cluster, &[]);
+    // Keys of this test's own, "xs:a" and "xs:b" in two slots.
     assert_ne!(
-        cluster.int(&["CLUSTER", "KEYSLOT", "a"]),
-        cluster.int(&["CLUSTER", "KEYSLOT", "b"])
+        cluster.int(&["CLUSTER", "KEYSLOT", "xs:a"]),
+        cluster.int(&["CLUSTER", "KEYSLOT", "xs:b"])
     );
-    node.put("/keys/b", "0").await.expect(201);
+    node.put("/keys/xs:b", "0").await.expect(201);
     for (method, body) in [
-        ("POST", r#"{"a": 1, "b": 2}"#),
-        ("PATCH", r#"{"a": 1, "b": 2}"#),
+        ("POST", r#"{"xs:a": 1, "xs:b": 2}"#),
+        ("PATCH", r#"{"xs:a": 1, "xs:b": 2}"#),
     ] {
         let a = node.call(method, "/values", Some(body)).await;
         let message = a.expect_error(400, "cross_slot");
@@ -147,41 +150,45 @@ async fn writes_across_slots_are_refused_before_anything_is_written() {
             message.contains("hash tag") && message.contains("{user:1}"),
             "{message}"
         );
-        assert_eq!(cluster.int(&["EXISTS", "a"]), 0, "{method}");
-        assert_eq!(cluster.cmd(&["GET", "b"]), "0", "{method}");
+        assert_eq!(cluster.int(&["EXISTS", "xs:a"]), 0, "{method}");
+        assert_eq!(cluster.cmd(&["GET", "xs:b"]), "0", "{method}");
     }
 
     // With a common hash tag the keys share a slot: all-or-nothing again.
-    let tagged = r#"{"{u1}:a": 1, "{u1}:b": 2}"#;
+    let tagged = r#"{"{xs}:a": 1, "{xs}:b": 2}"#;
     node.call("POST", "/values", Some(tagged)).await.expect(201);
-    assert_eq!(cluster.cmd(&["GET", "{u1}:b"]), "2");
+    assert_eq!(cluster.cmd(&["GET", "{xs}:b"]), "2");
     let a = node
-        .call("POST", "/values", Some(r#"{"{u1}:b": 20, "{u1}:c": 30}"#))
+        .call("POST", "/values", Some(r#"{"{xs}:b": 20, "{xs}:c": 30}"#))
         .await;
     a.expect_error(409, "conflict");
-    assert_eq!(cluster.int(&["EXISTS", "{u1}:c"]), 0);
-    node.call("PATCH", "/values", Some(r#"{"{u1}:a": 10, "{u1}:b": 20}"#))
+    assert_eq!(cluster.int(&["EXISTS", "{xs}:c"]), 0);
+    node.call("PATCH", "/values", Some(r#"{"{xs}:a": 10, "{xs}:b": 20}"#))
         .await
         .expect(204);
     let some = node
-        .get("/values?keys=%7Bu1%7D:a,%7Bu1%7D:b,a,b")
+        .get("/values?keys=%7Bxs%7D:a,%7Bxs%7D:b,xs:a,xs:b")
         .await
         .expect(200)
         .json();
-    assert_eq!(some, json!({"{u1}:a": 10, "{u1}:b": 20, "b": 0}));
+    assert_eq!(some, json!({"{xs}:a": 10, "{xs}:b": 20, "xs:b": 0}));
 
     // PUT /keys is not all-or-nothing: split by slot, every pair stored.
-    let a = node.put("/keys", r#"{"a": 1, "b": 2, "c": 3}"#).await;
+    let a = node
+        .put("/keys", r#"{"xs:a": 1, "xs:b": 2, "xs:c": 3}"#)
+        .await;
     assert_eq!(a.expect(200).json(), json!({"stored": 3, "evicted": 0}));
-    assert_eq!(cluster.cmd(&["GET", "c"]), "3");
+    assert_eq!(cluster.cmd(&["GET", "xs:c"]), "3");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hash_tagged_all_or_nothing_posts_never_half_apply_across_servers() {
-    let cluster = cluster_or_skip!();
-    let nodes: Vec<Arc<Node>> = (0..2).map(|_| Arc::new(Node::new(&cluster, &[]))).collect();
+    let cluster = cluster_or_skip!(shared);
+    let nodes: Vec<Arc<Node>> = (0..2)
+        .map(|_| Arc::new(Node::new(&*cluster, &[])))
+        .collect();
     for round in 0..20 {
-        let tag = format!("{{r{round}}}");
+        let tag = format!("{{race{round}}}");
         let bodies = [0, 1].map(|i| format!(r#"{{"{tag}shared": {i}, "{tag}own-{i}": {i}}}"#));
         let mut tasks = Vec::new();
         for (i, body) in bodies.into_iter().enumerate() {
@@ -210,15 +217,17 @@ async fn hash_tagged_all_or_nothing_posts_never_half_apply_across_servers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hits_from_servers_counting_at_once_all_count() {
-    let cluster = cluster_or_skip!();
-    let nodes: Vec<Arc<Node>> = (0..2).map(|_| Arc::new(Node::new(&cluster, &[]))).collect();
+    let cluster = cluster_or_skip!(shared);
+    let nodes: Vec<Arc<Node>> = (0..2)
+        .map(|_| Arc::new(Node::new(&*cluster, &[])))
+        .collect();
     let mut tasks = Vec::new();
     for node in &nodes {
         for _ in 0..4 {
             let node = Arc::clone(node);
             tasks.push(tokio::spawn(async move {
                 for _ in 0..25 {
-                    node.get("/api/shared").await.expect(200);
+                    node.get("/api/counted-at-once").await.expect(200);
                 }
             }));
         }
@@ -226,9 +235,18 @@ async fn hits_from_servers_counting_at_once_all_count() {
     for t in tasks {
         t.await.expect("a hit task");
     }
-    assert_eq!(cluster.cmd(&["HGET", "__kv__:hits", "/shared"]), "200");
+    assert_eq!(
+        cluster.cmd(&["HGET", "__kv__:hits", "/counted-at-once"]),
+        "200"
+    );
     let stats = nodes[1].get("/stats").await.expect(200).json();
-    assert_eq!(stats, json!([{"path": "/shared", "hits": 200}]));
+    let counted = stats
+        .as_array()
+        .and_then(|s| s.iter().find(|c| c["path"] == "/counted-at-once"));
+    assert_eq!(
+        counted,
+        Some(&json!({"path": "/counted-at-once", "hits": 200}))
+    );
 }
 
 /// One request's outcome in the failover test.

@@ -12,14 +12,23 @@
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::redis::{Redis, available, command_at, evalsha_calls_at};
 
 /// Starts a [`RedisCluster`], or skips the calling test when `redis-server` is missing.
+/// `cluster_or_skip!(shared)` joins the cluster that tests running now share (see
+/// [`RedisCluster::shared`]).
 macro_rules! cluster_or_skip {
     () => {
         match $crate::util::cluster::RedisCluster::start() {
+            Some(c) => c,
+            None => return,
+        }
+    };
+    (shared) => {
+        match $crate::util::cluster::RedisCluster::shared() {
             Some(c) => c,
             None => return,
         }
@@ -67,7 +76,25 @@ fn free_port() -> u16 {
     panic!("no free port pair below {HIGHEST_PORT}");
 }
 
+/// The cluster the tests running now share; gone (and its nodes killed) once the
+/// last of them drops it.
+static SHARED: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
+
 impl RedisCluster {
+    /// A cluster shared with the other tests that run at the same time and ask for
+    /// one: started by the first, killed when the last is done (also when it panics).
+    /// Its users keep to keys of their own (a prefix or hash tag of the test's) and
+    /// never empty or count the whole keyspace.
+    pub fn shared() -> Option<Arc<RedisCluster>> {
+        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cluster) = shared.upgrade() {
+            return Some(cluster);
+        }
+        let cluster = Arc::new(RedisCluster::start()?);
+        *shared = Arc::downgrade(&cluster);
+        Some(cluster)
+    }
+
     /// Starts and forms a cluster, waiting until it is ok and every replica is in
     /// sync; `None`, after saying so, without `redis-server`.
     pub fn start() -> Option<RedisCluster> {
