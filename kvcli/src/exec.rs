@@ -20,7 +20,7 @@ use std::time::Duration;
 use kvcore::dataset::Format;
 use kvcore::limits::Limits;
 use kvcore::persist::{Fsync, PersistOptions};
-use kvcore::{JsonText, PersistentStore, StoreBuilder};
+use kvcore::{Bytes, PersistentStore, StoreBuilder};
 
 use crate::Error;
 use crate::cmd::{Command, Place};
@@ -42,7 +42,7 @@ pub enum Outcome {
 pub struct Session {
     pub(crate) dir: PathBuf,
     options: PersistOptions,
-    store: Option<PersistentStore<JsonText>>,
+    store: Option<PersistentStore<Bytes>>,
     /// Whether import and export draw progress bars.
     pub(crate) progress: bool,
     /// The format `--format` named on kvcli's own command line.
@@ -113,13 +113,13 @@ impl Session {
     ///
     /// A directory another process holds is refused with
     /// [`kvcore::Error::Locked`] before anything in it is touched.
-    pub fn open(&mut self) -> Result<PersistentStore<JsonText>, Error> {
+    pub fn open(&mut self) -> Result<PersistentStore<Bytes>, Error> {
         if let Some(store) = &self.store {
             return Ok(store.clone());
         }
         // kvcore takes the directory's lock before it reads or writes anything else in
         // it, so a held directory is refused untouched.
-        let store = StoreBuilder::new().open::<JsonText>(&self.dir, self.options)?;
+        let store = StoreBuilder::new().open::<Bytes>(&self.dir, self.options)?;
         self.store = Some(store.clone());
         Ok(store)
     }
@@ -133,7 +133,7 @@ impl Session {
     ///
     /// The directory stays locked while any handle lives, so drop it before a
     /// command that closes the store (`repair`) runs.
-    pub fn store(&self) -> Option<PersistentStore<JsonText>> {
+    pub fn store(&self) -> Option<PersistentStore<Bytes>> {
         self.store.clone()
     }
 

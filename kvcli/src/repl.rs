@@ -21,7 +21,7 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, Helper};
 
-use kvcore::{JsonText, Pattern, PersistentStore, Store};
+use kvcore::{Bytes, Pattern, PersistentStore, Store};
 
 use crate::cmd::{COMMANDS, Command, Spec};
 use crate::command::split;
@@ -148,12 +148,12 @@ fn save_history(
 /// locked, and `repair` must be able to close it.
 #[derive(Debug, Default)]
 pub struct CommandHelper {
-    store: Option<PersistentStore<JsonText>>,
+    store: Option<PersistentStore<Bytes>>,
 }
 
 impl CommandHelper {
     /// Lends the helper the store to complete key names from (`None`: none).
-    pub fn set_store(&mut self, store: Option<PersistentStore<JsonText>>) {
+    pub fn set_store(&mut self, store: Option<PersistentStore<Bytes>>) {
         self.store = store;
     }
 
@@ -173,18 +173,18 @@ pub const MAX_KEY_COMPLETIONS: usize = 100;
 /// one scan page, so that a Tab costs one bounded scan however large the store.
 ///
 /// ```
-/// use kvcore::{JsonText, SetOptions, Store, StoreBuilder};
+/// use kvcore::{Bytes, SetOptions, Store, StoreBuilder};
 /// use kvcli::repl::keys_with_prefix;
 ///
-/// let store = StoreBuilder::new().build::<JsonText>()?;
+/// let store = StoreBuilder::new().build::<Bytes>()?;
 /// for key in ["user:2", "user:1", "u*x", "other"] {
-///     store.set(key, JsonText::string("v"), SetOptions::new())?;
+///     store.set(key, Bytes::from("v"), SetOptions::new())?;
 /// }
 /// assert_eq!(keys_with_prefix(&store, "user:"), ["user:1", "user:2"]);
 /// assert_eq!(keys_with_prefix(&store, "u*"), ["u*x"]);
 /// # Ok::<(), kvcore::Error>(())
 /// ```
-pub fn keys_with_prefix(store: &dyn Store<JsonText>, prefix: &str) -> Vec<String> {
+pub fn keys_with_prefix(store: &dyn Store<Bytes>, prefix: &str) -> Vec<String> {
     let mut glob = String::with_capacity(prefix.len() + 1);
     for c in prefix.chars() {
         if matches!(c, '*' | '$' | '?' | '[' | ']' | '\\') {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use kvcore::dataset::{self, Format, Writer};
 use kvcore::limits::Limits;
-use kvcore::{Expiry, JsonText, PersistentStore, Store};
+use kvcore::{Bytes, Expiry, JsonText, PersistentStore, Store};
 
 use crate::Error;
 
@@ -110,7 +110,7 @@ impl Source {
 /// nothing imported, naming the file and line. A stream (standard input, a pipe) is
 /// copied to a temporary file during the first pass, to be read again.
 pub fn import(
-    store: &PersistentStore<JsonText>,
+    store: &PersistentStore<Bytes>,
     source: Source,
     limits: &Limits,
     progress: bool,
@@ -196,7 +196,7 @@ pub fn import(
     let mut imported = 0u64;
     let read = dataset::read(reader, format, &name, |key, value, line| {
         check(&key, &value, line)?;
-        batch.push((key, value));
+        batch.push((key, Bytes::from(value)));
         if batch.len() == BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
             imported += store.set_many(full, Expiry::Never)? as u64;
@@ -225,7 +225,7 @@ const IMPORT_SPINNER: &str = "{spinner} importing {bytes} {msg}";
 /// unless a format is named). Returns how many records were written. TTLs are not
 /// part of any dataset format and are not exported.
 pub fn export(
-    store: &PersistentStore<JsonText>,
+    store: &PersistentStore<Bytes>,
     file: &Path,
     format: Option<Format>,
     progress: bool,
@@ -262,7 +262,7 @@ pub fn export(
 }
 
 fn write_records<W: Write>(
-    store: &PersistentStore<JsonText>,
+    store: &PersistentStore<Bytes>,
     writer: kvcore::Result<Writer<W>>,
     bar: &ProgressBar,
 ) -> kvcore::Result<(u64, W)> {
@@ -271,7 +271,7 @@ fn write_records<W: Write>(
     for page in kvcore::Pages::new(store, None, PAGE) {
         let page = page?;
         for (key, value) in &page.items {
-            writer.write(key, value)?;
+            writer.write(key, &value.to_json_text())?;
         }
         count += page.items.len() as u64;
         bar.inc(page.items.len() as u64);

@@ -5,7 +5,7 @@ mod common;
 
 use common::{listing, ok, run, run_in, script};
 use kvcore::persist::{Fsync, PersistOptions};
-use kvcore::{JsonText, StoreBuilder};
+use kvcore::{JsonText, Store, StoreBuilder};
 
 #[test]
 fn values_are_stored_as_json_or_as_strings() {
@@ -405,4 +405,49 @@ fn a_script_can_repair_a_damaged_directory_and_go_on() {
     let out: Vec<&str> = r.stdout.lines().collect();
     assert!(out[0].starts_with("truncated "), "{r:?}");
     assert_eq!(&out[1..], ["1", "a", "d"]);
+}
+
+#[test]
+fn values_a_redis_client_stored_show_as_json_and_stay_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    {
+        let store = StoreBuilder::new()
+            .open::<kvcore::Bytes>(d, PersistOptions::default().fsync(Fsync::Always))
+            .unwrap();
+        for (key, bytes) in [
+            ("bin", &b"\x00\xffab"[..]),
+            ("text", b"hello world"),
+            ("spaced", br#"{ "a" : 1 }"#),
+            ("n", b"41"),
+        ] {
+            store
+                .set(key, kvcore::Bytes::from(bytes), kvcore::SetOptions::new())
+                .unwrap();
+        }
+    }
+    assert_eq!(ok(d, &["get", "bin"]), "{\"$base64\":\"AP9hYg==\"}\n");
+    assert_eq!(ok(d, &["get", "text"]), "\"hello world\"\n");
+    assert_eq!(ok(d, &["get", "spaced"]), "{\"a\":1}\n");
+    assert_eq!(ok(d, &["incr", "n"]), "42\n");
+    assert!(ok(d, &["check"]).ends_with("ok\n"));
+    let exported = ok(d, &["export", "-"]);
+    let mut lines: Vec<&str> = exported.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            r#"{"key":"bin","value":{"$base64":"AP9hYg=="}}"#,
+            r#"{"key":"n","value":42}"#,
+            r#"{"key":"spaced","value":{"a":1}}"#,
+            r#"{"key":"text","value":"hello world"}"#,
+        ]
+    );
+    // Reading, exporting and checking kept every byte.
+    let store = StoreBuilder::new()
+        .open::<kvcore::Bytes>(d, PersistOptions::default())
+        .unwrap();
+    assert_eq!(store.get("bin").unwrap().as_bytes(), b"\x00\xffab");
+    assert_eq!(store.get("spaced").unwrap().as_bytes(), br#"{ "a" : 1 }"#);
+    assert_eq!(store.get("n").unwrap().as_bytes(), b"42");
 }

@@ -189,7 +189,7 @@ fn server_load(path: &Path) -> Result<usize, String> {
         max_concurrency: 1,
         request_timeout: config.request_timeout,
     };
-    let store = StoreBuilder::new().build::<JsonText>().unwrap();
+    let store = StoreBuilder::new().build::<kvcore::Bytes>().unwrap();
     kvserver::load::import(path, &store, &limits)
         .map(|_| store.len())
         .map_err(|e| e.to_string())

@@ -50,6 +50,11 @@ impl JsonText {
         JsonText(Arc::from(serde_json::to_string(s).unwrap_or_default()))
     }
 
+    /// The shared text, for a conversion that keeps it without a copy.
+    pub(crate) fn into_shared(self) -> Arc<str> {
+        self.0
+    }
+
     /// The compact JSON text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -63,6 +68,12 @@ impl JsonText {
     /// Always false: the shortest JSON value is one byte.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl AsRef<[u8]> for JsonText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 
@@ -106,6 +117,28 @@ impl ValueCodec for JsonText {
     }
 }
 
+/// Whether valid JSON text has no whitespace outside strings.
+pub(crate) fn is_compact(text: &str) -> bool {
+    let mut in_string = false;
+    let mut escaped = false;
+    for b in text.bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            return false;
+        } else {
+            in_string = b == b'"';
+        }
+    }
+    true
+}
+
 /// Removes whitespace outside strings from valid JSON text.
 fn compact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -143,6 +176,16 @@ mod tests {
                 .as_str(),
             "123456789012345678901234567890"
         );
+    }
+
+    #[test]
+    fn compact_text_is_told_apart() {
+        for compact in [r#"{"a":[1,"x y\" z"]}"#, "1", r#""\\""#] {
+            assert!(is_compact(compact), "{compact}");
+        }
+        for spaced in [r#"{"a": 1}"#, "[1,\n2]", r#"["\\" ,1]"#] {
+            assert!(!is_compact(spaced), "{spaced}");
+        }
     }
 
     #[test]

@@ -243,6 +243,7 @@
 #![warn(missing_docs)]
 
 pub mod builder;
+pub mod bytes;
 pub mod clock;
 pub mod cursor;
 pub mod dataset;
@@ -258,6 +259,7 @@ pub mod ttl;
 pub mod value;
 
 pub use builder::StoreBuilder;
+pub use bytes::Bytes;
 pub use clock::{Clock, ManualClock, SystemClock, TickingClock};
 pub use error::{Error, Result};
 pub use glob::Pattern;

@@ -4,7 +4,7 @@
 //! each `set`, `incr` and imported record with them, so that whatever one of them
 //! writes the other can read, serve and address: a key is non-empty and at most
 //! [`Limits::max_key_bytes`] bytes of UTF-8; a value is at most
-//! [`Limits::max_value_bytes`] bytes of compact JSON. The defaults,
+//! [`Limits::max_value_bytes`] bytes as stored (a JSON value's compact text). The defaults,
 //! [`DEFAULT_MAX_KEY_BYTES`] and [`DEFAULT_MAX_VALUE_BYTES`], are the ones both
 //! programs use unless told otherwise.
 //!
@@ -26,8 +26,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::JsonText;
-
 /// The longest key both kvserver and kvcli accept by default, in bytes.
 pub const DEFAULT_MAX_KEY_BYTES: usize = 512;
 
@@ -41,7 +39,7 @@ pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
 pub struct Limits {
     /// The longest key accepted, in bytes of UTF-8.
     pub max_key_bytes: usize,
-    /// The largest value accepted, in bytes of compact JSON.
+    /// The largest value accepted, in bytes as stored (a JSON value's compact text).
     pub max_value_bytes: usize,
 }
 
@@ -128,8 +126,10 @@ impl Limits {
         Ok(())
     }
 
-    /// Checks a value: at most [`max_value_bytes`](Limits::max_value_bytes) bytes of
-    /// compact JSON ([`JsonText::len`]).
+    /// Checks a value: at most [`max_value_bytes`](Limits::max_value_bytes) bytes as
+    /// stored, which for a [`JsonText`](crate::JsonText) is its compact JSON
+    /// ([`JsonText::len`](crate::JsonText::len)) and for
+    /// [`Bytes`](crate::Bytes) the bytes.
     ///
     /// ```
     /// use kvcore::JsonText;
@@ -144,10 +144,11 @@ impl Limits {
     /// );
     /// # Ok::<(), kvcore::Error>(())
     /// ```
-    pub fn check_value(&self, value: &JsonText) -> Result<(), LimitError> {
-        if value.len() > self.max_value_bytes {
+    pub fn check_value(&self, value: &(impl AsRef<[u8]> + ?Sized)) -> Result<(), LimitError> {
+        let len = value.as_ref().len();
+        if len > self.max_value_bytes {
             return Err(LimitError::ValueTooLarge {
-                len: value.len(),
+                len,
                 max: self.max_value_bytes,
             });
         }
@@ -164,7 +165,11 @@ impl Limits {
     /// assert_eq!(limits.check_pair("a", &JsonText::string("x")), Ok(()));
     /// assert_eq!(limits.check_pair("", &JsonText::string("x")), Err(LimitError::EmptyKey));
     /// ```
-    pub fn check_pair(&self, key: &str, value: &JsonText) -> Result<(), LimitError> {
+    pub fn check_pair(
+        &self,
+        key: &str,
+        value: &(impl AsRef<[u8]> + ?Sized),
+    ) -> Result<(), LimitError> {
         self.check_key(key)?;
         self.check_value(value)
     }
@@ -173,6 +178,7 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::JsonText;
 
     #[test]
     fn keys_are_measured_in_bytes_not_characters() {

@@ -5,7 +5,8 @@
 //! plain `impl Value for MyType {}` is enough unless `incr` should work on it.
 //!
 //! Clones happen on every read hit, so cheap-to-clone types (`Arc<str>`, `Arc<[u8]>`,
-//! small `Copy` types) make the fastest stores.
+//! [`Bytes`](crate::Bytes), [`JsonText`](crate::JsonText), small `Copy` types) make the
+//! fastest stores.
 
 use std::sync::Arc;
 

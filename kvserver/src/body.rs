@@ -4,38 +4,42 @@
 //! Each route's response types live next to its handler, derive `Serialize` and
 //! `ToSchema`, and are both what the handler returns (as `Json<T>`) and what its
 //! `#[utoipa::path]` documents, so the OpenAPI document and the wire cannot drift.
-//! Every stored value they hold is a [`StoredValue`]: a value is spliced into the body
-//! as the JSON text it is, never parsed into a tree only to be printed again.
+//!
+//! Values are bytes at the backend; every stored value a response holds is a
+//! [`StoredValue`], which shows it by one rule ([`kvcore::Bytes::to_json`]): bytes
+//! that are one JSON value (every value an HTTP client wrote: its compact text) as
+//! that value, spliced in as it is, never parsed into a tree only to be printed
+//! again; other UTF-8 text as a JSON string of it; anything else as
+//! `{"$base64": "..."}`.
 
-use kvcore::JsonText;
-use serde::ser::{Error as _, SerializeMap};
+use kvcore::Bytes;
+use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::json;
-use serde_json::value::RawValue;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
-/// A stored value as a response shows it: the JSON it holds, spliced in as it is.
+/// A stored value as a response shows it: the JSON its bytes read as (see the
+/// module docs).
 ///
 /// Response types declare a field of this type with
 /// `#[schema(value_type = serde_json::Value)]`: any JSON value.
 #[derive(Debug, Clone)]
-pub struct StoredValue(JsonText);
+pub struct StoredValue(Bytes);
 
 impl StoredValue {
     /// The value stored as `value`.
-    pub fn new(value: JsonText) -> StoredValue {
+    pub fn new(value: Bytes) -> StoredValue {
         StoredValue(value)
     }
 }
 
 impl Serialize for StoredValue {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // A borrowed RawValue checks the text and writes it out unchanged: no tree
-        // is built. The text is valid JSON (JsonText holds nothing else).
-        let raw: &RawValue = serde_json::from_str(self.0.as_str()).map_err(S::Error::custom)?;
-        raw.serialize(serializer)
+        // A RawValue is written out as it is: compact JSON text is checked once,
+        // borrowed and spliced in; no tree is built.
+        self.0.to_json().serialize(serializer)
     }
 }
 
@@ -47,7 +51,7 @@ pub struct Pairs(pub Vec<(String, StoredValue)>);
 
 impl Pairs {
     /// The pairs of `items`, in order.
-    pub fn of(items: impl IntoIterator<Item = (String, JsonText)>) -> Pairs {
+    pub fn of(items: impl IntoIterator<Item = (String, Bytes)>) -> Pairs {
         Pairs(
             items
                 .into_iter()
@@ -97,26 +101,34 @@ pub fn ttl_ms(ttl: Option<std::time::Duration>) -> Option<u64> {
 mod tests {
     use super::*;
 
+    fn shown(bytes: &[u8]) -> String {
+        serde_json::to_string(&StoredValue::new(Bytes::from(bytes))).unwrap()
+    }
+
     #[test]
     fn pairs_splice_values_and_escape_keys_in_order() {
-        let v = JsonText::parse("[1, {\"a\": null}]").unwrap();
-        let w = JsonText::string("x");
-        let pairs = Pairs::of([("k\"1".to_string(), v), ("ü".to_string(), w)]);
+        let pairs = Pairs::of([
+            ("k\"1".to_string(), Bytes::from(r#"[1,{"a":null}]"#)),
+            ("ü".to_string(), Bytes::from(r#""x""#)),
+            ("t".to_string(), Bytes::from("text")),
+        ]);
         assert_eq!(
             serde_json::to_string(&pairs).unwrap(),
-            r#"{"k\"1":[1,{"a":null}],"ü":"x"}"#
+            r#"{"k\"1":[1,{"a":null}],"ü":"x","t":"text"}"#
         );
         assert_eq!(serde_json::to_string(&Pairs::default()).unwrap(), "{}");
     }
 
     #[test]
-    fn numbers_keep_their_spelling() {
-        let v =
-            StoredValue::new(JsonText::parse("[1.50, 123456789012345678901234567890]").unwrap());
+    fn values_show_as_the_json_they_hold_else_as_strings_else_as_base64() {
         assert_eq!(
-            serde_json::to_string(&v).unwrap(),
+            shown(b"[1.50,123456789012345678901234567890]"),
             "[1.50,123456789012345678901234567890]"
         );
+        assert_eq!(shown(br#"{ "a" : 1 }"#), r#"{"a":1}"#);
+        assert_eq!(shown(b"42"), "42");
+        assert_eq!(shown(b"hello"), r#""hello""#);
+        assert_eq!(shown(b"\x00\xffz"), r#"{"$base64":"AP96"}"#);
     }
 
     #[test]

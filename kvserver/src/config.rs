@@ -92,7 +92,8 @@ pub struct Config {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_key_bytes: usize,
 
-    /// Largest value accepted, in bytes of compact JSON (larger: 413).
+    /// Largest value accepted, in bytes as stored: compact JSON for an HTTP write
+    /// (larger: 413).
     #[arg(long, env = "KV_MAX_VALUE_BYTES", default_value_t = 1 << 20,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_value_bytes: usize,

@@ -133,17 +133,19 @@ impl FromRequest<AppState> for Body {
 }
 
 impl Body {
-    /// The body as one JSON value, compacted and checked against the value limit.
-    pub fn value(&self, limits: &Limits) -> Result<JsonText, ApiError> {
+    /// The body as one JSON value, checked against the value limit: its compact text,
+    /// the bytes an HTTP write stores.
+    pub fn value(&self, limits: &Limits) -> Result<kvcore::Bytes, ApiError> {
         let text = self.text()?;
         let value =
             JsonText::parse(text).map_err(|e| ApiError::bad_request(not_a_json_value(text, &e)))?;
         check_value(&value, limits)?;
-        Ok(value)
+        Ok(value.into())
     }
 
-    /// The body as a non-empty JSON object of `key: value` pairs, each checked.
-    pub fn object(&self, limits: &Limits) -> Result<Vec<(String, JsonText)>, ApiError> {
+    /// The body as a non-empty JSON object of `key: value` pairs, each checked; each
+    /// value as the compact text an HTTP write stores.
+    pub fn object(&self, limits: &Limits) -> Result<Vec<(String, kvcore::Bytes)>, ApiError> {
         let pairs: HashMap<String, Box<RawValue>> = self.parse_object(OBJECT_SHAPE, true)?;
         if pairs.is_empty() {
             return Err(ApiError::bad_request("the body must name at least one key"));
@@ -154,7 +156,7 @@ impl Body {
                 check_key(&key, limits)?;
                 let value = JsonText::parse(raw.get()).map_err(ApiError::from)?;
                 check_value(&value, limits)?;
-                Ok((key, value))
+                Ok((key, value.into()))
             })
             .collect()
     }

@@ -3,8 +3,6 @@
 //! This module imports nothing of the crate but the error type, so that the state,
 //! the extractors and the loader can all use it.
 
-use kvcore::JsonText;
-
 use crate::error::ApiError;
 
 /// Request limits from the configuration.
@@ -12,7 +10,7 @@ use crate::error::ApiError;
 pub struct Limits {
     /// Longest key, in bytes.
     pub max_key_bytes: usize,
-    /// Largest value, in bytes of compact JSON.
+    /// Largest value, in bytes as stored (for a JSON value, its compact text).
     pub max_value_bytes: usize,
     /// Most pairs per listing page.
     pub list_limit: usize,
@@ -30,9 +28,9 @@ pub fn check_key(key: &str, limits: &Limits) -> Result<(), ApiError> {
     rules(limits).check_key(key).map_err(refused)
 }
 
-/// Values follow kvcore's rules: at most `max_value_bytes` of compact JSON (else
-/// `413`).
-pub fn check_value(value: &JsonText, limits: &Limits) -> Result<(), ApiError> {
+/// Values follow kvcore's rules: at most `max_value_bytes` bytes as stored, a JSON
+/// value's compact text (else `413`).
+pub fn check_value(value: &(impl AsRef<[u8]> + ?Sized), limits: &Limits) -> Result<(), ApiError> {
     rules(limits).check_value(value).map_err(refused)
 }
 

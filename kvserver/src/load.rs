@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use kvcore::dataset::{self, Format};
-use kvcore::{Expiry, JsonText, Store};
+use kvcore::{Bytes, Expiry, JsonText, Store};
 
 use crate::limits::{Limits, check_key, check_value};
 
@@ -59,11 +59,12 @@ fn read(
     Ok(records)
 }
 
-/// Reads the whole dataset into pairs, for a read-only store.
-pub fn read_all(path: &Path, limits: &Limits) -> anyhow::Result<Vec<(String, JsonText)>> {
+/// Reads the whole dataset into pairs, for a read-only store. Each value is its
+/// compact JSON text, as an HTTP write stores it.
+pub fn read_all(path: &Path, limits: &Limits) -> anyhow::Result<Vec<(String, Bytes)>> {
     let mut pairs = Vec::new();
     read(path, limits, "loading dataset", |k, v| {
-        pairs.push((k, v));
+        pairs.push((k, v.into()));
         Ok(())
     })?;
     Ok(pairs)
@@ -73,11 +74,11 @@ pub fn read_all(path: &Path, limits: &Limits) -> anyhow::Result<Vec<(String, Jso
 ///
 /// Two passes over the file: the first checks every record and writes nothing, the
 /// second writes. Memory stays bounded by one batch whatever the file's size.
-pub fn import(path: &Path, store: &dyn Store<JsonText>, limits: &Limits) -> anyhow::Result<u64> {
+pub fn import(path: &Path, store: &dyn Store<Bytes>, limits: &Limits) -> anyhow::Result<u64> {
     read(path, limits, "checking dataset", |_, _| Ok(()))?;
     let mut batch = Vec::with_capacity(BATCH);
     let records = read(path, limits, "importing dataset", |k, v| {
-        batch.push((k, v));
+        batch.push((k, v.into()));
         if batch.len() == BATCH {
             store.set_many(std::mem::take(&mut batch), Expiry::Default)?;
         }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use kvcore::persist::{Fsync, JournalStats, PersistOptions, SnapshotInfo};
-use kvcore::{Clock, JsonText, Store, StoreBuilder, SystemClock};
+use kvcore::{Bytes, Clock, Store, StoreBuilder, SystemClock};
 
 use crate::backend::{Backend, DEFAULT_CACHE_CAPACITY, Durable, Local, RedisCache, RedisOptions};
 use crate::config::Config;
@@ -205,7 +205,7 @@ fn local(
     let persist = !config.no_persist && !config.read_only;
     let options = PersistOptions::default().fsync(config.fsync);
     let mut durable = Vec::new();
-    let store: Arc<dyn Store<JsonText>> = if config.read_only {
+    let store: Arc<dyn Store<Bytes>> = if config.read_only {
         let path = config
             .load
             .as_ref()
@@ -219,7 +219,7 @@ fn local(
         durable.push(Durable::Values(store.clone()));
         Arc::new(store)
     } else {
-        Arc::new(builder.build::<JsonText>()?)
+        Arc::new(builder.build::<Bytes>()?)
     };
     if let (Some(path), false) = (&config.load, config.read_only) {
         load::import(path, &*store, limits)?;

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use kvcore::persist;
-use kvcore::{JsonText, Store};
+use kvcore::{Bytes, Store};
 
 use super::{Command, Spec};
 use crate::Error;
@@ -126,7 +126,7 @@ impl Check {
         }
         let was_open = session.is_open();
         session.close()?;
-        let checked = persist::check::<JsonText>(&session.dir);
+        let checked = persist::check::<Bytes>(&session.dir);
         if was_open {
             session.open()?;
         }

@@ -105,7 +105,10 @@ pub fn help_text(place: Place) -> String {
         "
 Values: a VALUE that parses as JSON is stored as that JSON (42, true, {\"a\":1}),
 anything else as a JSON string (hello -> \"hello\"). Values print as compact JSON,
-one per line. To store the string \"42\", quote the quotes: '\"42\"'.
+one per line. To store the string \"42\", quote the quotes: '\"42\"'. A value a
+Redis client stored is bytes: it prints (and exports) as the JSON it parses as,
+else as a JSON string of its text, else, when it is not UTF-8, as
+{\"$base64\":\"...\"} holding its bytes in base64; the bytes are kept as they are.
 
 Keys are non-empty and at most --max-key-bytes (default 512) bytes, values at
 most --max-value-bytes (default 1 MiB) of compact JSON: kvserver's rules, which

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use kvcore::persist;
-use kvcore::{JsonText, Pattern, Store};
+use kvcore::{Bytes, Pattern, Store};
 
 use super::{Command, Spec};
 use crate::Error;
@@ -80,7 +80,7 @@ impl Count {
         let count = if session.is_open() {
             session.open()?.len()
         } else {
-            persist::check::<JsonText>(session.dir())?.live_keys
+            persist::check::<Bytes>(session.dir())?.live_keys
         };
         line(out, &count.to_string())?;
         Ok(Outcome::Done)

@@ -66,7 +66,7 @@ impl Set {
         if let Some(ttl) = self.ttl {
             opts = opts.ttl(ttl);
         }
-        store.set(&self.key, self.value.clone(), opts)?;
+        store.set(&self.key, self.value.clone().into(), opts)?;
         Ok(Outcome::Done)
     }
 }
@@ -100,7 +100,7 @@ pub const GET: Spec = Spec {
 impl Get {
     pub(crate) fn run(&self, session: &mut Session, out: &mut dyn Write) -> Result<Outcome, Error> {
         match session.open()?.get(&self.key) {
-            Some(value) => line(out, value.as_str())?,
+            Some(value) => line(out, value.to_json().get())?,
             None => return Ok(Outcome::NotFound(Some(self.key.clone()))),
         }
         Ok(Outcome::Done)

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use kvcore::persist::{JournalStats, SnapshotInfo};
 use kvcore::{
-    Expiry, JsonText, Mode, Pages, Pattern, PersistentStore, ScanPage, SetOptions, SetOutcome,
-    Stats, Store,
+    Bytes, Expiry, Mode, Pages, Pattern, PersistentStore, ScanPage, SetOptions, SetOutcome, Stats,
+    Store,
 };
 use parking_lot::Mutex;
 
@@ -32,7 +32,7 @@ use crate::idempotency::{Begin, IdempotencyKey, Table};
 /// A kvcore store and the hit counters, in this process.
 #[derive(Debug)]
 pub struct Local {
-    store: Arc<dyn Store<JsonText>>,
+    store: Arc<dyn Store<Bytes>>,
     hits: Arc<dyn Store<i64>>,
     /// The persistent stores among the two, to flush at shutdown.
     durable: Vec<Durable>,
@@ -52,7 +52,7 @@ pub struct Local {
 #[derive(Debug, Clone)]
 pub enum Durable {
     /// The key-value store.
-    Values(PersistentStore<JsonText>),
+    Values(PersistentStore<Bytes>),
     /// The hit counters.
     Hits(PersistentStore<i64>),
 }
@@ -62,7 +62,7 @@ impl Local {
     /// At most `max_counters` paths get a hit counter; `idempotency` keeps the outcomes
     /// of writes sent with an `Idempotency-Key`.
     pub fn new(
-        store: Arc<dyn Store<JsonText>>,
+        store: Arc<dyn Store<Bytes>>,
         hits: Arc<dyn Store<i64>>,
         durable: Vec<Durable>,
         blocking_writes: bool,
@@ -81,7 +81,7 @@ impl Local {
     }
 
     /// The key-value store.
-    pub fn store(&self) -> &dyn Store<JsonText> {
+    pub fn store(&self) -> &dyn Store<Bytes> {
         &*self.store
     }
 
@@ -97,7 +97,7 @@ impl Local {
     /// the disk).
     async fn write<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&dyn Store<JsonText>) -> kvcore::Result<R> + Send + 'static,
+        f: impl FnOnce(&dyn Store<Bytes>) -> kvcore::Result<R> + Send + 'static,
     ) -> Result<R> {
         let store = Arc::clone(&self.store);
         self.run(move || f(&*store).map_err(ApiError::from)).await
@@ -157,11 +157,11 @@ impl Local {
     pub(super) async fn get_with_ttl(
         &self,
         key: &str,
-    ) -> Result<Option<(JsonText, Option<Duration>)>> {
+    ) -> Result<Option<(Bytes, Option<Duration>)>> {
         Ok(self.store.get_with_ttl(key))
     }
 
-    pub(super) async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<JsonText>>> {
+    pub(super) async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         Ok(self.store.get_many(keys))
     }
 
@@ -176,7 +176,7 @@ impl Local {
     pub(super) async fn set(
         &self,
         key: &str,
-        value: JsonText,
+        value: Bytes,
         opts: SetOptions,
     ) -> Result<SetOutcome> {
         let key = key.to_owned();
@@ -190,7 +190,7 @@ impl Local {
     /// what this write can have caused.
     pub(super) async fn set_many(
         &self,
-        items: Vec<(String, JsonText)>,
+        items: Vec<(String, Bytes)>,
         expiry: Expiry,
     ) -> Result<Written> {
         if self.store.mode().capacity.is_none() {
@@ -210,7 +210,7 @@ impl Local {
 
     pub(super) async fn insert_all_absent(
         &self,
-        items: Vec<(String, JsonText)>,
+        items: Vec<(String, Bytes)>,
         idem: Option<&IdempotencyKey>,
     ) -> Result<Applied<bool>> {
         let store = Arc::clone(&self.store);
@@ -223,7 +223,7 @@ impl Local {
         .await
     }
 
-    pub(super) async fn update_all_present(&self, items: Vec<(String, JsonText)>) -> Result<bool> {
+    pub(super) async fn update_all_present(&self, items: Vec<(String, Bytes)>) -> Result<bool> {
         self.write(move |s| s.update_all_present(items, Expiry::Default))
             .await
     }
@@ -269,7 +269,7 @@ impl Local {
         pattern: Option<&Pattern>,
         cursor: Option<&str>,
         limit: usize,
-    ) -> Result<ScanPage<JsonText>> {
+    ) -> Result<ScanPage<Bytes>> {
         Ok(self.store.scan(pattern, cursor, limit)?)
     }
 

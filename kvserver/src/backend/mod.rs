@@ -8,6 +8,10 @@
 //!   Redis Cluster (`--backend redis+cluster://...`), with a local kvcore LRU store in
 //!   front of it as a read-through cache.
 //!
+//! Values are bytes here ([`kvcore::Bytes`]), kept exactly as written: an HTTP write
+//! stores its compact JSON text, and each front door renders what it reads (the HTTP
+//! routes through `body::StoredValue`).
+//!
 //! The operations are the server's vocabulary: what the routes need, each `async`
 //! and failing with the [`ApiError`] the client should see (`503 unavailable` when
 //! Redis does not answer before anything was sent, `504 outcome_unknown` when a write
@@ -25,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use kvcore::{Expiry, JsonText, Mode, Paging, Pattern, ScanPage, SetOptions, SetOutcome, Stats};
+use kvcore::{Bytes, Expiry, Mode, Paging, Pattern, ScanPage, SetOptions, SetOutcome, Stats};
 
 pub use local::{Durable, Local};
 pub use redis_cache::{
@@ -112,12 +116,12 @@ macro_rules! each {
 impl Backend {
     /// The value of `key` and its remaining TTL, if the key is live. A read: restarts
     /// a sliding TTL.
-    pub async fn get_with_ttl(&self, key: &str) -> Result<Option<(JsonText, Option<Duration>)>> {
+    pub async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {
         each!(self, b => b.get_with_ttl(key).await)
     }
 
     /// The values of `keys`, in order. A read: restarts sliding TTLs.
-    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<JsonText>>> {
+    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         each!(self, b => b.get_many(keys).await)
     }
 
@@ -133,17 +137,13 @@ impl Backend {
     }
 
     /// Writes `value` under `key` as `opts` say.
-    pub async fn set(&self, key: &str, value: JsonText, opts: SetOptions) -> Result<SetOutcome> {
+    pub async fn set(&self, key: &str, value: Bytes, opts: SetOptions) -> Result<SetOutcome> {
         each!(self, b => b.set(key, value, opts).await)
     }
 
     /// Writes every pair, overwriting; says how many were written and how many keys
     /// were evicted to make room.
-    pub async fn set_many(
-        &self,
-        items: Vec<(String, JsonText)>,
-        expiry: Expiry,
-    ) -> Result<Written> {
+    pub async fn set_many(&self, items: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Written> {
         each!(self, b => b.set_many(items, expiry).await)
     }
 
@@ -151,7 +151,7 @@ impl Backend {
     /// With `idem`, a retry of the same request gets the first outcome.
     pub async fn insert_all_absent(
         &self,
-        items: Vec<(String, JsonText)>,
+        items: Vec<(String, Bytes)>,
         idem: Option<&IdempotencyKey>,
     ) -> Result<Applied<bool>> {
         each!(self, b => b.insert_all_absent(items, idem).await)
@@ -159,7 +159,7 @@ impl Backend {
 
     /// Replaces every pair, with the default TTL, if every key exists, else nothing;
     /// returns whether it did.
-    pub async fn update_all_present(&self, items: Vec<(String, JsonText)>) -> Result<bool> {
+    pub async fn update_all_present(&self, items: Vec<(String, Bytes)>) -> Result<bool> {
         each!(self, b => b.update_all_present(items).await)
     }
 
@@ -200,12 +200,12 @@ impl Backend {
         pattern: Option<&Pattern>,
         cursor: Option<&str>,
         limit: usize,
-    ) -> Result<ScanPage<JsonText>> {
+    ) -> Result<ScanPage<Bytes>> {
         each!(self, b => b.scan(pattern, cursor, limit).await)
     }
 
     /// Every live pair, page by page. A read: restarts sliding TTLs.
-    pub async fn all(&self) -> Result<Vec<(String, JsonText)>> {
+    pub async fn all(&self) -> Result<Vec<(String, Bytes)>> {
         let mut pairs = Vec::new();
         let mut paging = Paging::new();
         while let Some(cursor) = paging.cursor() {

@@ -2,11 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kvcore::{Expiry, Pattern, SetOptions, SetOutcome};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -31,27 +34,88 @@ pub fn routes() -> OpenApiRouter<AppState> {
     path = "/keys/{key}",
     tag = "keys",
     summary = "Read a key",
-    description = "The value and remaining TTL of a key. With `--sliding`, restarts the key's TTL.",
+    description = "The value and remaining TTL of a key. With `--sliding`, restarts the key's TTL. \
+        The value is shown as the JSON its stored bytes read as: a value written over HTTP as \
+        it was written; other bytes as a JSON string of their text, or `{\"$base64\": \"...\"}` \
+        when they are not UTF-8. With `Accept: application/octet-stream` (and no \
+        `application/json` in it), the body is the stored bytes exactly.",
     params(("key" = String, Path, description = "The key, percent-encoded: non-empty UTF-8, at most `--max-key-bytes` (default 512) bytes")),
     responses(
-        (status = 200, description = "The key, its value and its TTL", body = KeyValue),
+        (status = 200, description = "The key, its value and its TTL; or, when asked for, the stored bytes", content(
+            (KeyValue = "application/json"),
+            (StoredBytes = "application/octet-stream"),
+        )),
         (status = 400, description = "bad_request: the key is not valid percent-encoded UTF-8", body = ErrorBody),
         (status = 404, description = "not_found: the key does not exist", body = ErrorBody),
         (status = 413, description = "payload_too_large: the key is longer than `--max-key-bytes`", body = ErrorBody),
     )
 )]
-async fn get_one(State(state): State<AppState>, Key(key): Key) -> Result<Json<KeyValue>, ApiError> {
+async fn get_one(
+    State(state): State<AppState>,
+    Key(key): Key,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let (value, ttl) = state
         .backend()
         .get_with_ttl(&key)
         .await?
         .ok_or_else(|| ApiError::no_key(&key))?;
-    Ok(Json(KeyValue {
+    if wants_raw(&headers) {
+        let body = axum::body::Bytes::from_owner(value);
+        return Ok(([(CONTENT_TYPE, OCTET_STREAM)], body).into_response());
+    }
+    let body = KeyValue {
         key,
         value: StoredValue::new(value),
         ttl_ms: ttl_ms(ttl),
-    }))
+    };
+    Ok(Json(body).into_response())
 }
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// Whether the request's `Accept` asks for the stored bytes: it names
+/// `application/octet-stream` and not `application/json` (either with `q=0` does not
+/// count). Anything else gets JSON, the default.
+fn wants_raw(headers: &HeaderMap) -> bool {
+    let (mut raw, mut json) = (false, false);
+    for accept in headers.get_all(ACCEPT) {
+        let Ok(accept) = accept.to_str() else {
+            continue;
+        };
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q == 0.0))
+            });
+            if refused {
+                continue;
+            }
+            raw |= media.eq_ignore_ascii_case(OCTET_STREAM);
+            json |= media.eq_ignore_ascii_case("application/json");
+        }
+    }
+    raw && !json
+}
+
+/// The stored bytes of a value, exactly: the body of `GET /keys/{key}` with
+/// `Accept: application/octet-stream`.
+#[derive(Debug)]
+pub struct StoredBytes;
+
+impl PartialSchema for StoredBytes {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .content_media_type(OCTET_STREAM)
+            .description(Some("The value's stored bytes, exactly"))
+            .into()
+    }
+}
+
+impl ToSchema for StoredBytes {}
 
 #[utoipa::path(
     head,
@@ -452,7 +516,9 @@ pub enum Condition {
 pub struct KeyValue {
     /// The key.
     pub key: String,
-    /// The value: any JSON value.
+    /// The value: any JSON value. A value written over HTTP is as it was written;
+    /// other stored bytes are a JSON string of their text, or
+    /// `{"$base64": "..."}` when they are not UTF-8.
     #[schema(value_type = serde_json::Value)]
     pub value: StoredValue,
     /// Milliseconds left to live (rounded up), or `null` for a key without TTL.

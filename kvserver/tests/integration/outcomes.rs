@@ -506,9 +506,17 @@ over_redis_and_cluster! {
         let node = over(&redis, &["--max-value-bytes", "100"]);
         let big = format!("\"{}\"", "x".repeat(200));
         redis.cmd(&["SET", "big", &big]);
-        // Text that is not JSON grows by its quotes when served: 99 bytes become 101.
-        redis.cmd(&["SET", "plain", &"y".repeat(99)]);
+        // The limit is on the stored bytes, not on the JSON they are served as: text that
+        // is not JSON grows by its quotes when served, and 101 bytes are too many while
+        // 99 bytes (served as 101) are not.
+        redis.cmd(&["SET", "plain", &"y".repeat(101)]);
+        redis.cmd(&["SET", "fits", &"z".repeat(99)]);
         redis.cmd(&["SET", "small", "[1,2]"]);
+        assert_eq!(
+            node.get("/keys/fits").await.expect(200).json()["value"],
+            "z".repeat(99)
+        );
+        redis.cmd(&["DEL", "fits"]);
 
         for uri in [
             "/keys/big",

@@ -12,8 +12,10 @@
 //!
 //! - read-through (a value written straight into Redis is served) and write-through
 //!   (what the server writes is in Redis, as compact JSON, with its TTL in `PX`);
-//! - values other clients wrote: non-JSON text reads as a JSON string, keys of other
-//!   Redis types are invisible, and the reserved keys are never listed or written;
+//! - values other clients wrote: non-JSON text reads as a JSON string, bytes that are
+//!   not UTF-8 as `{"$base64": ...}` (and exactly, with `Accept:
+//!   application/octet-stream`), keys of other Redis types are invisible, and the
+//!   reserved keys are never listed or written;
 //! - two servers sharing one Redis: a change through one is seen by the other once
 //!   its cached copy is older than `--cache-ttl`, and not before; `incr` is atomic
 //!   across servers; hit counters are shared;
@@ -157,6 +159,57 @@ over_redis_and_cluster! {
         a.expect(200);
         assert_eq!(a.json(), json!({"key": "number", "value": 50}));
     }
+}
+
+#[tokio::test]
+async fn binary_values_are_served_as_base64_and_kept_byte_for_byte() {
+    let redis = redis_or_skip!();
+    let node = Node::new(&redis, &[]);
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let binary: &[u8] = b"\x00\xff\r\nz";
+    let (): () = ::redis::cmd("SET")
+        .arg("bin")
+        .arg(binary)
+        .query(&mut con)
+        .unwrap();
+
+    let shown = json!({"$base64": "AP8NCno="});
+    assert_eq!(node.value("bin").await, Some(shown.clone()));
+    assert_eq!(
+        node.get("/keys").await.expect(200).json(),
+        json!({"bin": shown})
+    );
+    let raw = util::request(
+        "GET",
+        "/keys/bin",
+        None,
+        &[("accept", "application/octet-stream")],
+    );
+    let raw = util::send(&node.app, raw).await;
+    raw.expect(200);
+    assert_eq!(&raw.body[..], binary);
+    // Served from the local cache now: the same bytes.
+    let again = util::send(
+        &node.app,
+        util::request(
+            "GET",
+            "/keys/bin",
+            None,
+            &[("accept", "application/octet-stream")],
+        ),
+    )
+    .await;
+    assert_eq!(&again.body[..], binary);
+
+    // Reading changed nothing in Redis; an HTTP write stores its compact JSON text.
+    let stored: Vec<u8> = ::redis::cmd("GET").arg("bin").query(&mut con).unwrap();
+    assert_eq!(stored, binary);
+    node.put("/keys/bin", r#"{"b": "\u00ff"}"#)
+        .await
+        .expect(200);
+    let stored: Vec<u8> = ::redis::cmd("GET").arg("bin").query(&mut con).unwrap();
+    assert_eq!(stored, br#"{"b":"\u00ff"}"#);
 }
 
 over_redis_and_cluster! {

@@ -498,6 +498,46 @@ fn byte_values_round_trip() {
 }
 
 #[test]
+fn shared_byte_values_round_trip_and_open_a_json_text_directory() {
+    use kvcore::{Bytes, JsonText};
+    values_round_trip(vec![
+        (s("empty"), Bytes::from("")),
+        (s("all"), Bytes::from((0..=255u8).collect::<Vec<u8>>())),
+        (s("json"), Bytes::from(r#"{"a": [1, 2.50]}"#)),
+        (s("crlf"), Bytes::from(&b"a\r\nb\0"[..])),
+    ]);
+
+    // A directory of JsonText values (as kvserver and kvcli stored before values
+    // were bytes) opens as Bytes, each value its compact text, from the journal and
+    // from a snapshot.
+    let clock = ManualClock::new();
+    let dir = tempfile::tempdir().unwrap();
+    let texts = [
+        ("a", r#"{ "x" : [1, "y z"] }"#),
+        ("b", r#""é""#),
+        ("c", "-0"),
+    ];
+    {
+        let store = open::<JsonText>(dir.path(), &clock, always());
+        for (k, text) in texts {
+            let value = JsonText::parse(text).unwrap();
+            store.set(k, value, SetOptions::new()).unwrap();
+        }
+    }
+    let want: BTreeMap<String, Bytes> = [("a", r#"{"x":[1,"y z"]}"#), ("b", r#""é""#), ("c", "-0")]
+        .into_iter()
+        .map(|(k, v)| (s(k), Bytes::from(v)))
+        .collect();
+    for compact in [true, false] {
+        let store = open::<Bytes>(dir.path(), &clock, always());
+        assert_eq!(dump(&store), want);
+        if compact {
+            store.compact().unwrap();
+        }
+    }
+}
+
+#[test]
 fn integer_values_round_trip() {
     values_round_trip(vec![
         (s("min"), i64::MIN),

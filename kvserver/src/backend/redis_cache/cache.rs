@@ -8,7 +8,7 @@ use super::*;
 pub(super) struct Cached(Arc<Entry>);
 
 pub(super) struct Entry {
-    pub(super) value: JsonText,
+    pub(super) value: Bytes,
     /// The key's deadline in Redis, in ms since the Unix epoch (0: none). A sliding
     /// read served from the cache moves it.
     pub(super) deadline_ms: AtomicU64,
@@ -25,7 +25,7 @@ pub(super) type Reply = (Vec<u8>, i64, i64);
 /// What one read found, shared with the readers waiting on it.
 #[derive(Clone)]
 pub(super) struct Found {
-    pub(super) value: JsonText,
+    pub(super) value: Bytes,
     pub(super) pttl: i64,
     pub(super) slide: i64,
 }
@@ -85,7 +85,7 @@ impl RedisCache {
 
     /// A cache hit: the value and remaining TTL; with `--sliding`, the TTL restarts
     /// here and in Redis (by the upkeep).
-    pub(super) fn cached(&self, key: &str) -> Option<(JsonText, Option<Duration>)> {
+    pub(super) fn cached(&self, key: &str) -> Option<(Bytes, Option<Duration>)> {
         let Cached(entry) = self.cache.get(key)?;
         let now = self.now_ms();
         let mut deadline = entry.deadline_ms.load(Relaxed);
@@ -149,7 +149,7 @@ impl RedisCache {
                 let reply: Option<Reply> = self.run_as(Op::Read(&[key]), invocation).await?;
                 let found = match reply {
                     Some((v, pttl, slide)) => Some(Found {
-                        value: self.decode_checked(key, v)?,
+                        value: self.checked_value(key, v)?,
                         pttl,
                         slide,
                     }),

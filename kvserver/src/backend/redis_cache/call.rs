@@ -20,10 +20,20 @@ impl RedisCache {
         op: Op<'_>,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T> {
+        self.call_within(op, self.timeout, call).await
+    }
+
+    /// As [`RedisCache::call_as`], within `limit` rather than the whole timeout.
+    pub(super) async fn call_within<T>(
+        &self,
+        op: Op<'_>,
+        limit: Duration,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T> {
         if matches!(op, Op::Write) {
             crate::backend::write_starts();
         }
-        match tokio::time::timeout(self.timeout, call).await {
+        match tokio::time::timeout(limit, call).await {
             Ok(Ok(value)) => {
                 if self.down.load(Relaxed) && self.down.swap(false, Relaxed) {
                     tracing::info!(url = %self.url, "the Redis backend answers again");
@@ -32,7 +42,7 @@ impl RedisCache {
             }
             Ok(Err(e)) => Err(self.failure(&e, op)),
             Err(_) => {
-                let detail = format!("no answer within {:?}", self.timeout);
+                let detail = format!("no answer within {limit:?}");
                 Err(match op {
                     Op::Write => self.unknown(&detail),
                     Op::Read(_) => self.unreachable(&detail),
@@ -171,8 +181,10 @@ impl RedisCache {
         wait.arg(self.wait_replicas)
             .arg(u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1));
         let mut con = self.con.clone();
+        // WAIT answers once its own timeout is up; the margin is for its round trip.
+        let limit = left + Duration::from_millis(100);
         let reached = self
-            .call_as(Op::Write, async move {
+            .call_within(Op::Write, limit, async move {
                 let value = con.on_slot(slot, wait).await?;
                 redis::from_redis_value::<usize>(value).map_err(redis::RedisError::from)
             })
@@ -224,18 +236,18 @@ impl RedisCache {
         })
     }
 
-    /// A value read from Redis, checked against the value limit once decoded (text
-    /// that is not JSON grows by its quotes and escapes).
-    pub(super) fn decode_checked(&self, key: &str, bytes: Vec<u8>) -> Result<JsonText> {
-        let value = decode_value(bytes);
-        if value.len() > self.max_value_bytes {
+    /// A value read from Redis, checked against the value limit. The read scripts
+    /// refuse a larger value before they send it (`KVTOOLARGE`); this check keeps the
+    /// limit true of every value this backend hands on, however it was read.
+    pub(super) fn checked_value(&self, key: &str, bytes: Vec<u8>) -> Result<Bytes> {
+        if bytes.len() > self.max_value_bytes {
             return Err(ApiError::stored_value_too_large(
                 key,
-                value.len() as u64,
+                bytes.len() as u64,
                 self.max_value_bytes,
             ));
         }
-        Ok(value)
+        Ok(Bytes::from(bytes))
     }
 
     /// `PING`, within the timeout; over a cluster, every master must also report

@@ -38,7 +38,7 @@ impl RedisCache {
     /// Refuses, before anything is written, an all-or-nothing write whose keys are in
     /// several hash slots of a cluster, where Redis cannot make it atomic.
     /// A reserved key is refused first, as over one Redis.
-    pub(super) fn one_slot(&self, items: &[(String, JsonText)]) -> Result<()> {
+    pub(super) fn one_slot(&self, items: &[(String, Bytes)]) -> Result<()> {
         for (key, _) in items {
             refuse_reserved(key)?;
         }
@@ -199,9 +199,9 @@ mod tests {
         .expect("a cache")
     }
 
-    fn items(keys: &[&str]) -> Vec<(String, JsonText)> {
+    fn items(keys: &[&str]) -> Vec<(String, Bytes)> {
         keys.iter()
-            .map(|k| ((*k).to_owned(), JsonText::string("v")))
+            .map(|k| ((*k).to_owned(), Bytes::from("v")))
             .collect()
     }
 

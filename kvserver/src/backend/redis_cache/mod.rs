@@ -21,10 +21,12 @@
 //!
 //! # Layout in Redis
 //!
-//! Values are compact JSON text under the key itself, with the TTL as the key's
-//! `PX` expiry. A value another client wrote that is not JSON reads as a JSON string;
-//! keys of other Redis types (hashes, lists...) are not kvserver keys: reads do not
-//! see them and listings skip them. kvserver's own keys start with the reserved
+//! Values are the stored bytes under the key itself (for a value written over HTTP,
+//! its compact JSON text), with the TTL as the key's `PX` expiry. A value another
+//! client wrote is served as it is, and the HTTP API shows it as every front door's
+//! rule says (`body::StoredValue`); keys of other Redis types (hashes, lists...) are
+//! not kvserver keys: reads do not see them and listings skip them. kvserver's own
+//! keys start with the reserved
 //! prefix [`RESERVED_PREFIX`] that `/keys` never lists and refuses to write: the hit
 //! counters (a hash, path → count, at most `--max-counters` fields: the script that
 //! counts refuses a new path beyond it); with `--sliding`, the TTL lengths of keys
@@ -80,7 +82,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use kvcore::cursor::Cursor;
 use kvcore::{
-    Clock, Expiry, JsonText, MemoryStore, Mode, Pattern, ScanPage, SetOptions, SetOutcome, Stats,
+    Bytes, Clock, Expiry, MemoryStore, Mode, Pattern, ScanPage, SetOptions, SetOutcome, Stats,
     Store, StoreBuilder, Value,
 };
 use parking_lot::Mutex;
@@ -153,7 +155,7 @@ pub struct RedisOptions {
     pub sliding: bool,
     /// The clock of the local cache.
     pub clock: Arc<dyn Clock>,
-    /// Largest value served, in bytes of compact JSON.
+    /// Largest value served, in bytes as stored.
     pub max_value_bytes: usize,
     /// Most paths with a hit counter.
     pub max_counters: usize,
@@ -237,15 +239,6 @@ fn refuse_reserved(key: &str) -> Result<()> {
 /// Whole milliseconds, rounded up so that a TTL of 0.0005 s is not 0.
 fn millis(d: Duration) -> u64 {
     kvcore::ttl::millis(d).max(1)
-}
-
-/// A value as Redis holds it: JSON text, or (written by another client) anything
-/// else, which reads as a JSON string.
-fn decode_value(bytes: Vec<u8>) -> JsonText {
-    match String::from_utf8(bytes) {
-        Ok(text) => JsonText::parse(&text).unwrap_or_else(|_| JsonText::string(&text)),
-        Err(e) => JsonText::string(&String::from_utf8_lossy(e.as_bytes())),
-    }
 }
 
 /// An integer outcome of a script, as Redis printed it.
@@ -439,20 +432,6 @@ mod tests {
         for bad in ["", "r2", "r2000000000000000g00", &memory] {
             assert_eq!(Cursor::decode(bad, CURSOR_TAG), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn values_other_clients_wrote_read_as_json_strings() {
-        assert_eq!(
-            decode_value(b"{\"a\": [1, 2.50]}".to_vec()).as_str(),
-            "{\"a\":[1,2.50]}"
-        );
-        assert_eq!(
-            decode_value(b"hello world".to_vec()).as_str(),
-            "\"hello world\""
-        );
-        assert_eq!(decode_value(b"42".to_vec()).as_str(), "42");
-        assert_eq!(decode_value(vec![0xff, b'a']).as_str(), "\"\u{fffd}a\"");
     }
 
     #[test]

@@ -13,7 +13,7 @@ impl RedisCache {
     pub(in crate::backend) async fn get_with_ttl(
         &self,
         key: &str,
-    ) -> Result<Option<(JsonText, Option<Duration>)>> {
+    ) -> Result<Option<(Bytes, Option<Duration>)>> {
         if reserved(key) {
             self.count(false);
             return Ok(None);
@@ -30,11 +30,8 @@ impl RedisCache {
         }))
     }
 
-    pub(in crate::backend) async fn get_many(
-        &self,
-        keys: &[&str],
-    ) -> Result<Vec<Option<JsonText>>> {
-        let mut out: Vec<Option<JsonText>> = vec![None; keys.len()];
+    pub(in crate::backend) async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let mut out: Vec<Option<Bytes>> = vec![None; keys.len()];
         let mut missing = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             if reserved(key) {
@@ -53,7 +50,7 @@ impl RedisCache {
             let at: Vec<usize> = group.iter().map(|&j| missing[j]).collect();
             reads.push(self.read_slot(batch, at));
         }
-        let results: Vec<Result<Vec<(usize, JsonText)>>> = futures_util::stream::iter(reads)
+        let results: Vec<Result<Vec<(usize, Bytes)>>> = futures_util::stream::iter(reads)
             .buffer_unordered(READS_IN_FLIGHT)
             .collect()
             .await;
@@ -70,7 +67,7 @@ impl RedisCache {
 
     /// Reads `names`, keys of one slot, with one script; returns the values found,
     /// each with its index from `at`.
-    async fn read_slot(&self, names: Vec<&str>, at: Vec<usize>) -> Result<Vec<(usize, JsonText)>> {
+    async fn read_slot(&self, names: Vec<&str>, at: Vec<usize>) -> Result<Vec<(usize, Bytes)>> {
         let epochs: Vec<u64> = names.iter().map(|k| *self.slot(k).lock()).collect();
         let books = self.books(names[0]);
         let mut invocation = self.scripts.read_many.prepare_invoke();
@@ -87,7 +84,7 @@ impl RedisCache {
         for (((key, i), epoch), reply) in names.iter().zip(at).zip(epochs).zip(replies) {
             if let Some((v, pttl, slide)) = reply {
                 let f = Found {
-                    value: self.decode_checked(key, v)?,
+                    value: self.checked_value(key, v)?,
                     pttl,
                     slide,
                 };
@@ -134,7 +131,7 @@ impl RedisCache {
         pattern: Option<&Pattern>,
         cursor: Option<&str>,
         limit: usize,
-    ) -> Result<ScanPage<JsonText>> {
+    ) -> Result<ScanPage<Bytes>> {
         if limit == 0 {
             return Err(kvcore::Error::InvalidLimit.into());
         }
@@ -257,7 +254,7 @@ impl RedisCache {
                     if self.sliding {
                         self.touch(key);
                     }
-                    items.push((key.clone(), self.decode_checked(key, v)?));
+                    items.push((key.clone(), self.checked_value(key, v)?));
                 }
             }
         }

@@ -22,7 +22,7 @@ impl RedisCache {
     pub(in crate::backend) async fn set(
         &self,
         key: &str,
-        value: JsonText,
+        value: Bytes,
         opts: SetOptions,
     ) -> Result<SetOutcome> {
         refuse_reserved(key)?;
@@ -37,7 +37,7 @@ impl RedisCache {
         invocation
             .key(key)
             .key(&books.slide)
-            .arg(value.as_str())
+            .arg(value.as_bytes())
             .arg(condition)
             .arg(kind)
             .arg(ttl)
@@ -58,7 +58,7 @@ impl RedisCache {
     pub(super) fn batch<'a>(
         &self,
         invocation: &mut redis::ScriptInvocation<'a>,
-        items: &[(String, JsonText)],
+        items: &[(String, Bytes)],
     ) -> Result<()> {
         for (key, _) in items {
             refuse_reserved(key)?;
@@ -67,13 +67,13 @@ impl RedisCache {
         let books = self.books(items.first().map_or("", |(k, _)| k.as_str()));
         invocation.key(&books.slide);
         for (_, value) in items {
-            invocation.arg(value.as_str());
+            invocation.arg(value.as_bytes());
         }
         Ok(())
     }
 
     /// Forgets `items`' keys locally after a batch write.
-    pub(super) fn written_all(&self, items: &[(String, JsonText)]) {
+    pub(super) fn written_all(&self, items: &[(String, Bytes)]) {
         for (key, _) in items {
             self.written(key, None);
         }
@@ -81,7 +81,7 @@ impl RedisCache {
 
     pub(in crate::backend) async fn set_many(
         &self,
-        items: Vec<(String, JsonText)>,
+        items: Vec<(String, Bytes)>,
         expiry: Expiry,
     ) -> Result<Written> {
         for (key, _) in &items {
@@ -93,7 +93,7 @@ impl RedisCache {
         };
         // Over a cluster, one script per slot: `PUT /keys` is not all-or-nothing.
         let keys: Vec<&str> = items.iter().map(|(k, _)| k.as_str()).collect();
-        let groups: Vec<Vec<(String, JsonText)>> = self
+        let groups: Vec<Vec<(String, Bytes)>> = self
             .by_slot(&keys)
             .into_iter()
             .map(|group| group.into_iter().map(|i| items[i].clone()).collect())
@@ -115,7 +115,7 @@ impl RedisCache {
     }
 
     /// Writes `group`, keys of one slot, with one script.
-    async fn set_slot(&self, group: &[(String, JsonText)], ttl: u64) -> Result<usize> {
+    async fn set_slot(&self, group: &[(String, Bytes)], ttl: u64) -> Result<usize> {
         let mut invocation = self.scripts.set_many.prepare_invoke();
         self.batch(&mut invocation, group)?;
         invocation
@@ -129,7 +129,7 @@ impl RedisCache {
 
     pub(in crate::backend) async fn insert_all_absent(
         &self,
-        items: Vec<(String, JsonText)>,
+        items: Vec<(String, Bytes)>,
         idem: Option<&IdempotencyKey>,
     ) -> Result<Applied<bool>> {
         self.one_slot(&items)?;
@@ -150,7 +150,7 @@ impl RedisCache {
 
     pub(in crate::backend) async fn update_all_present(
         &self,
-        items: Vec<(String, JsonText)>,
+        items: Vec<(String, Bytes)>,
     ) -> Result<bool> {
         self.one_slot(&items)?;
         let mut invocation = self.scripts.update_present.prepare_invoke();

@@ -317,5 +317,6 @@ async fn walk(s: &Srv, first: &str, page_max: usize) -> Vec<(String, Value)> {
 mod conventions;
 mod keys;
 mod ops;
+mod stored;
 mod time;
 mod values;
