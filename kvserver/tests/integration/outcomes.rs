@@ -553,3 +553,35 @@ over_redis_and_cluster! {
         );
     }
 }
+
+/// Over one Redis the bookkeeping keys keep the names earlier releases wrote (only a
+/// cluster needs them per hash slot), so what an earlier release left there, a
+/// sliding length of a key's own and an outcome recorded under an
+/// `Idempotency-Key`, is read as it is: no migration.
+#[tokio::test]
+async fn a_redis_written_by_an_earlier_release_is_read_as_it_is() {
+    let redis = redis_or_skip!();
+    redis.cmd(&["SET", "s", "1", "PX", "1000"]);
+    redis.cmd(&["HSET", "__kv__:ttl", "s", "40000"]);
+    let fingerprint =
+        kvserver::idempotency::IdempotencyKey::new("old-1", "POST", "/keys/n/incr", b"")
+            .fingerprint()
+            .to_owned();
+    redis.cmd(&["SET", "n", "7"]);
+    redis.cmd(&["HSET", "__kv__:idem", "old-1", &format!("{fingerprint}:7")]);
+    redis.cmd(&["ZADD", "__kv__:idem:expiry", "99999999999999", "old-1"]);
+
+    let node = over(&redis, &["--ttl", "300", "--sliding"]);
+    node.get("/keys/s").await.expect(200);
+    let pttl = redis.int(&["PTTL", "s"]);
+    assert!((39_000..=40_000).contains(&pttl), "restarted at {pttl} ms");
+    let replay = node.send("POST", "/keys/n/incr", "", Some("old-1")).await;
+    replay.expect(200);
+    assert!(replay.replayed());
+    assert_eq!(replay.json()["value"], 7);
+    assert_eq!(
+        redis.cmd(&["GET", "n"]),
+        "7",
+        "the incr was not applied again"
+    );
+}
