@@ -4,7 +4,7 @@
 //! dropped, also when the test panics.
 //!
 //! Tests start one with [`cluster_or_skip!`], skipped visibly without `redis-server`
-//! like [`redis_or_skip!`]. The nodes sync replicas at once (`repl-diskless-sync-delay
+//! or `redis-cli` like [`redis_or_skip!`]. The nodes sync replicas at once (`repl-diskless-sync-delay
 //! 0`), let a replica take over however stale its copy (`cluster-replica-validity-factor
 //! 0`), and call a master dead after one second without an answer
 //! (`cluster-node-timeout 1000`), so a failover takes a few seconds.
@@ -98,7 +98,7 @@ impl RedisCluster {
     /// Starts and forms a cluster, waiting until it is ok and every replica is in
     /// sync; `None`, after saying so, without `redis-server`.
     pub fn start() -> Option<RedisCluster> {
-        if !available() {
+        if !available(&["redis-server", "redis-cli"]) {
             return None;
         }
         let dir = tempfile::tempdir().expect("a temp dir");

@@ -120,9 +120,9 @@ pub(super) fn required() -> bool {
     set("CI") || set("KV_REQUIRE_REDIS")
 }
 
-/// Whether `redis-server` can be started at all.
-pub(super) fn installed() -> bool {
-    Command::new("redis-server")
+/// Whether `program` (`redis-server`, `redis-cli`) can be run at all.
+pub(super) fn installed(program: &str) -> bool {
+    Command::new(program)
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -130,26 +130,26 @@ pub(super) fn installed() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Whether `redis-server` is there to start; when it is not, says so on stderr (the
+/// Whether `programs` are there to run; when one is not, says so on stderr (the
 /// test is skipped), or fails the test under CI.
-pub(super) fn available() -> bool {
-    if installed() {
+pub(super) fn available(programs: &[&str]) -> bool {
+    let Some(missing) = programs.iter().find(|p| !installed(p)) else {
         return true;
-    }
+    };
     let test = std::thread::current()
         .name()
         .unwrap_or("this test")
         .to_owned();
     assert!(
         !required(),
-        "{test}: redis-server is not installed, and CI or KV_REQUIRE_REDIS requires \
+        "{test}: {missing} is not installed, and CI or KV_REQUIRE_REDIS requires \
          it (apt-get install redis-server)"
     );
     // Straight to the file descriptor: the test harness captures `eprintln!`
     // and shows it only for failures, and a skip must be seen.
     let _ = writeln!(
         std::io::stderr(),
-        "skipped {test}: redis-server is not installed (apt-get install \
+        "skipped {test}: {missing} is not installed (apt-get install \
          redis-server; KV_REQUIRE_REDIS=1 makes this a failure)"
     );
     false
@@ -166,7 +166,7 @@ impl RedisServer {
     /// Starts one; returns `None`, after saying so, when `redis-server` is missing and
     /// not required.
     pub fn start() -> Option<RedisServer> {
-        if !available() {
+        if !available(&["redis-server"]) {
             return None;
         }
         let port = TcpListener::bind("127.0.0.1:0")
