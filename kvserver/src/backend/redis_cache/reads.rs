@@ -156,8 +156,9 @@ impl RedisCache {
         } else {
             (0, start.at)
         };
-        // The master serving the cursor's slot now (after a failover, the replica
-        // that took over; its SCAN cursor space is the same table of keys).
+        // The master serving the cursor's slot now. After a failover that is the
+        // replica that took over, whose SCAN order is its own: the listing goes on,
+        // but may miss or repeat keys of its slots (see the README).
         let mut node = masters
             .iter()
             .position(|m| m.ranges.iter().any(|&(a, b)| (a..=b).contains(&node_slot)))
