@@ -10,7 +10,8 @@
 //!   every master;
 //! - an all-or-nothing write across slots refused before anything is written, and
 //!   within one slot (a hash tag) atomic under servers racing;
-//! - hit counters exact with servers counting at once;
+//! - hit counters exact with servers counting at once; sliding lengths of keys gone
+//!   swept slot by slot;
 //! - a master killed (`kill -9`) under traffic: `200` or `503` (a write in flight to the
 //!   dead master: `504`, its outcome unknown), none slower than the timeout, service
 //!   back by itself once its replica takes over, and with `--backend-wait-replicas 1`
@@ -247,6 +248,24 @@ async fn hits_from_servers_counting_at_once_all_count() {
         counted,
         Some(&json!({"path": "/counted-at-once", "hits": 200}))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sliding_lengths_of_keys_gone_are_swept_slot_by_slot() {
+    let cluster = cluster_or_skip!(shared);
+    let node = Node::new(&*cluster, &["--ttl", "300", "--sliding"]);
+    node.put("/keys/sweep:k?ttl=50", "1").await.expect(201);
+    let books = cluster.slide_hash("sweep:k");
+    assert_eq!(cluster.cmd(&["HGET", &books, "sweep:k"]), "50000");
+    // Another client deletes the key; the upkeep sweeps its length away within one
+    // pass over the slots.
+    cluster.cmd(&["DEL", "sweep:k"]);
+    let mut rounds = 0;
+    while cluster.cmd(&["HEXISTS", &books, "sweep:k"]) == ":1" {
+        rounds += 1;
+        assert!(rounds <= 16_384 / 16 + 1, "not swept after a pass");
+        node.state.backend().upkeep(100).await;
+    }
 }
 
 /// One request's outcome in the failover test.

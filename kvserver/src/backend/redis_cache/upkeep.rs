@@ -8,6 +8,9 @@ use super::*;
 
 /// Script calls of one upkeep that may be in flight at once.
 const IN_FLIGHT: usize = 32;
+/// Slots one sweep round may look at over a cluster: a pass over the 16 384 slots
+/// takes about 100 s of upkeep rounds (10 a second).
+const SWEEP_SLOTS: usize = 16;
 
 impl RedisCache {
     pub(in crate::backend) async fn upkeep(&self, budget: usize) {
@@ -74,8 +77,24 @@ impl RedisCache {
 
     /// Drops one batch of sliding lengths whose keys are gone. Over a cluster the
     /// cursor names a slot (top 16 bits) and a place in its hash; a slot whose hash is
-    /// done moves the sweep to the next slot.
+    /// done (or missing, as most are) moves the sweep to the next slot, up to
+    /// [`SWEEP_SLOTS`] slots a round, so that a pass over every slot takes minutes.
     async fn sweep(&self) -> Result<()> {
+        let rounds = if self.con.is_cluster() {
+            SWEEP_SLOTS
+        } else {
+            1
+        };
+        for _ in 0..rounds {
+            if self.sweep_step().await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One `HSCAN` batch of the sweep; returns whether it found lengths.
+    async fn sweep_step(&self) -> Result<bool> {
         let at = self.sweep_cursor.load(Relaxed);
         let (slot, from) = if self.con.is_cluster() {
             ((at >> 48) as u16 % SLOTS, at & ((1 << 48) - 1))
@@ -98,7 +117,7 @@ impl RedisCache {
         };
         self.sweep_cursor.store(next, Relaxed);
         if fields.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let mut invocation = self.scripts.sweep.prepare_invoke();
         invocation.key(&books.slide);
@@ -106,7 +125,7 @@ impl RedisCache {
             invocation.key(key.as_str());
         }
         let _: i64 = self.run(invocation).await?;
-        Ok(())
+        Ok(true)
     }
 
     pub(in crate::backend) async fn sync(&self) -> anyhow::Result<()> {
