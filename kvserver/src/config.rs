@@ -209,6 +209,15 @@ mod tests {
     }
 
     #[test]
+    fn replicas_a_write_waits_for() {
+        let c = Config::try_parse_from(["kvserver"]).unwrap();
+        assert_eq!(c.backend_wait_replicas, 0);
+        let c = Config::try_parse_from(["kvserver", "--backend-wait-replicas", "2"]).unwrap();
+        assert_eq!(c.backend_wait_replicas, 2);
+        assert!(Config::try_parse_from(["kvserver", "--backend-wait-replicas", "-1"]).is_err());
+    }
+
+    #[test]
     fn size_limits_are_at_least_one_byte() {
         for flag in ["--max-key-bytes", "--max-value-bytes", "--max-body-bytes"] {
             let e = Config::try_parse_from(["kvserver", flag, "0"])
