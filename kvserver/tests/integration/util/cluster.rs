@@ -37,8 +37,10 @@ macro_rules! cluster_or_skip {
 
 /// Nodes of a test cluster: three masters, each with one replica.
 const NODES: usize = 6;
-/// The cluster bus listens on the port + 10 000, so ports stay at or below this.
-const HIGHEST_PORT: u16 = 55_535;
+/// The cluster bus listens on the port + 10 000: both must be free.
+const BUS_OFFSET: u16 = 10_000;
+/// The lowest port tried.
+const LOWEST_PORT: u16 = 10_000;
 
 /// One node: its port, and its process while it runs.
 struct Node {
@@ -56,10 +58,18 @@ pub struct RedisCluster {
 /// that concurrent test binaries rarely try the same ports.
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
-/// A port that is free, with its bus port (+10 000) free too.
+/// A port that is free, with its bus port (+10 000) free too, both below the
+/// kernel's ephemeral range, where the outgoing connections of the tests running
+/// beside this one could take a port between this check and the node's bind.
 fn free_port() -> u16 {
-    const LOW: u16 = 20_000;
-    let span = HIGHEST_PORT - 10_000 - LOW;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let highest = ephemeral
+        .saturating_sub(BUS_OFFSET)
+        .clamp(LOWEST_PORT + 100, u16::MAX - BUS_OFFSET);
+    let span = highest - LOWEST_PORT;
     let _ = NEXT_PORT.compare_exchange(
         0,
         (std::process::id() % u32::from(span)) as u16,
@@ -67,13 +77,13 @@ fn free_port() -> u16 {
         Ordering::Relaxed,
     );
     for _ in 0..span {
-        let port = LOW + NEXT_PORT.fetch_add(1, Ordering::Relaxed) % span;
+        let port = LOWEST_PORT + NEXT_PORT.fetch_add(1, Ordering::Relaxed) % span;
         let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
-        if free(port) && free(port + 10_000) {
+        if free(port) && free(port + BUS_OFFSET) {
             return port;
         }
     }
-    panic!("no free port pair below {HIGHEST_PORT}");
+    panic!("no free port pair between {LOWEST_PORT} and {highest}");
 }
 
 /// The cluster the tests running now share; gone (and its nodes killed) once the
@@ -114,10 +124,8 @@ impl RedisCluster {
                 child: Some(child),
             });
         }
-        for node in &cluster.nodes {
-            wait_for(&format!("node {} answers", node.port), || {
-                command_at(node.port, &["PING"]).as_deref() == Some("+PONG")
-            });
+        for i in 0..NODES {
+            cluster.wait_answers(i);
         }
         let addresses: Vec<String> = cluster
             .nodes
@@ -138,6 +146,30 @@ impl RedisCluster {
         );
         cluster.wait_healthy();
         Some(cluster)
+    }
+
+    /// Waits until node `i` answers `PING`. A node whose process exited (another
+    /// program took its port or bus port first) starts again on another port.
+    fn wait_answers(&mut self, i: usize) {
+        for _ in 0..5 {
+            let port = self.nodes[i].port;
+            let mut exited = false;
+            wait_for(&format!("node {port} answers"), || {
+                if let Some(child) = self.nodes[i].child.as_mut() {
+                    exited = matches!(child.try_wait(), Ok(Some(_)));
+                }
+                exited || command_at(port, &["PING"]).as_deref() == Some("+PONG")
+            });
+            if !exited {
+                return;
+            }
+            let port = free_port();
+            self.nodes[i] = Node {
+                port,
+                child: Some(self.spawn(port)),
+            };
+        }
+        panic!("node {i} of the cluster exited five times at start");
     }
 
     /// Starts the node process on `port`, with its directory (and so its
