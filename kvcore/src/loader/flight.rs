@@ -144,6 +144,22 @@ impl<V: Clone> Flights<V> {
             flight: Some(flight),
         })
     }
+
+    /// Callers waiting on the flights running now: each holds one handle beyond the
+    /// table's and the leader's.
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let table = s.lock();
+                table
+                    .iter()
+                    .map(|f| Arc::strong_count(f).saturating_sub(2))
+                    .sum::<usize>()
+            })
+            .sum()
+    }
 }
 
 /// The lead of a flight. Ending it hands the outcome to the waiters; dropping it
