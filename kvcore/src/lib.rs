@@ -357,5 +357,7 @@ pub use loader::StoreExt;
 pub use memory::{MAX_TTL, MemoryStore};
 pub use persist::PersistentStore;
 pub use readonly::ReadOnlyStore;
-pub use store::{Condition, Expiry, Mode, Pages, ScanPage, SetOptions, SetOutcome, Stats, Store};
+pub use store::{
+    Condition, Expiry, Mode, Pages, Paging, ScanPage, SetOptions, SetOutcome, Stats, Store,
+};
 pub use value::Value;

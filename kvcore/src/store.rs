@@ -115,8 +115,71 @@ pub struct ScanPage<V> {
     pub next_cursor: Option<String>,
 }
 
+/// Where a scan that pages to its end has got to: the cursor to ask the next page
+/// with, or the end. Every page after the first is asked for with the cursor the one
+/// before it returned; a page without one is the last.
+///
+/// [`Pages`] walks a [`Store`] with it. Code whose scan is not a `Store` call, such as
+/// an async one, walks its pages the same way:
+///
+/// ```
+/// use kvcore::{Paging, SetOptions, Store, StoreBuilder};
+///
+/// let store = StoreBuilder::new().build::<u64>()?;
+/// for i in 0..250 {
+///     store.set(&format!("k{i}"), i, SetOptions::new())?;
+/// }
+/// let (mut paging, mut pages, mut keys) = (Paging::new(), 0, 0);
+/// while let Some(cursor) = paging.cursor() {
+///     let page = store.scan(None, cursor, 100)?; // or `some_scan(cursor).await?`
+///     paging.advance(&page);
+///     pages += 1;
+///     keys += page.items.len();
+/// }
+/// assert_eq!(keys, 250);
+/// assert!(pages >= 3);
+/// # Ok::<(), kvcore::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paging {
+    /// The cursor of the next page (`Some(None)`: the first); `None` once the scan
+    /// is over.
+    next: Option<Option<String>>,
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Paging::new()
+    }
+}
+
+impl Paging {
+    /// A scan that has not asked for its first page yet.
+    pub fn new() -> Paging {
+        Paging { next: Some(None) }
+    }
+
+    /// What to ask the next page with: `Some(None)` for the first page, `Some(cursor)`
+    /// for a later one; `None` once the last page is in (or the scan was stopped).
+    pub fn cursor(&self) -> Option<Option<&str>> {
+        self.next.as_ref().map(Option::as_deref)
+    }
+
+    /// Records the page just read: the next one is asked for with its cursor, and
+    /// after a page without one the scan is over.
+    pub fn advance<V>(&mut self, page: &ScanPage<V>) {
+        self.next = page.next_cursor.clone().map(Some);
+    }
+
+    /// Ends the scan, as after an error: [`Paging::cursor`] is `None` from now on.
+    pub fn stop(&mut self) {
+        self.next = None;
+    }
+}
+
 /// The pages of a scan from the first to the last, each asked for with the cursor the
-/// one before it returned. Ends after the last page, or after the first error.
+/// one before it returned ([`Paging`]). Ends after the last page, or after the first
+/// error.
 ///
 /// ```
 /// use kvcore::{Pages, SetOptions, Store, StoreBuilder};
@@ -136,8 +199,7 @@ pub struct Pages<'a, V> {
     store: &'a dyn Store<V>,
     pattern: Option<&'a Pattern>,
     limit: usize,
-    /// The cursor of the next page; `None` once the scan is over.
-    next: Option<Option<String>>,
+    paging: Paging,
 }
 
 impl<'a, V: Value> Pages<'a, V> {
@@ -148,7 +210,7 @@ impl<'a, V: Value> Pages<'a, V> {
             store,
             pattern,
             limit,
-            next: Some(None),
+            paging: Paging::new(),
         }
     }
 }
@@ -157,10 +219,11 @@ impl<V: Value> Iterator for Pages<'_, V> {
     type Item = Result<ScanPage<V>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let cursor = self.next.take()?;
-        let page = self.store.scan(self.pattern, cursor.as_deref(), self.limit);
-        if let Ok(page) = &page {
-            self.next = page.next_cursor.clone().map(Some);
+        let cursor = self.paging.cursor()?;
+        let page = self.store.scan(self.pattern, cursor, self.limit);
+        match &page {
+            Ok(page) => self.paging.advance(page),
+            Err(_) => self.paging.stop(),
         }
         Some(page)
     }
@@ -170,7 +233,7 @@ impl<V> std::fmt::Debug for Pages<'_, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pages")
             .field("limit", &self.limit)
-            .field("next", &self.next)
+            .field("paging", &self.paging)
             .finish_non_exhaustive()
     }
 }

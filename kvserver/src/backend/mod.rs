@@ -24,13 +24,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use kvcore::{Expiry, JsonText, Mode, Pattern, ScanPage, SetOptions, SetOutcome, Stats};
+use kvcore::{Expiry, JsonText, Mode, Paging, Pattern, ScanPage, SetOptions, SetOutcome, Stats};
 
 pub use local::{Durable, Local};
 pub use redis_cache::{DEFAULT_CACHE_CAPACITY, RESERVED_PREFIX, RedisCache, RedisOptions};
 
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
+
+/// Pairs per page when [`Backend::all`] reads every pair.
+const ALL_PAGE: usize = 10_000;
 
 /// A result of a backend operation.
 pub type Result<T> = std::result::Result<T, ApiError>;
@@ -201,15 +204,13 @@ impl Backend {
     /// Every live pair, page by page. A read: restarts sliding TTLs.
     pub async fn all(&self) -> Result<Vec<(String, JsonText)>> {
         let mut pairs = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self.scan(None, cursor.as_deref(), 10_000).await?;
+        let mut paging = Paging::new();
+        while let Some(cursor) = paging.cursor() {
+            let page = self.scan(None, cursor, ALL_PAGE).await?;
+            paging.advance(&page);
             pairs.extend(page.items);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(pairs),
-            }
         }
+        Ok(pairs)
     }
 
     /// Adds one hit to the counter of `path`; returns the new count. A new path when

@@ -17,10 +17,11 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{Request, StatusCode, header};
-use axum::response::Response;
+use axum::http::{Request, header};
+use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -31,7 +32,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::body::json;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::extract::Params;
@@ -135,12 +135,11 @@ async fn count(state: AppState, path: String, idem: Idempotency) -> Result<Respo
         .backend()
         .hit(&path, idem.with_body(&[]).as_ref())
         .await?;
-    let body = serde_json::to_string(&Hits {
+    let body = Json(Hits {
         path: &path,
         hits: done.value,
-    })
-    .map_err(ApiError::internal)?;
-    Ok(idempotency::mark(json(StatusCode::OK, body), done.replayed))
+    });
+    Ok(idempotency::mark(body.into_response(), done.replayed))
 }
 
 #[utoipa::path(
@@ -155,6 +154,8 @@ async fn count(state: AppState, path: String, idem: Idempotency) -> Result<Respo
     )
 )]
 async fn stats(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
+    // A list that borrows from `all` is returned as a response rather than a
+    // `Json<Vec<Hits>>` (which could not outlive this function).
     let limit = match params.get("limit") {
         None => usize::MAX,
         Some(text) => text.parse::<usize>().map_err(|_| {
@@ -168,8 +169,7 @@ async fn stats(State(state): State<AppState>, params: Params) -> Result<Response
         .take(limit)
         .map(|(path, hits)| Hits { path, hits: *hits })
         .collect();
-    let body = serde_json::to_string(&listed).map_err(ApiError::internal)?;
-    Ok(json(StatusCode::OK, body))
+    Ok(Json(listed).into_response())
 }
 
 #[utoipa::path(
@@ -215,7 +215,10 @@ struct TestReport {
         (status = 400, description = "bad_request: `n` is not a whole number from 1 to 100000", body = ErrorBody),
     )
 )]
-async fn test(State(state): State<AppState>, Path(n): Path<String>) -> Result<Response, ApiError> {
+async fn test(
+    State(state): State<AppState>,
+    Path(n): Path<String>,
+) -> Result<Json<TestReport>, ApiError> {
     let n: u32 = n
         .parse()
         .ok()
@@ -276,8 +279,7 @@ async fn test(State(state): State<AppState>, Path(n): Path<String>) -> Result<Re
         failed,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
-    let body = serde_json::to_string(&report).map_err(ApiError::internal)?;
-    Ok(json(StatusCode::OK, body))
+    Ok(Json(report))
 }
 
 #[utoipa::path(
@@ -291,6 +293,6 @@ async fn test(State(state): State<AppState>, Path(n): Path<String>) -> Result<Re
         (status = 400, description = "bad_request: `n` is not a whole number from 1 to 100000", body = ErrorBody),
     )
 )]
-async fn test_slash(state: State<AppState>, n: Path<String>) -> Result<Response, ApiError> {
+async fn test_slash(state: State<AppState>, n: Path<String>) -> Result<Json<TestReport>, ApiError> {
     test(state, n).await
 }

@@ -1,5 +1,6 @@
 //! The canonical key API: `/keys`, `/keys/{key}`, `/keys/{key}/incr`, `/keys/{key}/ttl`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -9,8 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::body::Pairs;
-use crate::body::{self, json, push_str, ttl_ms};
+use crate::body::{Pairs, StoredValue, ttl_ms};
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::extract::{Body, Key, Params, Writable};
@@ -40,20 +40,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         (status = 413, description = "payload_too_large: the key is longer than `--max-key-bytes`", body = ErrorBody),
     )
 )]
-async fn get_one(State(state): State<AppState>, Key(key): Key) -> Result<Response, ApiError> {
+async fn get_one(State(state): State<AppState>, Key(key): Key) -> Result<Json<KeyValue>, ApiError> {
     let (value, ttl) = state
         .backend()
         .get_with_ttl(&key)
         .await?
         .ok_or_else(|| ApiError::no_key(&key))?;
-    let mut out = String::from("{\"key\":");
-    push_str(&mut out, &key);
-    out.push_str(",\"value\":");
-    out.push_str(value.as_str());
-    out.push_str(",\"ttl_ms\":");
-    out.push_str(&ttl_ms(ttl));
-    out.push('}');
-    Ok(json(StatusCode::OK, out))
+    Ok(Json(KeyValue {
+        key,
+        value: StoredValue::new(value),
+        ttl_ms: ttl_ms(ttl),
+    }))
 }
 
 #[utoipa::path(
@@ -112,7 +109,7 @@ async fn put_one(
     Key(key): Key,
     params: Params,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<Created>), ApiError> {
     let mut opts = SetOptions::new();
     if let Some(ttl) = params.ttl(&["ttl"])? {
         opts = opts.ttl(ttl);
@@ -151,14 +148,7 @@ async fn put_one(
         }
         SetOutcome::NotSet => return Err(ApiError::no_key(&key)),
     };
-    let mut out = String::from("{\"key\":");
-    push_str(&mut out, &key);
-    out.push_str(if created {
-        ",\"created\":true}"
-    } else {
-        ",\"created\":false}"
-    });
-    Ok(json(status, out))
+    Ok((status, Json(Created { key, created })))
 }
 
 #[utoipa::path(
@@ -215,19 +205,16 @@ async fn put_many(
     _: Writable,
     params: Params,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Stored>, ApiError> {
     let expiry = params
         .ttl(&["expire_in", "ttl"])?
         .map_or(Expiry::Default, Expiry::After);
     let items = body.object(state.limits())?;
     let written = state.backend().set_many(items, expiry).await?;
-    Ok(json(
-        StatusCode::OK,
-        format!(
-            "{{\"stored\":{},\"evicted\":{}}}",
-            written.stored, written.evicted
-        ),
-    ))
+    Ok(Json(Stored {
+        stored: written.stored as u64,
+        evicted: written.evicted,
+    }))
 }
 
 #[utoipa::path(
@@ -241,9 +228,9 @@ async fn put_many(
         (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
     )
 )]
-async fn delete_all(State(state): State<AppState>, _: Writable) -> Result<Response, ApiError> {
-    let deleted = state.backend().clear().await?;
-    Ok(json(StatusCode::OK, format!("{{\"deleted\":{deleted}}}")))
+async fn delete_all(State(state): State<AppState>, _: Writable) -> Result<Json<Deleted>, ApiError> {
+    let deleted = state.backend().clear().await? as u64;
+    Ok(Json(Deleted { deleted }))
 }
 
 #[utoipa::path(
@@ -284,10 +271,7 @@ async fn list(State(state): State<AppState>, params: Params) -> Result<Response,
         .backend()
         .scan(pattern.as_ref(), cursor, limit)
         .await?;
-    let mut response = json(
-        StatusCode::OK,
-        body::object(page.items.iter().map(|(k, v)| (k.as_str(), v))),
-    );
+    let mut response = Json(Pairs::of(page.items)).into_response();
     if let Some(next) = page.next_cursor {
         // Cursors are hex text, always a valid header value.
         if let Ok(value) = HeaderValue::from_str(&next) {
@@ -352,10 +336,11 @@ async fn incr(
         .backend()
         .incr(&key, by, idem.with_body(&[]).as_ref())
         .await?;
-    let mut out = String::from("{\"key\":");
-    push_str(&mut out, &key);
-    out.push_str(&format!(",\"value\":{}}}", done.value));
-    Ok(idempotency::mark(json(StatusCode::OK, out), done.replayed))
+    let body = Json(IncrResult {
+        key,
+        value: done.value,
+    });
+    Ok(idempotency::mark(body.into_response(), done.replayed))
 }
 
 #[utoipa::path(
@@ -372,16 +357,18 @@ async fn incr(
         (status = 413, description = "payload_too_large: the key is longer than `--max-key-bytes`", body = ErrorBody),
     )
 )]
-async fn get_ttl(State(state): State<AppState>, Key(key): Key) -> Result<Response, ApiError> {
+async fn get_ttl(
+    State(state): State<AppState>,
+    Key(key): Key,
+) -> Result<Json<TtlResult>, ApiError> {
     let ttl = state
         .backend()
         .ttl(&key)
         .await?
         .ok_or_else(|| ApiError::no_key(&key))?;
-    Ok(json(
-        StatusCode::OK,
-        format!("{{\"ttl_ms\":{}}}", ttl_ms(ttl)),
-    ))
+    Ok(Json(TtlResult {
+        ttl_ms: ttl_ms(ttl),
+    }))
 }
 
 /// The body of `PUT /keys/{key}/ttl`.
@@ -413,17 +400,16 @@ async fn put_ttl(
     _: Writable,
     Key(key): Key,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<Json<TtlResult>, ApiError> {
     let TtlBody { ttl } = body.json(r#"{"ttl": SECONDS}"#)?;
     let ttl = crate::config::parse_ttl(&ttl.to_string())
         .map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?;
     if !state.backend().expire(&key, ttl).await? {
         return Err(ApiError::no_key(&key));
     }
-    Ok(json(
-        StatusCode::OK,
-        format!("{{\"ttl_ms\":{}}}", ttl_ms(Some(ttl))),
-    ))
+    Ok(Json(TtlResult {
+        ttl_ms: ttl_ms(Some(ttl)),
+    }))
 }
 
 #[utoipa::path(
@@ -444,11 +430,11 @@ async fn delete_ttl(
     State(state): State<AppState>,
     _: Writable,
     Key(key): Key,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<TtlResult>, ApiError> {
     if !state.backend().clear_ttl(&key).await? {
         return Err(ApiError::no_key(&key));
     }
-    Ok(json(StatusCode::OK, "{\"ttl_ms\":null}".into()))
+    Ok(Json(TtlResult { ttl_ms: None }))
 }
 
 /// The condition of a conditional `PUT /keys/{key}`.
@@ -462,19 +448,20 @@ pub enum Condition {
 }
 
 /// One key with its value and remaining time to live.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyValue {
     /// The key.
     pub key: String,
     /// The value: any JSON value.
-    pub value: serde_json::Value,
+    #[schema(value_type = serde_json::Value)]
+    pub value: StoredValue,
     /// Milliseconds left to live (rounded up), or `null` for a key without TTL.
     #[schema(required = true, minimum = 1)]
     pub ttl_ms: Option<u64>,
 }
 
 /// The outcome of `PUT /keys/{key}`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Created {
     /// The key.
     pub key: String,
@@ -483,7 +470,7 @@ pub struct Created {
 }
 
 /// The outcome of `PUT /keys`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"stored": 1200, "evicted": 209}))]
 pub struct Stored {
     /// How many pairs were written.
@@ -498,14 +485,14 @@ pub struct Stored {
 }
 
 /// The outcome of `DELETE /keys`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Deleted {
     /// How many keys were deleted.
     pub deleted: u64,
 }
 
 /// The outcome of `POST /keys/{key}/incr`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IncrResult {
     /// The key.
     pub key: String,
@@ -514,7 +501,7 @@ pub struct IncrResult {
 }
 
 /// A key's time to live.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TtlResult {
     /// Milliseconds left to live (rounded up), or `null` for a key without TTL.
     #[schema(required = true, minimum = 1)]

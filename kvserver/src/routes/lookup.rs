@@ -3,15 +3,14 @@
 //! UUIDs are case-insensitive on input: the lower-case form is looked up first, then
 //! the text as given, then the upper-case form.
 
+use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::body::json;
+use crate::body::StoredValue;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::extract::Body;
@@ -43,7 +42,10 @@ struct LookupRequest {
         (status = 413, description = "payload_too_large: the body is too large", body = ErrorBody),
     )
 )]
-async fn get_value(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+async fn get_value(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<Json<LookupResult>, ApiError> {
     let LookupRequest { key } = body.json(r#"{"key": "UUID"}"#)?;
     let key = match key {
         Some(serde_json::Value::String(k)) => k,
@@ -71,7 +73,9 @@ async fn get_value(State(state): State<AppState>, body: Body) -> Result<Response
         }
     }
     let (value, _) = value.ok_or_else(|| ApiError::not_found(format!("no value for {key:?}")))?;
-    Ok(json(StatusCode::OK, format!("{{\"value\":{value}}}")))
+    Ok(Json(LookupResult {
+        value: StoredValue::new(value),
+    }))
 }
 
 /// `xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`, hex digits in either case.
@@ -99,10 +103,11 @@ pub struct Lookup {
 }
 
 /// The outcome of `POST /get_value`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LookupResult {
     /// The value stored under the UUID: any JSON value.
-    pub value: serde_json::Value,
+    #[schema(value_type = serde_json::Value)]
+    pub value: StoredValue,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Operations: `/healthz` (the process serves), `/readyz` (data loaded), `/metrics`
 //! (Prometheus text) and `/info` (a JSON summary, no secrets).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +11,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::backend::Backend;
-use crate::body::json;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::metrics::Figures;
@@ -191,7 +191,7 @@ struct Persistence {
     summary = "Server information",
     responses((status = 200, description = "A summary of the server", body = Info))
 )]
-async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn info(State(state): State<AppState>) -> Result<Json<Info>, ApiError> {
     let backend = state.backend();
     let keys = backend.len().await?;
     let stats = backend.stats();
@@ -228,8 +228,7 @@ async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
             max: backend.max_counters(),
         },
     };
-    let body = serde_json::to_string(&info).map_err(ApiError::internal)?;
-    Ok(json(StatusCode::OK, body))
+    Ok(Json(info))
 }
 
 #[utoipa::path(
@@ -246,8 +245,8 @@ async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
         example = json!({"status": "ok"})
     ))
 )]
-async fn healthz() -> Response {
-    json(StatusCode::OK, r#"{"status":"ok"}"#.into())
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 #[utoipa::path(
@@ -272,15 +271,15 @@ async fn healthz() -> Response {
         ),
     )
 )]
-async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.backend().ready().await?;
-    Ok(json(StatusCode::OK, r#"{"status":"ready"}"#.into()))
+    Ok(Json(Health { status: "ready" }))
 }
 
 /// The body of the probes.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok` from `/healthz`, `ready` from `/readyz`.
     #[schema(example = "ok")]
-    pub status: String,
+    pub status: &'static str,
 }

@@ -3,15 +3,16 @@
 //! all-or-nothing, also against concurrent writers: kvcore locks every shard the
 //! batch touches before checking any key.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::body::Pairs;
-use crate::body::{self, json};
+use crate::body::{Pairs, StoredValue};
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::extract::{Body, Params, Writable};
@@ -42,14 +43,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         (status = 404, description = "not_found: none of the keys named exist", body = ErrorBody),
     )
 )]
-async fn read(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
+async fn read(State(state): State<AppState>, params: Params) -> Result<Json<Pairs>, ApiError> {
     let mut listed = params.all("keys").peekable();
     let mut keys: Vec<&str> = params.all("key").collect();
     if listed.peek().is_none() && keys.is_empty() {
         // Every live pair; each read restarts a sliding TTL.
-        let pairs = state.backend().all().await?;
-        let body = body::object(pairs.iter().map(|(k, v)| (k.as_str(), v)));
-        return Ok(json(StatusCode::OK, body));
+        return Ok(Json(Pairs::of(state.backend().all().await?)));
     }
     keys.extend(listed.flat_map(|list| list.split(',')));
     keys.retain(|k| !k.is_empty());
@@ -63,13 +62,13 @@ async fn read(State(state): State<AppState>, params: Params) -> Result<Response,
     let values = state.backend().get_many(&keys).await?;
     let found: Vec<_> = keys
         .iter()
-        .zip(&values)
-        .filter_map(|(k, v)| Some((*k, v.as_ref()?)))
+        .zip(values)
+        .filter_map(|(k, v)| Some((k.to_string(), StoredValue::new(v?))))
         .collect();
     if found.is_empty() {
         return Err(ApiError::not_found("none of the keys exist"));
     }
-    Ok(json(StatusCode::OK, body::object(found)))
+    Ok(Json(Pairs(found)))
 }
 
 #[utoipa::path(
@@ -112,10 +111,10 @@ async fn insert(
         .insert_all_absent(items, idem.as_ref())
         .await?;
     let response = if done.value {
-        json(
-            StatusCode::CREATED,
-            r#"{"message":"Items successfully added"}"#.into(),
-        )
+        let added = Added {
+            message: ADDED.into(),
+        };
+        (StatusCode::CREATED, Json(added)).into_response()
     } else {
         ApiError::conflict("at least one of the keys already exists; nothing was added")
             .into_response()
@@ -157,8 +156,11 @@ async fn update(
     }
 }
 
+/// The message of a `POST /values` that added its pairs.
+const ADDED: &str = "Items successfully added";
+
 /// The outcome of `POST /values`.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Added {
     /// Always `Items successfully added`.
     #[schema(example = "Items successfully added")]
