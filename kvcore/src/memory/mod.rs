@@ -149,7 +149,8 @@ mod write;
 use self::expiry::{WriteTime, before_deadline};
 use self::lru::LruIndex;
 use self::notices::{NoticeKey, Notices};
-use self::slot::{Key, Slot, SlotRef};
+pub(crate) use self::slot::Key;
+use self::slot::{Slot, SlotRef};
 use self::write::{Change, Done, Op, check_expiry, check_ttl};
 
 type Hasher = hashbrown::DefaultHashBuilder;
