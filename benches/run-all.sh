@@ -4,8 +4,9 @@
 # Every measurement docs/PERFORMANCE.md quotes, one after another (about 50 minutes
 # on 2 cores), each one's output kept in OUT_DIR (default: target/bench-results):
 # memory per entry, hit ratios, peer throughput (then the tables and plot of
-# benches/report.py), the targets as paired ratios, persistence, HTTP load, and the
-# Redis protocol against redis-server. KV_BENCH_QUICK=1 shortens it.
+# benches/report.py), the targets as paired ratios, persistence, HTTP load (also
+# over Redis and a Redis Cluster), and the Redis protocol against redis-server.
+# KV_BENCH_QUICK=1 shortens it.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,4 +31,5 @@ python3 benches/report.py "$target/criterion" --plot "$out/performance-mixed.png
 cargo bench -p kv-benches --bench targets | tee "$out/targets.md"
 cargo bench -p kv-benches --bench persist | tee "$out/persist.log"
 benches/http/load.sh 10 | tee "$out/http.md"
+benches/http/backends.sh 10 | tee "$out/http-backends.md"
 benches/resp/bench.sh 5 | tee "$out/resp.md"

@@ -59,7 +59,7 @@
 use std::sync::Arc;
 
 /// Why a value left the store, as a removal listener is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum RemovalCause {
     /// Its TTL had passed. Reported when the key leaves memory: by a purge, by a write

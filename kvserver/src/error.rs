@@ -49,6 +49,10 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// `409`: the first request with this `Idempotency-Key` still runs; retry shortly.
     IdempotencyKeyInUse,
+    /// `400`: over a Redis Cluster, an all-or-nothing write (`POST`/`PATCH /values`)
+    /// names keys of several hash slots; nothing was written. Give the keys a common
+    /// hash tag (`{user:1}:a`, `{user:1}:b`).
+    CrossSlot,
     /// `500`: a server-side failure.
     Internal,
 }
@@ -72,6 +76,7 @@ impl ErrorCode {
         ErrorCode::StoredValueTooLarge,
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::IdempotencyKeyInUse,
+        ErrorCode::CrossSlot,
         ErrorCode::Internal,
     ];
 
@@ -94,6 +99,7 @@ impl ErrorCode {
             ErrorCode::StoredValueTooLarge => "stored_value_too_large",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::IdempotencyKeyInUse => "idempotency_key_in_use",
+            ErrorCode::CrossSlot => "cross_slot",
             ErrorCode::Internal => "internal",
         }
     }
@@ -301,6 +307,24 @@ impl ApiError {
         e
     }
 
+    /// `400 cross_slot`: an all-or-nothing write over a Redis Cluster names keys of
+    /// `slots` hash slots (`first` and `other` among them); nothing was written.
+    pub fn cross_slot(first: &str, other: &str, slots: usize) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::CrossSlot,
+            format!(
+                "the keys {first:?} and {other:?} (of {slots} hash slots in all) are in \
+                 different hash slots of the Redis Cluster, where a write of several keys is \
+                 all-or-nothing only within one slot; nothing was written. Give the keys a \
+                 common hash tag, the part between the first {{ and the next }}, which alone \
+                 decides the slot: {{user:1}}:name and {{user:1}}:cart share one (as Redis \
+                 answers CROSSSLOT); or write them with PUT /keys, which is not \
+                 all-or-nothing"
+            ),
+        )
+    }
+
     /// `500 internal`; `detail` goes to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         let mut e = Self::new(
@@ -351,6 +375,14 @@ impl From<kvcore::Error> for ApiError {
             | E::InvalidLimit
             | E::InvalidJson { .. }
             | E::BatchTooLarge { .. } => ApiError::bad_request(e.to_string()),
+            E::TooHeavy { key, weight, .. } => ApiError::too_large(format!(
+                "the entry for key {key:?} takes {weight} bytes with its overhead, more than \
+                 --max-memory allows in all: store a smaller value or raise --max-memory"
+            )),
+            E::BatchTooHeavy { weight, .. } => ApiError::too_large(format!(
+                "the batch takes {weight} bytes with its overhead, more than --max-memory \
+                 allows in all: split it or raise --max-memory"
+            )),
             other => ApiError::internal(other),
         }
     }

@@ -77,6 +77,9 @@ impl AppState {
         if let Some(capacity) = config.capacity {
             builder = builder.capacity(usize::try_from(capacity).unwrap_or(usize::MAX));
         }
+        if let Some(bytes) = config.max_memory_bytes() {
+            builder = builder.max_weight(bytes);
+        }
         let limits = Limits {
             max_key_bytes: config.max_key_bytes,
             max_value_bytes: config.max_value_bytes,
@@ -93,6 +96,7 @@ impl AppState {
                 capacity: config
                     .capacity
                     .map(|c| usize::try_from(c).unwrap_or(usize::MAX)),
+                max_memory: config.max_memory_bytes(),
                 timeout: config.backend_timeout,
                 default_ttl: config.ttl,
                 sliding: config.sliding,
@@ -100,6 +104,7 @@ impl AppState {
                 max_value_bytes: config.max_value_bytes,
                 max_counters: max_counters(config),
                 idempotency_window: config.idempotency_window,
+                wait_replicas: usize::try_from(config.backend_wait_replicas).unwrap_or(usize::MAX),
             })?))
         } else {
             let idempotency = Table::new(clock, config.idempotency_window, LOCAL_MAX_RECORDS);
@@ -282,13 +287,20 @@ fn describe_mode(config: &Config) -> String {
         (None, false) => {}
     }
     if config.backend.is_some() {
+        let kind = match &config.backend {
+            Some(url) if url.starts_with("redis+cluster://") => "redis cluster",
+            _ => "redis",
+        };
         parts.push(format!(
-            "redis backend, local cache {} for {}s",
+            "{kind} backend, local cache {} for {}s",
             config.capacity.unwrap_or(DEFAULT_CACHE_CAPACITY as u64),
             config.cache_ttl.as_secs_f64()
         ));
     } else if let Some(c) = config.capacity {
         parts.push(format!("lru capacity {c}"));
+    }
+    if let Some(bytes) = config.max_memory_bytes() {
+        parts.push(format!("max memory {bytes} bytes"));
     }
     if parts.is_empty() {
         parts.push("plain".into());

@@ -429,7 +429,7 @@ pub(crate) fn single_flight<V: Value>(
             Role::Leader(lead) => {
                 // A leader that ended just before this one started may have stored it.
                 if let Some(value) = store.peek(key) {
-                    lead.end(Outcome::Loaded(value.clone()));
+                    lead.end(|| Outcome::Loaded(value.clone()));
                     return Ok(value);
                 }
                 let result = load.run().and_then(|value| {
@@ -437,7 +437,7 @@ pub(crate) fn single_flight<V: Value>(
                         .store_loaded(key, value, opts)
                         .map_err(|e| load.refuse(e))
                 });
-                lead.end(match &result {
+                lead.end(|| match &result {
                     Ok(value) => Outcome::Loaded(value.clone()),
                     Err(failed) => Outcome::Failed(failed.clone()),
                 });
@@ -470,7 +470,7 @@ pub(crate) fn single_flight_async<'a, V: Value>(
                 },
                 Role::Leader(lead) => {
                     if let Some(value) = store.peek(key) {
-                        lead.end(Outcome::Loaded(value.clone()));
+                        lead.end(|| Outcome::Loaded(value.clone()));
                         return Ok(value);
                     }
                     let result = match load.run().await {
@@ -479,7 +479,7 @@ pub(crate) fn single_flight_async<'a, V: Value>(
                             .map_err(|e| load.refuse(e)),
                         Err(failed) => Err(failed),
                     };
-                    lead.end(match &result {
+                    lead.end(|| match &result {
                         Ok(value) => Outcome::Loaded(value.clone()),
                         Err(failed) => Outcome::Failed(failed.clone()),
                     });

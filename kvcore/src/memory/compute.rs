@@ -29,23 +29,28 @@ impl<V: Value> Shared<V> {
         };
         loop {
             let (seen, current) = self.look(key, hash);
-            let change = match f(current.as_ref()) {
+            let (change, new) = match f(current.as_ref()) {
                 Compute::Keep => return Ok(Computed::Unchanged(current)),
                 Compute::Delete if current.is_none() => return Ok(Computed::Unchanged(None)),
-                Compute::Delete => Change::Delete,
-                Compute::Set(value) => Change::Set(value, Expiry::Keep),
-                Compute::SetWith(value, expiry) => Change::Set(value, expiry),
+                Compute::Delete => (Change::Delete, None),
+                Compute::Set(value) => (Change::Set(value.clone(), Expiry::Keep), Some(value)),
+                Compute::SetWith(value, expiry) => {
+                    (Change::Set(value.clone(), expiry), Some(value))
+                }
             };
             let op = Op::Cas {
                 seen,
                 live: current.is_some(),
                 change,
             };
-            match self.write(key, op, notices)? {
-                Done::Computed(done) => return Ok(done),
-                Done::Conflict => continue,
-                Done::Set(_) | Done::Incr(_) => unreachable!("a compute reports what it did"),
-            }
+            return Ok(match (self.write(key, op, notices)?, new) {
+                (Done::Conflict, _) => continue,
+                (Done::Deleted, _) => Computed::Deleted,
+                (Done::Set(SetOutcome::Created), Some(value)) => Computed::Created(value),
+                (Done::Set(SetOutcome::Replaced), Some(value)) => Computed::Replaced(value),
+                (Done::Set(_), _) => Computed::Unchanged(None),
+                (Done::Incr(_), _) => unreachable!("a compute reports what it did"),
+            });
         }
     }
 

@@ -82,6 +82,7 @@ pub(super) fn before_deadline(
 impl<V: Value> Shared<V> {
     /// Files `slot`'s deadline `d` in the shard's expiry heap unless an item no later
     /// than `d` is already there. `hash` is the slot's key's.
+    #[inline(always)]
     pub(super) fn file_deadline(&self, heap: &mut DeadlineHeap, hash: u64, slot: &mut Slot<V>) {
         let d = slot.deadline();
         if d != 0 && (slot.filed_deadline == 0 || d < slot.filed_deadline) {

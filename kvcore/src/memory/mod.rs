@@ -4,7 +4,8 @@
 //!
 //! Keys hash to one of a power-of-two number of shards. Each shard is a
 //! `hashbrown::HashTable` of slots under a `parking_lot::RwLock` (reads share it;
-//! writes are short and never call user code), plus a min-heap of expiry deadlines.
+//! writes are short and call no user code but a value's `Clone` and, in a store with
+//! one, the weigher), plus a min-heap of expiry deadlines.
 //!
 //! A slot is boxed and holds its key inline when the key is short (up to 22 bytes;
 //! longer keys get a box of their own), so a typical entry is one allocation and a
@@ -67,12 +68,35 @@
 //! whole store, because every other slot's real stamp is at least its filed one. This
 //! is exact LRU with reads that never take the LRU lock.
 //!
-//! # Capacity is never exceeded
+//! # Bounds are never exceeded
 //!
 //! Only writers holding the LRU mutex may create keys in a bounded store. They make
 //! room (expired keys first, then the least recently used) before inserting, so the
 //! number of keys never passes the capacity, not even between two steps. Updates of
 //! existing keys and all reads go without the mutex.
+//!
+//! Weight works the same way, with one more rule: the total only grows by a
+//! reservation, an atomic add that fails if it would pass the bound, made under the
+//! shard lock of the write that needs it and given back if the write is refused. A
+//! write whose reservation fails takes the LRU mutex, evicts (never the slots it is
+//! about to grow) and tries again. So the total, reservations included, is never
+//! above the bound; an overwrite of the same weight or lighter needs no mutex.
+//! Entries keep no weight of their own: the weigher weighs an entry again when it is
+//! overwritten or removed.
+//!
+//! # Removals are reported after the locks
+//!
+//! Every removal goes through `Shared::removed` with its cause, which does the
+//! bookkeeping and hands the slot to the operation's `Notices`; the operation hands
+//! them to the removal listener once it has released its last lock (see
+//! `notices.rs`). Without a listener, a notice is dropped at once.
+//!
+//! # Loads and computes take turns per key
+//!
+//! `flights` is the table of keys being loaded or computed (see
+//! [`loader`](crate::loader)); a compute leads its key's flight while its function
+//! runs, and applies the function's answer only if the shard's write lock was not
+//! taken since the function looked (`Table::changes`).
 //!
 //! # Lock order
 //!
@@ -82,10 +106,11 @@
 //! # Where things are
 //!
 //! This file holds the state and what every path shares, the one removal path
-//! (`Shared::removed`) among it; `store.rs` implements [`Store`] over it; `read.rs`
-//! reads and scans; `write.rs` holds the single-key writes and `clear`; `batch.rs` the
-//! multi-key writes; `slot.rs` an entry; `expiry.rs` deadlines and purging; `lru.rs`
-//! the LRU index and eviction.
+//! (`Shared::removed`) and the weight reservations among it; `store.rs` implements
+//! [`Store`] over it; `read.rs` reads and scans; `write.rs` holds the single-key
+//! writes and `clear`; `batch.rs` the multi-key writes; `compute.rs` the compare and
+//! apply of `compute`; `notices.rs` the removals handed to the listener; `slot.rs` an
+//! entry; `expiry.rs` deadlines and purging; `lru.rs` the LRU index and eviction.
 
 use std::cell::OnceCell;
 use std::cmp::Reverse;
@@ -124,7 +149,8 @@ mod write;
 use self::expiry::{WriteTime, before_deadline};
 use self::lru::LruIndex;
 use self::notices::{NoticeKey, Notices};
-use self::slot::{Key, Slot, SlotRef};
+pub(crate) use self::slot::Key;
+use self::slot::{Slot, SlotRef};
 use self::write::{Change, Done, Op, check_expiry, check_ttl};
 
 type Hasher = hashbrown::DefaultHashBuilder;

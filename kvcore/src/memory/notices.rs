@@ -43,6 +43,7 @@ pub(super) struct Notices<'a, V> {
 }
 
 impl<'a, V: Value> Notices<'a, V> {
+    #[inline]
     pub(super) fn new(shared: &Shared<V>) -> Self {
         Notices {
             on: shared.listener.get().is_some(),
@@ -51,6 +52,7 @@ impl<'a, V: Value> Notices<'a, V> {
         }
     }
 
+    #[inline(never)]
     fn push(&mut self, notice: Notice<'a, V>) {
         if self.first.is_none() {
             self.first = Some(notice);
@@ -62,6 +64,7 @@ impl<'a, V: Value> Notices<'a, V> {
     /// A slot that left its table. It comes boxed, as the table held it, and is only
     /// taken apart when there is a listener to hand it to.
     #[allow(clippy::boxed_local)]
+    #[inline]
     pub(super) fn removed(&mut self, slot: Box<Slot<V>>, cause: RemovalCause) {
         if self.on {
             let Slot { key, value, .. } = *slot;
@@ -74,6 +77,7 @@ impl<'a, V: Value> Notices<'a, V> {
     }
 
     /// A live value overwritten by another.
+    #[inline(always)]
     pub(super) fn replaced(&mut self, key: NoticeKey<'a>, old: V) {
         if self.on {
             self.push(Notice {
@@ -85,10 +89,19 @@ impl<'a, V: Value> Notices<'a, V> {
     }
 
     /// Hands every notice to the listener, in order. Call it with no lock held.
+    #[inline]
     pub(super) fn deliver(self, shared: &Shared<V>) {
-        if !self.on {
-            return;
+        if self.on {
+            self.deliver_all(shared);
+        } else {
+            // Without a listener nothing was kept (`first` is `None`, `rest` never
+            // allocated): there is nothing to drop, so the drop glue need not run.
+            std::mem::forget(self);
         }
+    }
+
+    #[inline(never)]
+    fn deliver_all(self, shared: &Shared<V>) {
         let Some(listener) = shared.listener.get() else {
             return;
         };

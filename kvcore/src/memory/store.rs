@@ -47,10 +47,18 @@ impl<V: Value> Store<V> for MemoryStore<V> {
 
     fn set(&self, key: &str, value: V, opts: SetOptions) -> Result<SetOutcome> {
         let s = &*self.shared;
-        match s.notifying(|n| s.write(key, Op::Set(value, opts), n))? {
-            Done::Set(outcome) => Ok(outcome),
-            _ => unreachable!("a set reports a set outcome"),
-        }
+        let mut notices = Notices::new(s);
+        let done = match &s.weigher {
+            None => s.set_unweighed(key, value, opts, &mut notices),
+            Some(_) => s
+                .write(key, Op::Set(value, opts), &mut notices)
+                .map(|done| match done {
+                    Done::Set(outcome) => outcome,
+                    _ => unreachable!("a set reports a set outcome"),
+                }),
+        };
+        notices.deliver(s);
+        done
     }
 
     fn set_many(&self, items: Vec<(String, V)>, expiry: Expiry) -> Result<usize> {
@@ -78,7 +86,11 @@ impl<V: Value> Store<V> for MemoryStore<V> {
             let Ok(entry) = table.slots.find_entry(hash, |slot| slot.key.is(key)) else {
                 return Ok(false);
             };
-            let live = entry.get().is_live(s.now());
+            // Only a key with a deadline needs the time.
+            let live = match entry.get().deadline() {
+                0 => true,
+                d => d > s.now(),
+            };
             if live {
                 // An expired key needs no record: replay finds it expired too.
                 s.journal(|log| log.delete(key))?;

@@ -25,11 +25,13 @@ pub(super) enum Change<V> {
     Delete,
 }
 
-pub(super) enum Done<V> {
+/// What a write did: a set's outcome (a compute's change too: `NotSet` when it
+/// deleted an absent key), an incr's number, a compute's delete, or, for a compute
+/// whose shard changed since its function looked, nothing.
+pub(super) enum Done {
     Set(SetOutcome),
     Incr(i64),
-    Computed(Computed<V>),
-    /// A compute's shard changed since its function looked: nothing was applied.
+    Deleted,
     Conflict,
 }
 
@@ -38,6 +40,7 @@ impl<V: Value> Shared<V> {
     /// listener under `key`. The caller has journaled the change and settled the
     /// weight.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(super) fn overwrite<'a>(
         &self,
         heap: &mut DeadlineHeap,
@@ -102,13 +105,85 @@ impl<V: Value> Shared<V> {
         }
     }
 
+    /// `set` in a store without a weigher: [`Shared::write`] for a set, without what
+    /// only weights and computes need. Every write of a cache's hot path comes here,
+    /// so it pays for nothing it does not use; it must behave exactly as `write` does
+    /// for `Op::Set` (the model test checks both).
+    pub(super) fn set_unweighed<'a>(
+        &self,
+        key: &'a str,
+        value: V,
+        opts: SetOptions,
+        notices: &mut Notices<'a, V>,
+    ) -> Result<SetOutcome> {
+        check_expiry(opts.expiry)?;
+        self.log_ready()?;
+        let hash = self.hash(key);
+        let shard = self.shard(hash);
+        // Without a weigher, a bound is a capacity: creating a key needs the licence.
+        let mut licence: Option<MutexGuard<'_, LruIndex>> = None;
+        loop {
+            let time = WriteTime::new(&self.clock);
+            let mut guard = shard.write();
+            let table = &mut *guard;
+            if let Some(slot) = table.slots.find_mut(hash, |s| s.key.is(key))
+                && time.is_live(slot.deadline())
+            {
+                if opts.condition == Condition::IfAbsent {
+                    return Ok(SetOutcome::NotSet);
+                }
+                let old = Some((slot.deadline(), slot.ttl));
+                let ttl = self.resolve(opts.expiry, old, |ttl| time.deadline(ttl));
+                self.journal(|log| log.put(key, &value, ttl.0, ttl.1))?;
+                let key = NoticeKey::Borrowed(key);
+                self.overwrite(&mut table.expiry, hash, slot, value, ttl, key, notices);
+                return Ok(SetOutcome::Replaced);
+            }
+            if opts.condition == Condition::IfPresent {
+                return Ok(SetOutcome::NotSet);
+            }
+            if self.bounded {
+                let Some(lru) = licence.as_deref_mut() else {
+                    drop(guard);
+                    licence = Some(self.lru.lock());
+                    continue;
+                };
+                // Eviction locks other shards, so ours is released while room is
+                // made. Holding the licence, nobody else can create this key meanwhile.
+                drop(guard);
+                self.make_room(lru, 1, 0, time.precise(), &[], notices)?;
+                guard = shard.write();
+            }
+            let table = &mut *guard;
+            let ttl = self.resolve(opts.expiry, None, |ttl| time.deadline(ttl));
+            self.journal(|log| log.put(key, &value, ttl.0, ttl.1))?;
+            self.insert(
+                table,
+                licence.as_deref_mut(),
+                hash,
+                key,
+                value,
+                ttl,
+                notices,
+            );
+            if !table.expiry.is_empty() {
+                self.purge_table(table, time.earliest(), PURGE_ON_WRITE, notices);
+            }
+            if let Some(lru) = licence.as_deref_mut() {
+                drop(guard);
+                self.maybe_compact_lru(lru);
+            }
+            return Ok(SetOutcome::Created);
+        }
+    }
+
     /// One single-key write: a set, an incr, a restore or a compute's change.
     pub(super) fn write<'a>(
         &self,
         key: &'a str,
         op: Op<V>,
         notices: &mut Notices<'a, V>,
-    ) -> Result<Done<V>> {
+    ) -> Result<Done> {
         match &op {
             Op::Set(_, opts) => check_expiry(opts.expiry)?,
             Op::Cas {
@@ -121,7 +196,6 @@ impl<V: Value> Shared<V> {
         // Recovery replays a log whose states never exceeded the bounds but whose
         // order may briefly do so; it inserts freely and trims at the end.
         let restore = matches!(op, Op::Restore(..));
-        let cas = matches!(op, Op::Cas { .. });
         // The new value's weight, weighed before any lock is taken (an incr's new
         // value is only known under the lock).
         let weight = match &op {
@@ -179,7 +253,7 @@ impl<V: Value> Shared<V> {
                     Op::Cas {
                         change: Change::Delete,
                         ..
-                    } => return Ok(Done::Computed(Computed::Unchanged(None))),
+                    } => return Ok(Done::Set(SetOutcome::NotSet)),
                     Op::Incr(by) if V::from_i64(*by).is_none() => {
                         return Err(Error::IncrUnsupported);
                     }
@@ -231,12 +305,8 @@ impl<V: Value> Shared<V> {
                         change: Change::Set(value, expiry),
                         ..
                     } => {
-                        let done = Done::Computed(Computed::Created(value.clone()));
-                        (
-                            value,
-                            self.resolve(expiry, None, |ttl| time.deadline(ttl)),
-                            done,
-                        )
+                        let ttl = self.resolve(expiry, None, |ttl| time.deadline(ttl));
+                        (value, ttl, Done::Set(SetOutcome::Created))
                     }
                     Op::Cas { .. } => unreachable!("a delete of an absent key returned above"),
                 };
@@ -277,7 +347,7 @@ impl<V: Value> Shared<V> {
                         let (slot, _) = entry.remove();
                         self.removed(slot, RemovalCause::Deleted, notices);
                     }
-                    return Ok(Done::Computed(Computed::Deleted));
+                    return Ok(Done::Deleted);
                 }
                 _ => {}
             }
@@ -346,14 +416,9 @@ impl<V: Value> Shared<V> {
                         self.release(grow);
                         return Err(e);
                     }
-                    let done = if cas {
-                        Done::Computed(Computed::Replaced(value.clone()))
-                    } else {
-                        Done::Set(SetOutcome::Replaced)
-                    };
                     let key = NoticeKey::Borrowed(key);
                     self.overwrite(&mut table.expiry, hash, slot, value, ttl, key, notices);
-                    done
+                    Done::Set(SetOutcome::Replaced)
                 }
                 Op::Cas { .. } => unreachable!("a delete returned above"),
             };

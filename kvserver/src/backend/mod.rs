@@ -4,8 +4,9 @@
 //!
 //! - [`Local`]: a kvcore store in this process — in memory, persisted in the data
 //!   directory, or a read-only dataset — with the hit counters in a store of their own.
-//! - [`RedisCache`]: the data in Redis, with a local kvcore LRU store in front of it
-//!   as a read-through cache (`--backend redis://...`).
+//! - [`RedisCache`]: the data in Redis, one server (`--backend redis://...`) or a
+//!   Redis Cluster (`--backend redis+cluster://...`), with a local kvcore LRU store in
+//!   front of it as a read-through cache.
 //!
 //! Values are bytes here ([`kvcore::Bytes`]), kept exactly as written: an HTTP write
 //! stores its compact JSON text, and each front door renders what it reads (the HTTP
@@ -32,7 +33,9 @@ use std::time::Duration;
 use kvcore::{Bytes, Expiry, Mode, Paging, Pattern, ScanPage, SetOptions, SetOutcome, Stats};
 
 pub use local::{Durable, Local};
-pub use redis_cache::{DEFAULT_CACHE_CAPACITY, RESERVED_PREFIX, RedisCache, RedisOptions};
+pub use redis_cache::{
+    DEFAULT_CACHE_CAPACITY, RESERVED_PREFIX, RedisCache, RedisOptions, hash_slot, slot_tag,
+};
 
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
@@ -48,10 +51,11 @@ pub type Result<T> = std::result::Result<T, ApiError>;
 pub struct Written {
     /// How many pairs were written.
     pub stored: usize,
-    /// How many live keys the store evicted to make room for them under `--capacity`:
-    /// the store's eviction count across the write, at most one per key the write
-    /// created, so a concurrent evicting write may be counted too. Always 0 over
-    /// Redis, where the data is not evicted by kvserver.
+    /// How many live keys the store evicted to make room for them under `--capacity`
+    /// or `--max-memory`: the store's eviction count across the write (under
+    /// `--capacity` alone, at most one per key the write created), so a concurrent
+    /// evicting write may be counted too. Always 0 over Redis, where the data is not
+    /// evicted by kvserver.
     pub evicted: u64,
 }
 
@@ -252,8 +256,15 @@ impl Backend {
         each!(self, b => b.mode())
     }
 
+    /// Bytes of keys and values held under `--max-memory` (the local cache's with
+    /// `--backend`); `None` without it.
+    pub fn weight(&self) -> Option<u64> {
+        each!(self, b => b.weight())
+    }
+
     /// `Ok` when the backend can serve: for a local store, when its data directory
-    /// can be written; for Redis, when it answers a `PING` in time.
+    /// can be written; for Redis, when it answers a `PING` in time (a cluster: when
+    /// every master reports `cluster_state:ok`).
     pub async fn ready(&self) -> Result<()> {
         match self {
             Backend::Local(b) => b.writable(),

@@ -90,7 +90,7 @@ async fn read(State(state): State<AppState>, params: Params) -> Result<Json<Pair
     ),
     responses(
         (status = 201, description = "Every pair was added", body = Added),
-        (status = 400, description = "bad_request: the body is not a non-empty object, a key is empty, or a bad `Idempotency-Key`", body = ErrorBody),
+        (status = 400, description = "bad_request: the body is not a non-empty object, a key is empty, or a bad `Idempotency-Key`. cross_slot: over a Redis Cluster, the keys are in several hash slots; nothing was added (give them a common hash tag)", body = ErrorBody),
         (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
         (status = 409, description = "conflict: at least one key exists; nothing was added. idempotency_key_in_use: the first request with this key still runs", body = ErrorBody),
         (status = 413, description = "payload_too_large: a key, value or the body is too large", body = ErrorBody),
@@ -135,7 +135,7 @@ async fn insert(
     ),
     responses(
         (status = 204, description = "Every pair was replaced"),
-        (status = 400, description = "bad_request: the body is not a non-empty object, or a key is empty", body = ErrorBody),
+        (status = 400, description = "bad_request: the body is not a non-empty object, or a key is empty. cross_slot: over a Redis Cluster, the keys are in several hash slots; nothing was changed (give them a common hash tag)", body = ErrorBody),
         (status = 403, description = "read_only: the server is read-only", body = ErrorBody),
         (status = 404, description = "not_found: at least one key does not exist; nothing was changed", body = ErrorBody),
         (status = 413, description = "payload_too_large: a key, value or the body is too large", body = ErrorBody),

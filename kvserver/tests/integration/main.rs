@@ -6,6 +6,7 @@
 #[macro_use]
 mod util;
 
+mod cluster;
 mod connections;
 mod disk;
 mod docs;

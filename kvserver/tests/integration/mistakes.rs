@@ -793,7 +793,16 @@ fn help_shows_the_backend_url_form_of_the_readme() {
 /// A `--backend` URL Redis cannot read is refused with the form it takes.
 #[tokio::test]
 async fn a_backend_url_that_does_not_parse_is_told_the_form() {
-    for url in ["http://127.0.0.1:6379", "127.0.0.1:6379", "redis://:6379:x"] {
+    for url in [
+        "http://127.0.0.1:6379",
+        "127.0.0.1:6379",
+        "redis://:6379:x",
+        "redis+cluster://",
+        "redis+cluster://127.0.0.1",
+        "redis+cluster://a:1,,b:2",
+        "redis+cluster://a:1/2",
+        "redis+cluster://:pw@a:notaport",
+    ] {
         let config = util::config(&["--no-persist", "--backend", url]);
         let clock = Arc::new(ManualClock::new());
         let Err(e) = AppState::build_with_clock(&config, clock) else {
@@ -801,8 +810,13 @@ async fn a_backend_url_that_does_not_parse_is_told_the_form() {
         };
         let message = format!("{e:#}");
         assert!(
-            message.contains("redis://[:PASSWORD@]HOST:PORT[/DB]"),
+            message.contains("redis://[:PASSWORD@]HOST:PORT[/DB]")
+                && message.contains("redis+cluster://[:PASSWORD@]HOST:PORT[,HOST:PORT...]"),
             "{url}: {message}"
+        );
+        assert!(
+            !message.contains("pw@"),
+            "{url}: the password shown: {message}"
         );
     }
 }

@@ -3,10 +3,11 @@
 //!
 //! Local servers are routers called with `oneshot`, each with a `ManualClock`. The
 //! Redis tests start a `redis-server` of their own on a free port (as `redis.rs`
-//! does) and pause it with SIGSTOP so that a write is sent and gets no answer. On a
+//! does) and pause it with SIGSTOP so that a write is sent and gets no answer; those
+//! that need no pause run over a Redis Cluster too (`over_redis_and_cluster!`). On a
 //! machine without `redis-server` those skip visibly (see `util/redis.rs`).
 
-use crate::util::redis::RedisServer;
+use crate::util::redis::Redis;
 use crate::util::{self, Reply};
 
 use std::sync::Arc;
@@ -366,7 +367,7 @@ async fn info_reports_the_snapshot_found_at_start() {
     );
 }
 
-fn over(redis: &RedisServer, args: &[&str]) -> Node {
+fn over(redis: &dyn Redis, args: &[&str]) -> Node {
     let url = redis.url();
     let mut all = vec!["--no-persist", "--backend", url.as_str()];
     all.extend_from_slice(args);
@@ -427,128 +428,160 @@ async fn an_incr_unanswered_after_sending_is_504_and_its_retry_gets_the_first_ou
     );
 }
 
-#[tokio::test]
-async fn outcomes_recorded_in_redis_hold_across_servers() {
-    let redis = redis_or_skip!();
-    let a = over(&redis, &[]);
-    let b = over(&redis, &[]);
+over_redis_and_cluster! {
+    async fn outcomes_recorded_in_redis_hold_across_servers(redis) {
+        let a = over(&redis, &[]);
+        let b = over(&redis, &[]);
 
-    a.send("POST", "/keys/n/incr?by=3", "", Some("x-1"))
-        .await
-        .expect(200);
-    let replay = b.send("POST", "/keys/n/incr?by=3", "", Some("x-1")).await;
-    replay.expect(200);
-    assert!(replay.replayed());
-    assert_eq!(replay.json()["value"], 3);
-    assert_eq!(redis.cmd(&["GET", "n"]), "3");
-    let other = b.send("POST", "/keys/n/incr?by=4", "", Some("x-1")).await;
-    other.expect(422);
-    assert_eq!(other.error_code(), "idempotency_key_reused");
+        a.send("POST", "/keys/n/incr?by=3", "", Some("x-1"))
+            .await
+            .expect(200);
+        let replay = b.send("POST", "/keys/n/incr?by=3", "", Some("x-1")).await;
+        replay.expect(200);
+        assert!(replay.replayed());
+        assert_eq!(replay.json()["value"], 3);
+        assert_eq!(redis.cmd(&["GET", "n"]), "3");
+        let other = b.send("POST", "/keys/n/incr?by=4", "", Some("x-1")).await;
+        other.expect(422);
+        assert_eq!(other.error_code(), "idempotency_key_reused");
 
-    let body = r#"{"p": 1}"#;
-    a.send("POST", "/values", body, Some("x-2"))
-        .await
-        .expect(201);
-    let replay = b.send("POST", "/values", body, Some("x-2")).await;
-    replay.expect(201);
-    assert!(replay.replayed());
-    b.send("POST", "/values", body, None).await.expect(409);
+        let body = r#"{"p": 1}"#;
+        a.send("POST", "/values", body, Some("x-2"))
+            .await
+            .expect(201);
+        let replay = b.send("POST", "/values", body, Some("x-2")).await;
+        replay.expect(201);
+        assert!(replay.replayed());
+        b.send("POST", "/values", body, None).await.expect(409);
 
-    a.send("GET", "/api/z", "", Some("x-3")).await.expect(200);
-    let replay = b.send("GET", "/api/z", "", Some("x-3")).await;
-    replay.expect(200);
-    assert!(replay.replayed());
-    assert_eq!(replay.json()["hits"], 1);
+        a.send("GET", "/api/z", "", Some("x-3")).await.expect(200);
+        let replay = b.send("GET", "/api/z", "", Some("x-3")).await;
+        replay.expect(200);
+        assert!(replay.replayed());
+        assert_eq!(replay.json()["hits"], 1);
 
-    // A failed write is not recorded: the retry runs.
-    redis.cmd(&["SET", "s", "\"text\""]);
-    a.send("POST", "/keys/s/incr", "", Some("x-4"))
-        .await
-        .expect(409);
-    redis.cmd(&["SET", "s", "9"]);
-    let a2 = b.send("POST", "/keys/s/incr", "", Some("x-4")).await;
-    a2.expect(200);
-    assert_eq!(a2.json()["value"], 10);
+        // A failed write is not recorded: the retry runs.
+        redis.cmd(&["SET", "s", "\"text\""]);
+        a.send("POST", "/keys/s/incr", "", Some("x-4"))
+            .await
+            .expect(409);
+        redis.cmd(&["SET", "s", "9"]);
+        let a2 = b.send("POST", "/keys/s/incr", "", Some("x-4")).await;
+        a2.expect(200);
+        assert_eq!(a2.json()["value"], 10);
 
-    // DELETE /keys keeps the records; they never count as keys.
-    a.send("DELETE", "/keys", "", None).await.expect(200);
-    let replay = b.send("POST", "/keys/n/incr?by=3", "", Some("x-1")).await;
-    replay.expect(200);
-    assert!(replay.replayed());
-    assert_eq!(b.get("/info").await.expect(200).json()["keys"], 0);
-}
-
-#[tokio::test]
-async fn counters_in_redis_are_bounded() {
-    let redis = redis_or_skip!();
-    let node = over(&redis, &["--max-counters", "2", "--max-key-bytes", "8"]);
-    node.get("/api/a").await.expect(200);
-    node.get("/api/b").await.expect(200);
-    let full = node.get("/api/c").await;
-    full.expect(507);
-    assert_eq!(full.error_code(), "counters_full");
-    assert_eq!(node.get("/api/a").await.expect(200).json()["hits"], 2);
-    assert_eq!(
-        node.get("/api/abcdefgh").await.expect(413).error_code(),
-        "payload_too_large"
-    );
-    assert_eq!(redis.cmd(&["HLEN", "__kv__:hits"]), ":2");
-    let info = node.get("/info").await.expect(200).json();
-    assert_eq!(info["hit_counters"], json!({"count": 2, "max": 2}));
-    let metrics = node.get("/metrics").await.expect(200).text();
-    assert_eq!(gauge(&metrics, "kv_hit_counters"), Some(2.0));
-    assert_eq!(gauge(&metrics, "kv_hit_counters_max"), Some(2.0));
-}
-
-#[tokio::test]
-async fn values_in_redis_beyond_the_value_limit_are_not_served() {
-    let redis = redis_or_skip!();
-    let node = over(&redis, &["--max-value-bytes", "100"]);
-    let big = format!("\"{}\"", "x".repeat(200));
-    redis.cmd(&["SET", "big", &big]);
-    // The limit is on the stored bytes, not on the JSON they are served as: text that
-    // is not JSON grows by its quotes when served, and 101 bytes are too many while
-    // 99 bytes (served as 101) are not.
-    redis.cmd(&["SET", "plain", &"y".repeat(101)]);
-    redis.cmd(&["SET", "fits", &"z".repeat(99)]);
-    redis.cmd(&["SET", "small", "[1,2]"]);
-    assert_eq!(
-        node.get("/keys/fits").await.expect(200).json()["value"],
-        "z".repeat(99)
-    );
-    redis.cmd(&["DEL", "fits"]);
-
-    for uri in [
-        "/keys/big",
-        "/values?keys=small,big",
-        "/keys",
-        "/values",
-        "/keys/plain",
-    ] {
-        let a = node.get(uri).await;
-        a.expect(502);
-        assert_eq!(a.error_code(), "stored_value_too_large", "{uri}");
+        // DELETE /keys keeps the records; they never count as keys.
+        a.send("DELETE", "/keys", "", None).await.expect(200);
+        let replay = b.send("POST", "/keys/n/incr?by=3", "", Some("x-1")).await;
+        replay.expect(200);
+        assert!(replay.replayed());
+        assert_eq!(b.get("/info").await.expect(200).json()["keys"], 0);
     }
-    let a = node.get("/keys/big").await;
-    a.expect(502);
-    let message = a.json()["message"].as_str().unwrap().to_owned();
-    assert!(
-        message.contains("\"big\"") && message.contains("202 bytes"),
-        "{message}"
-    );
+}
+
+over_redis_and_cluster! {
+    async fn counters_in_redis_are_bounded(redis) {
+        let node = over(&redis, &["--max-counters", "2", "--max-key-bytes", "8"]);
+        node.get("/api/a").await.expect(200);
+        node.get("/api/b").await.expect(200);
+        let full = node.get("/api/c").await;
+        full.expect(507);
+        assert_eq!(full.error_code(), "counters_full");
+        assert_eq!(node.get("/api/a").await.expect(200).json()["hits"], 2);
+        assert_eq!(
+            node.get("/api/abcdefgh").await.expect(413).error_code(),
+            "payload_too_large"
+        );
+        assert_eq!(redis.cmd(&["HLEN", "__kv__:hits"]), ":2");
+        let info = node.get("/info").await.expect(200).json();
+        assert_eq!(info["hit_counters"], json!({"count": 2, "max": 2}));
+        let metrics = node.get("/metrics").await.expect(200).text();
+        assert_eq!(gauge(&metrics, "kv_hit_counters"), Some(2.0));
+        assert_eq!(gauge(&metrics, "kv_hit_counters_max"), Some(2.0));
+    }
+}
+
+over_redis_and_cluster! {
+    async fn values_in_redis_beyond_the_value_limit_are_not_served(redis) {
+        let node = over(&redis, &["--max-value-bytes", "100"]);
+        let big = format!("\"{}\"", "x".repeat(200));
+        redis.cmd(&["SET", "big", &big]);
+        // The limit is on the stored bytes, not on the JSON they are served as: text that
+        // is not JSON grows by its quotes when served, and 101 bytes are too many while
+        // 99 bytes (served as 101) are not.
+        redis.cmd(&["SET", "plain", &"y".repeat(101)]);
+        redis.cmd(&["SET", "fits", &"z".repeat(99)]);
+        redis.cmd(&["SET", "small", "[1,2]"]);
+        assert_eq!(
+            node.get("/keys/fits").await.expect(200).json()["value"],
+            "z".repeat(99)
+        );
+        redis.cmd(&["DEL", "fits"]);
+
+        for uri in [
+            "/keys/big",
+            "/values?keys=small,big",
+            "/keys",
+            "/values",
+            "/keys/plain",
+        ] {
+            let a = node.get(uri).await;
+            a.expect(502);
+            assert_eq!(a.error_code(), "stored_value_too_large", "{uri}");
+        }
+        let a = node.get("/keys/big").await;
+        a.expect(502);
+        let message = a.json()["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains("\"big\"") && message.contains("202 bytes"),
+            "{message}"
+        );
+        assert_eq!(
+            node.get("/keys/small").await.expect(200).json()["value"],
+            json!([1, 2])
+        );
+        // Once the value fits, it is served.
+        redis.cmd(&["SET", "big", "\"short\""]);
+        redis.cmd(&["DEL", "plain"]);
+        assert_eq!(
+            node.get("/keys/big").await.expect(200).json()["value"],
+            "short"
+        );
+        assert_eq!(
+            node.get("/keys").await.expect(200).json(),
+            json!({"big": "short", "small": [1, 2]})
+        );
+    }
+}
+
+/// Over one Redis the bookkeeping keys keep the names earlier releases wrote (only a
+/// cluster needs them per hash slot), so what an earlier release left there, a
+/// sliding length of a key's own and an outcome recorded under an
+/// `Idempotency-Key`, is read as it is: no migration.
+#[tokio::test]
+async fn a_redis_written_by_an_earlier_release_is_read_as_it_is() {
+    let redis = redis_or_skip!();
+    redis.cmd(&["SET", "s", "1", "PX", "1000"]);
+    redis.cmd(&["HSET", "__kv__:ttl", "s", "40000"]);
+    let fingerprint =
+        kvserver::idempotency::IdempotencyKey::new("old-1", "POST", "/keys/n/incr", b"")
+            .fingerprint()
+            .to_owned();
+    redis.cmd(&["SET", "n", "7"]);
+    redis.cmd(&["HSET", "__kv__:idem", "old-1", &format!("{fingerprint}:7")]);
+    redis.cmd(&["ZADD", "__kv__:idem:expiry", "99999999999999", "old-1"]);
+
+    let node = over(&redis, &["--ttl", "300", "--sliding"]);
+    node.get("/keys/s").await.expect(200);
+    let pttl = redis.int(&["PTTL", "s"]);
+    assert!((39_000..=40_000).contains(&pttl), "restarted at {pttl} ms");
+    let replay = node.send("POST", "/keys/n/incr", "", Some("old-1")).await;
+    replay.expect(200);
+    assert!(replay.replayed());
+    assert_eq!(replay.json()["value"], 7);
     assert_eq!(
-        node.get("/keys/small").await.expect(200).json()["value"],
-        json!([1, 2])
-    );
-    // Once the value fits, it is served.
-    redis.cmd(&["SET", "big", "\"short\""]);
-    redis.cmd(&["DEL", "plain"]);
-    assert_eq!(
-        node.get("/keys/big").await.expect(200).json()["value"],
-        "short"
-    );
-    assert_eq!(
-        node.get("/keys").await.expect(200).json(),
-        json!({"big": "short", "small": [1, 2]})
+        redis.cmd(&["GET", "n"]),
+        "7",
+        "the incr was not applied again"
     );
 }

@@ -1,5 +1,10 @@
 //! `--backend redis://...` against a real `redis-server` that each test starts on a
-//! free port of its own (`.ci/run` installs the Debian package).
+//! free port of its own (`.ci/run` installs the Debian package). The tests written
+//! `over_redis_and_cluster!` run twice, as `NAME::single` and as `NAME::cluster` over a
+//! Redis Cluster of their own (`--backend redis+cluster://...`, `util/cluster.rs`);
+//! those that need one Redis (its `DEBUG SLEEP`, stopping it, writes of several keys
+//! without a common hash tag) run over one only, and `cluster.rs` has their cluster
+//! counterparts.
 //!
 //! Servers run in process: routers called with `oneshot` (each with a `ManualClock`,
 //! so the local cache's `--cache-ttl` is passed by advancing time), and, for the
@@ -24,7 +29,7 @@
 //! running; with `CI=true` or `KV_REQUIRE_REDIS=1` it fails instead (see
 //! `util/redis.rs`).
 
-use crate::util::redis::RedisServer;
+use crate::util::redis::Redis;
 use crate::util::{self, Reply};
 
 use std::io::{Read, Write};
@@ -42,15 +47,15 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------------------
 // A kvserver in front of it, called through its router.
 
-struct Node {
+pub(crate) struct Node {
     app: Router,
-    state: AppState,
+    pub(crate) state: AppState,
     clock: ManualClock,
 }
 
 impl Node {
     /// A server over `redis` with these extra flags.
-    fn new(redis: &RedisServer, args: &[&str]) -> Node {
+    pub(crate) fn new(redis: &dyn Redis, args: &[&str]) -> Node {
         let url = redis.url();
         let mut all = vec!["--no-persist", "--backend", url.as_str()];
         all.extend_from_slice(args);
@@ -64,7 +69,7 @@ impl Node {
         }
     }
 
-    async fn call(&self, method: &str, uri: &str, body: Option<&str>) -> Reply {
+    pub(crate) async fn call(&self, method: &str, uri: &str, body: Option<&str>) -> Reply {
         let body = body.map(|b| Bytes::from(b.to_owned()));
         let request = util::request(method, uri, body, &[("content-type", "application/json")]);
         tokio::time::timeout(Duration::from_secs(20), util::send(&self.app, request))
@@ -72,16 +77,16 @@ impl Node {
             .unwrap_or_else(|_| panic!("{method} {uri} hung"))
     }
 
-    async fn get(&self, uri: &str) -> Reply {
+    pub(crate) async fn get(&self, uri: &str) -> Reply {
         self.call("GET", uri, None).await
     }
 
-    async fn put(&self, uri: &str, body: &str) -> Reply {
+    pub(crate) async fn put(&self, uri: &str, body: &str) -> Reply {
         self.call("PUT", uri, Some(body)).await
     }
 
     /// The value of `key` as this server sees it, or `None` on 404.
-    async fn value(&self, key: &str) -> Option<Value> {
+    pub(crate) async fn value(&self, key: &str) -> Option<Value> {
         let a = self.get(&format!("/keys/{key}")).await;
         match a.status.as_u16() {
             200 => Some(a.json()["value"].clone()),
@@ -91,7 +96,7 @@ impl Node {
     }
 
     /// Moves the local cache's clock past `--cache-ttl` (default 5 s).
-    fn outlive_cache(&self) {
+    pub(crate) fn outlive_cache(&self) {
         self.clock.advance(Duration::from_secs(6));
     }
 }
@@ -99,61 +104,61 @@ impl Node {
 // ---------------------------------------------------------------------------------
 // Read-through, write-through, values of other clients.
 
-#[tokio::test]
-async fn writes_go_to_redis_as_compact_json_and_reads_come_back_through() {
-    let redis = redis_or_skip!();
-    let node = Node::new(&redis, &[]);
+over_redis_and_cluster! {
+    async fn writes_go_to_redis_as_compact_json_and_reads_come_back_through(redis) {
+        let node = Node::new(&redis, &[]);
 
-    node.put("/keys/user", r#"{ "name" : "Ada", "n": 1.50 }"#)
-        .await
-        .expect(201);
-    assert_eq!(redis.cmd(&["GET", "user"]), r#"{"name":"Ada","n":1.50}"#);
-    assert_eq!(redis.int(&["PTTL", "user"]), -1, "no TTL without --ttl");
+        node.put("/keys/user", r#"{ "name" : "Ada", "n": 1.50 }"#)
+            .await
+            .expect(201);
+        assert_eq!(redis.cmd(&["GET", "user"]), r#"{"name":"Ada","n":1.50}"#);
+        assert_eq!(redis.int(&["PTTL", "user"]), -1, "no TTL without --ttl");
 
-    // Read-through: written straight into Redis, served by the server.
-    redis.cmd(&["SET", "direct", "[1, 2]"]);
-    let a = node.get("/keys/direct").await;
-    a.expect(200);
-    assert_eq!(
-        a.json(),
-        json!({"key": "direct", "value": [1, 2], "ttl_ms": null})
-    );
+        // Read-through: written straight into Redis, served by the server.
+        redis.cmd(&["SET", "direct", "[1, 2]"]);
+        let a = node.get("/keys/direct").await;
+        a.expect(200);
+        assert_eq!(
+            a.json(),
+            json!({"key": "direct", "value": [1, 2], "ttl_ms": null})
+        );
 
-    // Replacing reports created=false; delete removes it from Redis.
-    node.put("/keys/user", "2").await.expect(200);
-    assert_eq!(redis.cmd(&["GET", "user"]), "2");
-    node.call("DELETE", "/keys/user", None).await.expect(204);
-    assert_eq!(redis.int(&["EXISTS", "user"]), 0);
-    node.get("/keys/user").await.expect(404);
-    node.call("DELETE", "/keys/user", None).await.expect(404);
+        // Replacing reports created=false; delete removes it from Redis.
+        node.put("/keys/user", "2").await.expect(200);
+        assert_eq!(redis.cmd(&["GET", "user"]), "2");
+        node.call("DELETE", "/keys/user", None).await.expect(204);
+        assert_eq!(redis.int(&["EXISTS", "user"]), 0);
+        node.get("/keys/user").await.expect(404);
+        node.call("DELETE", "/keys/user", None).await.expect(404);
+    }
 }
 
-#[tokio::test]
-async fn values_other_clients_wrote_and_keys_of_other_types() {
-    let redis = redis_or_skip!();
-    let node = Node::new(&redis, &[]);
-    redis.cmd(&["SET", "text", "hello world"]);
-    redis.cmd(&["SET", "number", "42"]);
-    redis.cmd(&["HSET", "a-hash", "f", "v"]);
+over_redis_and_cluster! {
+    async fn values_other_clients_wrote_and_keys_of_other_types(redis) {
+        let node = Node::new(&redis, &[]);
+        redis.cmd(&["SET", "text", "hello world"]);
+        redis.cmd(&["SET", "number", "42"]);
+        redis.cmd(&["HSET", "a-hash", "f", "v"]);
 
-    assert_eq!(node.value("text").await, Some(json!("hello world")));
-    assert_eq!(node.value("number").await, Some(json!(42)));
-    // Keys of other Redis types are not kvserver keys.
-    assert_eq!(node.value("a-hash").await, None);
-    node.call("HEAD", "/keys/a-hash", None).await.expect(404);
-    node.get("/keys/a-hash/ttl").await.expect(404);
-    let listed = node.get("/keys").await.expect(200).json();
-    assert_eq!(listed, json!({"text": "hello world", "number": 42}));
-    // incr on text or on a hash is not_an_integer; on "42" it counts.
-    let a = node.call("POST", "/keys/text/incr", None).await;
-    a.expect(409);
-    assert_eq!(a.error_code(), "not_an_integer");
-    let a = node.call("POST", "/keys/a-hash/incr", None).await;
-    a.expect(409);
-    assert_eq!(a.error_code(), "not_an_integer");
-    let a = node.call("POST", "/keys/number/incr?by=8", None).await;
-    a.expect(200);
-    assert_eq!(a.json(), json!({"key": "number", "value": 50}));
+        assert_eq!(node.value("text").await, Some(json!("hello world")));
+        assert_eq!(node.value("number").await, Some(json!(42)));
+        // Keys of other Redis types are not kvserver keys.
+        assert_eq!(node.value("a-hash").await, None);
+        node.call("HEAD", "/keys/a-hash", None).await.expect(404);
+        node.get("/keys/a-hash/ttl").await.expect(404);
+        let listed = node.get("/keys").await.expect(200).json();
+        assert_eq!(listed, json!({"text": "hello world", "number": 42}));
+        // incr on text or on a hash is not_an_integer; on "42" it counts.
+        let a = node.call("POST", "/keys/text/incr", None).await;
+        a.expect(409);
+        assert_eq!(a.error_code(), "not_an_integer");
+        let a = node.call("POST", "/keys/a-hash/incr", None).await;
+        a.expect(409);
+        assert_eq!(a.error_code(), "not_an_integer");
+        let a = node.call("POST", "/keys/number/incr?by=8", None).await;
+        a.expect(200);
+        assert_eq!(a.json(), json!({"key": "number", "value": 50}));
+    }
 }
 
 #[tokio::test]
@@ -207,249 +212,250 @@ async fn binary_values_are_served_as_base64_and_kept_byte_for_byte() {
     assert_eq!(stored, br#"{"b":"\u00ff"}"#);
 }
 
-#[tokio::test]
-async fn reserved_keys_are_never_listed_or_written() {
-    let redis = redis_or_skip!();
-    let node = Node::new(&redis, &["--ttl", "60", "--sliding"]);
-    node.get("/api/x").await.expect(200);
-    node.put("/keys/k?ttl=5", "1").await.expect(201); // a sliding length of its own
-    assert_eq!(redis.int(&["EXISTS", "__kv__:hits", "__kv__:ttl"]), 2);
+over_redis_and_cluster! {
+    async fn reserved_keys_are_never_listed_or_written(redis) {
+        let node = Node::new(&redis, &["--ttl", "60", "--sliding"]);
+        node.get("/api/x").await.expect(200);
+        node.put("/keys/k?ttl=5", "1").await.expect(201); // a sliding length of its own
+        assert_eq!(redis.int(&["EXISTS", "__kv__:hits"]), 1);
+        assert_eq!(redis.int(&["EXISTS", &redis.slide_hash("k")]), 1);
 
-    assert_eq!(node.get("/keys").await.expect(200).json(), json!({"k": 1}));
-    assert_eq!(
-        node.get("/values").await.expect(200).json(),
-        json!({"k": 1})
-    );
-    for (method, uri, body) in [
-        ("PUT", "/keys/__kv__:hits", Some("1")),
-        ("PUT", "/keys", Some(r#"{"__kv__:x": 1}"#)),
-        ("POST", "/values", Some(r#"{"ok": 1, "__kv__:x": 1}"#)),
-        ("POST", "/keys/__kv__:hits/incr", None),
-    ] {
-        let a = node.call(method, uri, body).await;
-        a.expect(400);
-        assert_eq!(a.error_code(), "bad_request", "{method} {uri}");
+        assert_eq!(node.get("/keys").await.expect(200).json(), json!({"k": 1}));
+        assert_eq!(
+            node.get("/values").await.expect(200).json(),
+            json!({"k": 1})
+        );
+        for (method, uri, body) in [
+            ("PUT", "/keys/__kv__:hits", Some("1")),
+            ("PUT", "/keys", Some(r#"{"__kv__:x": 1}"#)),
+            ("POST", "/values", Some(r#"{"ok": 1, "__kv__:x": 1}"#)),
+            ("POST", "/keys/__kv__:hits/incr", None),
+        ] {
+            let a = node.call(method, uri, body).await;
+            a.expect(400);
+            assert_eq!(a.error_code(), "bad_request", "{method} {uri}");
+        }
+        node.get("/keys/__kv__:hits").await.expect(404);
+        node.call("DELETE", "/keys/__kv__:hits", None)
+            .await
+            .expect(404);
+        assert_eq!(redis.cmd(&["HGET", "__kv__:hits", "/x"]), "1");
+        assert_eq!(
+            redis.int(&["EXISTS", "ok"]),
+            0,
+            "nothing of the refused batch"
+        );
     }
-    node.get("/keys/__kv__:hits").await.expect(404);
-    node.call("DELETE", "/keys/__kv__:hits", None)
-        .await
-        .expect(404);
-    assert_eq!(redis.cmd(&["HGET", "__kv__:hits", "/x"]), "1");
-    assert_eq!(
-        redis.int(&["EXISTS", "ok"]),
-        0,
-        "nothing of the refused batch"
-    );
 }
 
 // ---------------------------------------------------------------------------------
 // TTLs in Redis.
 
-#[tokio::test]
-async fn ttls_live_in_redis() {
-    let redis = redis_or_skip!();
-    let node = Node::new(&redis, &["--ttl", "300"]);
+over_redis_and_cluster! {
+    async fn ttls_live_in_redis(redis) {
+        let node = Node::new(&redis, &["--ttl", "300"]);
 
-    node.put("/keys/default", "1").await.expect(201);
-    let pttl = redis.int(&["PTTL", "default"]);
-    assert!((299_000..=300_000).contains(&pttl), "{pttl}");
+        node.put("/keys/default", "1").await.expect(201);
+        let pttl = redis.int(&["PTTL", "default"]);
+        assert!((299_000..=300_000).contains(&pttl), "{pttl}");
 
-    node.put("/keys/own?ttl=2.5", "1").await.expect(201);
-    let pttl = redis.int(&["PTTL", "own"]);
-    assert!((2_000..=2_500).contains(&pttl), "{pttl}");
+        node.put("/keys/own?ttl=2.5", "1").await.expect(201);
+        let pttl = redis.int(&["PTTL", "own"]);
+        assert!((2_000..=2_500).contains(&pttl), "{pttl}");
 
-    // keepttl keeps it; a write without a TTL gives the default again.
-    redis.cmd(&["PEXPIRE", "own", "100000"]);
-    node.put("/keys/own?keepttl=true", "2").await.expect(200);
-    assert!(redis.int(&["PTTL", "own"]) > 99_000);
-    node.put("/keys/own", "3").await.expect(200);
-    assert!(redis.int(&["PTTL", "own"]) > 299_000);
+        // keepttl keeps it; a write without a TTL gives the default again.
+        redis.cmd(&["PEXPIRE", "own", "100000"]);
+        node.put("/keys/own?keepttl=true", "2").await.expect(200);
+        assert!(redis.int(&["PTTL", "own"]) > 99_000);
+        node.put("/keys/own", "3").await.expect(200);
+        assert!(redis.int(&["PTTL", "own"]) > 299_000);
 
-    // PUT, GET and DELETE of /ttl.
-    let a = node
-        .call("PUT", "/keys/own/ttl", Some(r#"{"ttl": 20}"#))
-        .await;
-    a.expect(200);
-    assert_eq!(a.json(), json!({"ttl_ms": 20000}));
-    assert!((19_000..=20_000).contains(&redis.int(&["PTTL", "own"])));
-    let ttl = node.get("/keys/own/ttl").await.expect(200).json()["ttl_ms"].as_i64();
-    assert!(
-        ttl.is_some_and(|t| (19_000..=20_000).contains(&t)),
-        "{ttl:?}"
-    );
-    node.call("DELETE", "/keys/own/ttl", None).await.expect(200);
-    assert_eq!(redis.int(&["PTTL", "own"]), -1);
-    assert_eq!(
-        node.get("/keys/own/ttl").await.expect(200).json(),
-        json!({"ttl_ms": null})
-    );
-    node.call("PUT", "/keys/nothing/ttl", Some(r#"{"ttl": 20}"#))
-        .await
-        .expect(404);
+        // PUT, GET and DELETE of /ttl.
+        let a = node
+            .call("PUT", "/keys/own/ttl", Some(r#"{"ttl": 20}"#))
+            .await;
+        a.expect(200);
+        assert_eq!(a.json(), json!({"ttl_ms": 20000}));
+        assert!((19_000..=20_000).contains(&redis.int(&["PTTL", "own"])));
+        let ttl = node.get("/keys/own/ttl").await.expect(200).json()["ttl_ms"].as_i64();
+        assert!(
+            ttl.is_some_and(|t| (19_000..=20_000).contains(&t)),
+            "{ttl:?}"
+        );
+        node.call("DELETE", "/keys/own/ttl", None).await.expect(200);
+        assert_eq!(redis.int(&["PTTL", "own"]), -1);
+        assert_eq!(
+            node.get("/keys/own/ttl").await.expect(200).json(),
+            json!({"ttl_ms": null})
+        );
+        node.call("PUT", "/keys/nothing/ttl", Some(r#"{"ttl": 20}"#))
+            .await
+            .expect(404);
 
-    // incr keeps a TTL; a key incr creates gets the default.
-    redis.cmd(&["SET", "counter", "1", "PX", "50000"]);
-    node.call("POST", "/keys/counter/incr", None)
-        .await
-        .expect(200);
-    assert!((40_000..=50_000).contains(&redis.int(&["PTTL", "counter"])));
-    node.call("POST", "/keys/fresh/incr", None)
-        .await
-        .expect(200);
-    assert!(redis.int(&["PTTL", "fresh"]) > 299_000);
+        // incr keeps a TTL; a key incr creates gets the default.
+        redis.cmd(&["SET", "counter", "1", "PX", "50000"]);
+        node.call("POST", "/keys/counter/incr", None)
+            .await
+            .expect(200);
+        assert!((40_000..=50_000).contains(&redis.int(&["PTTL", "counter"])));
+        node.call("POST", "/keys/fresh/incr", None)
+            .await
+            .expect(200);
+        assert!(redis.int(&["PTTL", "fresh"]) > 299_000);
 
-    // PUT /keys with expire_in, and a key expired in Redis is gone for the server.
-    node.put("/keys?expire_in=0.05", r#"{"a": 1, "b": 2}"#)
-        .await
-        .expect(200);
-    assert!(redis.int(&["PTTL", "a"]) <= 50);
-    redis.cmd(&["PEXPIRE", "default", "1"]);
-    let started = Instant::now();
-    while redis.int(&["EXISTS", "default"]) == 1 && started.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(5));
+        // PUT /keys with expire_in, and a key expired in Redis is gone for the server.
+        node.put("/keys?expire_in=0.05", r#"{"a": 1, "b": 2}"#)
+            .await
+            .expect(200);
+        assert!(redis.int(&["PTTL", "a"]) <= 50);
+        redis.cmd(&["PEXPIRE", "default", "1"]);
+        let started = Instant::now();
+        while redis.int(&["EXISTS", "default"]) == 1 && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        node.outlive_cache();
+        assert_eq!(node.value("default").await, None);
     }
-    node.outlive_cache();
-    assert_eq!(node.value("default").await, None);
 }
 
-#[tokio::test]
-async fn sliding_reads_restart_the_ttl_in_redis() {
-    let redis = redis_or_skip!();
-    let node = Node::new(&redis, &["--ttl", "300", "--sliding"]);
-    node.put("/keys/k", "1").await.expect(201);
-    node.put("/keys/own?ttl=40", "2").await.expect(201);
+over_redis_and_cluster! {
+    async fn sliding_reads_restart_the_ttl_in_redis(redis) {
+        let node = Node::new(&redis, &["--ttl", "300", "--sliding"]);
+        node.put("/keys/k", "1").await.expect(201);
+        node.put("/keys/own?ttl=40", "2").await.expect(201);
 
-    // A read served by Redis restarts the TTL at the length last written with.
-    node.outlive_cache();
-    redis.cmd(&["PEXPIRE", "k", "1000"]);
-    redis.cmd(&["PEXPIRE", "own", "1000"]);
-    let a = node.get("/keys/k").await;
-    a.expect(200);
-    assert_eq!(a.json()["ttl_ms"], json!(300000));
-    assert!(redis.int(&["PTTL", "k"]) > 299_000);
-    node.get("/values?keys=own").await.expect(200);
-    let pttl = redis.int(&["PTTL", "own"]);
-    assert!((39_000..=40_000).contains(&pttl), "{pttl}");
+        // A read served by Redis restarts the TTL at the length last written with.
+        node.outlive_cache();
+        redis.cmd(&["PEXPIRE", "k", "1000"]);
+        redis.cmd(&["PEXPIRE", "own", "1000"]);
+        let a = node.get("/keys/k").await;
+        a.expect(200);
+        assert_eq!(a.json()["ttl_ms"], json!(300000));
+        assert!(redis.int(&["PTTL", "k"]) > 299_000);
+        node.get("/values?keys=own").await.expect(200);
+        let pttl = redis.int(&["PTTL", "own"]);
+        assert!((39_000..=40_000).contains(&pttl), "{pttl}");
 
-    // A read served by the cache restarts it too, once the upkeep has run.
-    redis.cmd(&["PEXPIRE", "k", "1000"]);
-    redis.cmd(&["PEXPIRE", "own", "1000"]);
-    let evals = {
-        redis.cmd(&["CONFIG", "RESETSTAT"]);
-        node.get("/keys/k").await.expect(200);
-        node.get("/keys/own").await.expect(200);
-        redis.evalsha_calls()
-    };
-    assert_eq!(evals, 0, "both reads were cache hits");
-    assert!(redis.int(&["PTTL", "k"]) <= 1000, "not restarted yet");
-    node.state.backend().upkeep(100).await;
-    assert!(redis.int(&["PTTL", "k"]) > 299_000);
-    assert!(redis.int(&["PTTL", "own"]) > 39_000);
+        // A read served by the cache restarts it too, once the upkeep has run.
+        redis.cmd(&["PEXPIRE", "k", "1000"]);
+        redis.cmd(&["PEXPIRE", "own", "1000"]);
+        let evals = {
+            redis.reset_stats();
+            node.get("/keys/k").await.expect(200);
+            node.get("/keys/own").await.expect(200);
+            redis.evalsha_calls()
+        };
+        assert_eq!(evals, 0, "both reads were cache hits");
+        assert!(redis.int(&["PTTL", "k"]) <= 1000, "not restarted yet");
+        node.state.backend().upkeep(100).await;
+        assert!(redis.int(&["PTTL", "k"]) > 299_000);
+        assert!(redis.int(&["PTTL", "own"]) > 39_000);
 
-    // HEAD and GET .../ttl only look.
-    redis.cmd(&["PEXPIRE", "k", "5000"]);
-    node.call("HEAD", "/keys/k", None).await.expect(200);
-    node.get("/keys/k/ttl").await.expect(200);
-    node.state.backend().upkeep(100).await;
-    assert!(redis.int(&["PTTL", "k"]) <= 5000);
+        // HEAD and GET .../ttl only look.
+        redis.cmd(&["PEXPIRE", "k", "5000"]);
+        node.call("HEAD", "/keys/k", None).await.expect(200);
+        node.get("/keys/k/ttl").await.expect(200);
+        node.state.backend().upkeep(100).await;
+        assert!(redis.int(&["PTTL", "k"]) <= 5000);
+    }
 }
 
 // ---------------------------------------------------------------------------------
 // Several servers, one Redis.
 
-#[tokio::test]
-async fn a_change_through_one_server_reaches_the_other_within_the_cache_ttl() {
-    let redis = redis_or_skip!();
-    let a = Node::new(&redis, &["--cache-ttl", "5"]);
-    let b = Node::new(&redis, &["--cache-ttl", "5"]);
+over_redis_and_cluster! {
+    async fn a_change_through_one_server_reaches_the_other_within_the_cache_ttl(redis) {
+        let a = Node::new(&redis, &["--cache-ttl", "5"]);
+        let b = Node::new(&redis, &["--cache-ttl", "5"]);
 
-    a.put("/keys/k", "1").await.expect(201);
-    assert_eq!(
-        b.value("k").await,
-        Some(json!(1)),
-        "a new key is seen at once"
-    );
+        a.put("/keys/k", "1").await.expect(201);
+        assert_eq!(
+            b.value("k").await,
+            Some(json!(1)),
+            "a new key is seen at once"
+        );
 
-    // b has cached k: a's change is not seen until b's copy is 5 s old...
-    a.put("/keys/k", "2").await.expect(200);
-    b.clock.advance(Duration::from_secs(4));
-    assert_eq!(b.value("k").await, Some(json!(1)));
-    // ...and then it is.
-    b.clock.advance(Duration::from_millis(1001));
-    assert_eq!(b.value("k").await, Some(json!(2)));
+        // b has cached k: a's change is not seen until b's copy is 5 s old...
+        a.put("/keys/k", "2").await.expect(200);
+        b.clock.advance(Duration::from_secs(4));
+        assert_eq!(b.value("k").await, Some(json!(1)));
+        // ...and then it is.
+        b.clock.advance(Duration::from_millis(1001));
+        assert_eq!(b.value("k").await, Some(json!(2)));
 
-    // The writer's own cache is updated by its write.
-    a.put("/keys/k", "3").await.expect(200);
-    assert_eq!(a.value("k").await, Some(json!(3)));
+        // The writer's own cache is updated by its write.
+        a.put("/keys/k", "3").await.expect(200);
+        assert_eq!(a.value("k").await, Some(json!(3)));
 
-    // Deletes likewise.
-    a.call("DELETE", "/keys/k", None).await.expect(204);
-    assert_eq!(a.value("k").await, None);
-    b.outlive_cache();
-    assert_eq!(b.value("k").await, None);
+        // Deletes likewise.
+        a.call("DELETE", "/keys/k", None).await.expect(204);
+        assert_eq!(a.value("k").await, None);
+        b.outlive_cache();
+        assert_eq!(b.value("k").await, None);
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn incr_is_atomic_across_servers() {
-    let redis = redis_or_skip!();
-    let nodes: Vec<Arc<Node>> = (0..3).map(|_| Arc::new(Node::new(&redis, &[]))).collect();
-    let mut tasks = Vec::new();
-    for node in &nodes {
-        for _ in 0..4 {
-            let node = Arc::clone(node);
-            tasks.push(tokio::spawn(async move {
-                for _ in 0..50 {
-                    node.call("POST", "/keys/total/incr?by=2", None)
-                        .await
-                        .expect(200);
-                }
-            }));
+over_redis_and_cluster! {
+    async fn incr_is_atomic_across_servers(redis) {
+        let nodes: Vec<Arc<Node>> = (0..3).map(|_| Arc::new(Node::new(&redis, &[]))).collect();
+        let mut tasks = Vec::new();
+        for node in &nodes {
+            for _ in 0..4 {
+                let node = Arc::clone(node);
+                tasks.push(tokio::spawn(async move {
+                    for _ in 0..50 {
+                        node.call("POST", "/keys/total/incr?by=2", None)
+                            .await
+                            .expect(200);
+                    }
+                }));
+            }
+        }
+        for t in tasks {
+            t.await.expect("an incr task");
+        }
+        assert_eq!(redis.cmd(&["GET", "total"]), "1200");
+        for node in &nodes {
+            node.outlive_cache();
+            assert_eq!(node.value("total").await, Some(json!(1200)));
         }
     }
-    for t in tasks {
-        t.await.expect("an incr task");
-    }
-    assert_eq!(redis.cmd(&["GET", "total"]), "1200");
-    for node in &nodes {
-        node.outlive_cache();
-        assert_eq!(node.value("total").await, Some(json!(1200)));
-    }
 }
 
-#[tokio::test]
-async fn hit_counters_are_shared_and_survive_delete_keys() {
-    let redis = redis_or_skip!();
-    let a = Node::new(&redis, &[]);
-    let b = Node::new(&redis, &[]);
-    a.get("/api/hello").await.expect(200);
-    let hit = b.get("/api/hello").await;
-    hit.expect(200);
-    assert_eq!(hit.json(), json!({"path": "/hello", "hits": 2}));
-    b.get("/api/").await.expect(200);
-    let stats = a.get("/stats").await.expect(200).json();
-    assert_eq!(
-        stats,
-        json!([{"path": "/hello", "hits": 2}, {"path": "/", "hits": 1}])
-    );
+over_redis_and_cluster! {
+    async fn hit_counters_are_shared_and_survive_delete_keys(redis) {
+        let a = Node::new(&redis, &[]);
+        let b = Node::new(&redis, &[]);
+        a.get("/api/hello").await.expect(200);
+        let hit = b.get("/api/hello").await;
+        hit.expect(200);
+        assert_eq!(hit.json(), json!({"path": "/hello", "hits": 2}));
+        b.get("/api/").await.expect(200);
+        let stats = a.get("/stats").await.expect(200).json();
+        assert_eq!(
+            stats,
+            json!([{"path": "/hello", "hits": 2}, {"path": "/", "hits": 1}])
+        );
 
-    // DELETE /keys empties the database but for the counters.
-    a.put("/keys", r#"{"x": 1, "y": 2}"#).await.expect(200);
-    redis.cmd(&["HSET", "foreign-hash", "f", "v"]);
-    let deleted = a.call("DELETE", "/keys", None).await.expect(200).json();
-    assert_eq!(deleted, json!({"deleted": 3}));
-    assert_eq!(redis.int(&["DBSIZE"]), 1);
-    assert_eq!(
-        a.value("x").await,
-        None,
-        "the deleting server forgot its copies"
-    );
-    let stats = b.get("/stats").await.expect(200).json();
-    assert_eq!(stats[0], json!({"path": "/hello", "hits": 2}));
-    let info = a.get("/info").await.expect(200).json();
-    assert_eq!(info["keys"], json!(0));
-    assert_eq!(info["backend"]["kind"], json!("redis"));
-    assert_eq!(info["backend"]["url"], json!(redis.url()));
-    assert_eq!(info["data_dir"], json!(null));
+        // DELETE /keys empties the database but for the counters.
+        a.put("/keys", r#"{"x": 1, "y": 2}"#).await.expect(200);
+        redis.cmd(&["HSET", "foreign-hash", "f", "v"]);
+        let deleted = a.call("DELETE", "/keys", None).await.expect(200).json();
+        assert_eq!(deleted, json!({"deleted": 3}));
+        assert_eq!(redis.dbsize(), 1);
+        assert_eq!(
+            a.value("x").await,
+            None,
+            "the deleting server forgot its copies"
+        );
+        let stats = b.get("/stats").await.expect(200).json();
+        assert_eq!(stats[0], json!({"path": "/hello", "hits": 2}));
+        let info = a.get("/info").await.expect(200).json();
+        assert_eq!(info["keys"], json!(0));
+        assert_eq!(info["backend"]["kind"], json!("redis"));
+        assert_eq!(info["backend"]["url"], json!(redis.url()));
+        assert_eq!(info["data_dir"], json!(null));
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -531,76 +537,76 @@ async fn racing_all_or_nothing_posts_never_half_apply() {
     }
 }
 
-#[tokio::test]
-async fn conditional_writes_and_uuid_lookup() {
-    let redis = redis_or_skip!();
-    let node = Node::new(&redis, &[]);
-    node.put("/keys/k?if=present", "1").await.expect(404);
-    assert_eq!(redis.int(&["EXISTS", "k"]), 0);
-    node.put("/keys/k?if=absent", "1").await.expect(201);
-    let a = node.put("/keys/k?if=absent", "2").await;
-    a.expect(409);
-    assert_eq!(a.error_code(), "conflict");
-    node.put("/keys/k?if=present", "3").await.expect(200);
-    assert_eq!(redis.cmd(&["GET", "k"]), "3");
+over_redis_and_cluster! {
+    async fn conditional_writes_and_uuid_lookup(redis) {
+        let node = Node::new(&redis, &[]);
+        node.put("/keys/k?if=present", "1").await.expect(404);
+        assert_eq!(redis.int(&["EXISTS", "k"]), 0);
+        node.put("/keys/k?if=absent", "1").await.expect(201);
+        let a = node.put("/keys/k?if=absent", "2").await;
+        a.expect(409);
+        assert_eq!(a.error_code(), "conflict");
+        node.put("/keys/k?if=present", "3").await.expect(200);
+        assert_eq!(redis.cmd(&["GET", "k"]), "3");
 
-    let uuid = "0b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f";
-    redis.cmd(&["SET", uuid, r#""found""#]);
-    let body = format!(r#"{{"key": "{}"}}"#, uuid.to_uppercase());
-    let a = node.call("POST", "/get_value", Some(&body)).await;
-    a.expect(200);
-    assert_eq!(a.json(), json!({"value": "found"}));
-    let missing = r#"{"key": "1b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f"}"#;
-    node.call("POST", "/get_value", Some(missing))
-        .await
-        .expect(404);
+        let uuid = "0b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f";
+        redis.cmd(&["SET", uuid, r#""found""#]);
+        let body = format!(r#"{{"key": "{}"}}"#, uuid.to_uppercase());
+        let a = node.call("POST", "/get_value", Some(&body)).await;
+        a.expect(200);
+        assert_eq!(a.json(), json!({"value": "found"}));
+        let missing = r#"{"key": "1b0c7a8e-5c4d-4f3a-9b2e-1a2b3c4d5e6f"}"#;
+        node.call("POST", "/get_value", Some(missing))
+            .await
+            .expect(404);
+    }
 }
 
-#[tokio::test]
-async fn listing_pages_return_every_key_once() {
-    let redis = redis_or_skip!();
-    let node = Node::new(&redis, &[]);
-    let mut body = serde_json::Map::new();
-    for i in 0..2_500 {
-        body.insert(format!("k{i:04}"), json!(i));
-    }
-    body.insert("other".into(), json!("x"));
-    node.put("/keys", &Value::Object(body).to_string())
-        .await
-        .expect(200);
-
-    let mut seen = std::collections::BTreeMap::new();
-    let mut uri = "/keys?filter=k*&limit=700".to_string();
-    let mut pages = 0;
-    loop {
-        let a = node.get(&uri).await;
-        a.expect(200);
-        pages += 1;
-        let page = a.json();
-        let page = page.as_object().expect("an object");
-        assert!(page.len() <= 700, "a page of {}", page.len());
-        for (k, v) in page {
-            assert!(seen.insert(k.clone(), v.clone()).is_none(), "{k} twice");
+over_redis_and_cluster! {
+    async fn listing_pages_return_every_key_once(redis) {
+        let node = Node::new(&redis, &[]);
+        let mut body = serde_json::Map::new();
+        for i in 0..2_500 {
+            body.insert(format!("k{i:04}"), json!(i));
         }
-        match a.headers.get("x-next-cursor") {
-            Some(c) => uri = format!("/keys?filter=k*&limit=700&cursor={}", c.to_str().unwrap()),
-            None => break,
-        }
-        assert!(pages < 100, "the listing does not end");
-    }
-    assert_eq!(seen.len(), 2_500);
-    assert!(
-        seen.iter()
-            .all(|(k, v)| k[1..].parse::<i64>().ok() == v.as_i64())
-    );
+        body.insert("other".into(), json!("x"));
+        node.put("/keys", &Value::Object(body).to_string())
+            .await
+            .expect(200);
 
-    for bad in ["x", "r12", "rzzzzzzzzzzzzzzzz"] {
-        let a = node.get(&format!("/keys?cursor={bad}")).await;
-        a.expect(400);
-        assert_eq!(a.error_code(), "bad_request");
+        let mut seen = std::collections::BTreeMap::new();
+        let mut uri = "/keys?filter=k*&limit=700".to_string();
+        let mut pages = 0;
+        loop {
+            let a = node.get(&uri).await;
+            a.expect(200);
+            pages += 1;
+            let page = a.json();
+            let page = page.as_object().expect("an object");
+            assert!(page.len() <= 700, "a page of {}", page.len());
+            for (k, v) in page {
+                assert!(seen.insert(k.clone(), v.clone()).is_none(), "{k} twice");
+            }
+            match a.headers.get("x-next-cursor") {
+                Some(c) => uri = format!("/keys?filter=k*&limit=700&cursor={}", c.to_str().unwrap()),
+                None => break,
+            }
+            assert!(pages < 100, "the listing does not end");
+        }
+        assert_eq!(seen.len(), 2_500);
+        assert!(
+            seen.iter()
+                .all(|(k, v)| k[1..].parse::<i64>().ok() == v.as_i64())
+        );
+
+        for bad in ["x", "r12", "rzzzzzzzzzzzzzzzz"] {
+            let a = node.get(&format!("/keys?cursor={bad}")).await;
+            a.expect(400);
+            assert_eq!(a.error_code(), "bad_request");
+        }
+        let info = node.get("/info").await.expect(200).json();
+        assert_eq!(info["keys"], json!(2_501));
     }
-    let info = node.get("/info").await.expect(200).json();
-    assert_eq!(info["keys"], json!(2_501));
 }
 
 // ---------------------------------------------------------------------------------
@@ -649,7 +655,7 @@ async fn concurrent_misses_on_one_key_make_one_redis_request() {
 
 /// One HTTP/1.1 request over a fresh connection: the status, or `None` if the
 /// connection failed.
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<u16> {
+pub(crate) fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<u16> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -737,4 +743,44 @@ async fn redis_stopped_and_restarted_under_traffic() {
 
     stop.send(()).expect("the server runs");
     served.await.expect("serving").expect("a clean stop");
+}
+
+// ---------------------------------------------------------------------------------
+// --max-memory bounds the local cache, not the data.
+
+#[tokio::test]
+async fn max_memory_bounds_the_local_cache_and_not_the_data() {
+    let redis = redis_or_skip!();
+    let node = Node::new(&redis, &["--max-memory", "1kb"]);
+    let value = format!("\"{}\"", "x".repeat(20));
+    for i in 0..50 {
+        node.put(&format!("/keys/k{i:02}"), &value)
+            .await
+            .expect(201);
+    }
+    let info = node.get("/info").await.expect(200).json();
+    assert_eq!(info["memory"]["max_bytes"], json!(1024), "{info}");
+    let used = info["memory"]["used_bytes"]
+        .as_u64()
+        .expect("a number of bytes");
+    assert!(used <= 1024, "{info}");
+    assert!(info["evictions"].as_u64() > Some(0), "{info}");
+    assert_eq!(info["keys"], json!(50), "Redis holds every key: {info}");
+    for i in 0..50 {
+        assert_eq!(
+            node.value(&format!("k{i:02}")).await,
+            Some(json!("x".repeat(20)))
+        );
+    }
+    // A value too large for the local cache is still stored, in Redis, and served.
+    let big = format!("\"{}\"", "y".repeat(2000));
+    node.put("/keys/big", &big).await.expect(201);
+    assert_eq!(node.value("big").await, Some(json!("y".repeat(2000))));
+    let info = node.get("/info").await.expect(200).json();
+    assert!(
+        info["memory"]["used_bytes"].as_u64() <= Some(1024),
+        "{info}"
+    );
+    let metrics = node.get("/metrics").await.expect(200).text();
+    assert!(metrics.contains("kv_memory_max_bytes 1024"), "{metrics}");
 }

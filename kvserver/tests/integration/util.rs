@@ -14,6 +14,8 @@ use tower::ServiceExt;
 
 #[macro_use]
 pub mod redis;
+#[macro_use]
+pub mod cluster;
 
 /// A [`Config`] from `args`, as if given on the command line after `kvserver`.
 ///

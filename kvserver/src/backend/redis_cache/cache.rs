@@ -16,7 +16,12 @@ pub(super) struct Entry {
     pub(super) slide_ms: u64,
 }
 
-impl Value for Cached {}
+/// Weighs what it holds for `--max-memory`: the JSON text and the entry around it.
+impl Value for Cached {
+    fn size_in_bytes(&self) -> usize {
+        self.0.value.len() + size_of::<Entry>()
+    }
+}
 
 /// A key's state as a Redis script reports it: value, `PTTL` (-1: none), and the
 /// TTL length a sliding read restarts it at (0: none).
@@ -138,10 +143,11 @@ impl RedisCache {
         flight
             .get_or_init(|| async {
                 let epoch = *self.slot(key).lock();
+                let books = self.books(key);
                 let mut invocation = self.scripts.read.prepare_invoke();
                 invocation
                     .key(key)
-                    .key(SLIDE_KEY)
+                    .key(&books.slide)
                     .arg(self.sliding_flag())
                     .arg(self.default_ms)
                     .arg(self.max_value_bytes);

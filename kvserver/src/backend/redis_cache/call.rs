@@ -20,10 +20,20 @@ impl RedisCache {
         op: Op<'_>,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T> {
+        self.call_within(op, self.timeout, call).await
+    }
+
+    /// As [`RedisCache::call_as`], within `limit` rather than the whole timeout.
+    pub(super) async fn call_within<T>(
+        &self,
+        op: Op<'_>,
+        limit: Duration,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T> {
         if matches!(op, Op::Write) {
             crate::backend::write_starts();
         }
-        match tokio::time::timeout(self.timeout, call).await {
+        match tokio::time::timeout(limit, call).await {
             Ok(Ok(value)) => {
                 if self.down.load(Relaxed) && self.down.swap(false, Relaxed) {
                     tracing::info!(url = %self.url, "the Redis backend answers again");
@@ -32,7 +42,7 @@ impl RedisCache {
             }
             Ok(Err(e)) => Err(self.failure(&e, op)),
             Err(_) => {
-                let detail = format!("no answer within {:?}", self.timeout);
+                let detail = format!("no answer within {limit:?}");
                 Err(match op {
                     Op::Write => self.unknown(&detail),
                     Op::Read(_) => self.unreachable(&detail),
@@ -92,6 +102,23 @@ impl RedisCache {
             // Nothing was sent.
             return self.unreachable(&text);
         }
+        // A cluster that cannot run the command now (a master down, a failover or a
+        // slot move under way): nothing was applied; logged once, like an outage.
+        let cluster_busy = matches!(
+            e.code(),
+            Some(
+                "MOVED"
+                    | "ASK"
+                    | "TRYAGAIN"
+                    | "CLUSTERDOWN"
+                    | "MASTERDOWN"
+                    | "READONLY"
+                    | "LOADING"
+            )
+        ) || e.kind() == redis::ErrorKind::ClusterConnectionNotFound;
+        if cluster_busy {
+            return self.unreachable(&text);
+        }
         if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
             return match op {
                 Op::Write => self.unknown(&text),
@@ -127,12 +154,49 @@ impl RedisCache {
         self.run_as(Op::Read(&[]), invocation).await
     }
 
-    /// Runs a script that writes.
+    /// Runs a script that writes keys of the slot of `anchor` (one of them), then,
+    /// with `--backend-wait-replicas N`, waits until N replicas have it.
     pub(super) async fn run_write<T: redis::FromRedisValue>(
         &self,
+        anchor: &str,
         invocation: redis::ScriptInvocation<'_>,
     ) -> Result<T> {
-        self.run_as(Op::Write, invocation).await
+        let started = std::time::Instant::now();
+        let out = self.run_as(Op::Write, invocation).await?;
+        let left = self.timeout.saturating_sub(started.elapsed());
+        self.replicated(super::layout::slot(anchor), left).await?;
+        Ok(out)
+    }
+
+    /// With `--backend-wait-replicas N`: waits (Redis `WAIT`, on the connection the
+    /// write went through) until N replicas of the master serving `slot` have every
+    /// write sent to it so far, for at most `left` (what the write left of the backend
+    /// timeout). Fewer in time is `504 outcome_unknown`: the master applied the write,
+    /// but a failover now could lose it.
+    pub(super) async fn replicated(&self, slot: u16, left: Duration) -> Result<()> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(self.wait_replicas)
+            .arg(u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1));
+        let mut con = self.con.clone();
+        // WAIT answers once its own timeout is up; the margin is for its round trip.
+        let limit = left + Duration::from_millis(100);
+        let reached = self
+            .call_within(Op::Write, limit, async move {
+                let value = con.on_slot(slot, wait).await?;
+                redis::from_redis_value::<usize>(value).map_err(redis::RedisError::from)
+            })
+            .await?;
+        if reached < self.wait_replicas {
+            return Err(ApiError::outcome_unknown(&format!(
+                "Redis applied the write, but only {reached} of the {} replicas that \
+                 --backend-wait-replicas asks for confirmed it within {:?}",
+                self.wait_replicas, self.timeout
+            )));
+        }
+        Ok(())
     }
 
     pub(super) async fn run_as<T: redis::FromRedisValue>(
@@ -147,12 +211,16 @@ impl RedisCache {
 
     /// Runs an [`idempotent`] script: adds `idem`'s arguments, and returns the outcome
     /// and whether it was replayed.
+    /// Its outcome is recorded in the bookkeeping keys of `anchor`'s slot, which every
+    /// key the script writes shares.
     pub(super) async fn run_once(
         &self,
+        anchor: &str,
         mut invocation: redis::ScriptInvocation<'_>,
         idem: Option<&IdempotencyKey>,
     ) -> Result<Applied<String>> {
-        invocation.key(IDEM_KEY).key(IDEM_EXPIRY_KEY);
+        let books = self.books(anchor);
+        invocation.key(&books.idem).key(&books.idem_expiry);
         match idem {
             Some(idem) => invocation
                 .arg("1")
@@ -161,7 +229,7 @@ impl RedisCache {
                 .arg(self.idempotency_ms),
             None => invocation.arg("0").arg("").arg("").arg(0),
         };
-        let (replayed, value): (i64, String) = self.run_write(invocation).await?;
+        let (replayed, value): (i64, String) = self.run_write(anchor, invocation).await?;
         Ok(Applied {
             value,
             replayed: replayed == 1,
@@ -182,8 +250,12 @@ impl RedisCache {
         Ok(Bytes::from(bytes))
     }
 
-    /// `PING`, within the timeout.
+    /// `PING`, within the timeout; over a cluster, every master must also report
+    /// `cluster_state:ok`.
     pub async fn ping(&self) -> Result<()> {
+        if self.con.is_cluster() {
+            return self.cluster_ready().await;
+        }
         let mut con = self.con.clone();
         let _: String = self
             .call(async move { redis::cmd("PING").query_async(&mut con).await })

@@ -24,8 +24,9 @@
 //! Values are the stored bytes under the key itself (for a value written over HTTP,
 //! its compact JSON text), with the TTL as the key's `PX` expiry. A value another
 //! client wrote is served as it is, and the HTTP API shows it as every front door's
-//! rule says (`body::StoredValue`); keys of other Redis types (hashes, lists...) are not kvserver keys: reads do not
-//! see them and listings skip them. Two keys are kvserver's own, under the reserved
+//! rule says (`body::StoredValue`); keys of other Redis types (hashes, lists...) are
+//! not kvserver keys: reads do not see them and listings skip them. kvserver's own
+//! keys start with the reserved
 //! prefix [`RESERVED_PREFIX`] that `/keys` never lists and refuses to write: the hit
 //! counters (a hash, path → count, at most `--max-counters` fields: the script that
 //! counts refuses a new path beyond it); with `--sliding`, the TTL lengths of keys
@@ -34,7 +35,17 @@
 //! then; and the outcomes of writes sent with an `Idempotency-Key` (a hash, key →
 //! `fingerprint:outcome`, and a sorted set of their deadlines by Redis's clock), each
 //! written by the script that makes the write, and dropped a few at a time by the
-//! next such script once `--idempotency-window` has passed.
+//! next such script once `--idempotency-window` has passed. Over a Redis Cluster the
+//! last two are kept per hash slot, in the slot of the keys they describe, so that
+//! every script touches one slot (`layout.rs`).
+//!
+//! # A Redis Cluster
+//!
+//! With `redis+cluster://`, the connection (`conn.rs`) is the `redis` crate's
+//! cluster client, which routes each script by its first key and follows redirects
+//! and failovers. A multi-key read or `PUT /keys` runs one script per slot; an
+//! all-or-nothing write across slots is refused before anything is sent; listing,
+//! counting, `DELETE /keys` and readiness go to every master (`cluster.rs`).
 //!
 //! # Large values
 //!
@@ -57,8 +68,10 @@
 //! safe. A write that was sent (or may have been) and got no answer in time, or lost
 //! its connection, answers `504 outcome_unknown` without `Retry-After`: Redis may
 //! still apply it, so only a retry with the same `Idempotency-Key` is safe. The
-//! connection manager reconnects by itself, so service resumes when Redis returns.
-//! `/readyz` pings Redis.
+//! connection manager (or cluster client) reconnects by itself, so service resumes
+//! when Redis returns. `/readyz` pings Redis (over a cluster, asks every master for
+//! `cluster_state:ok`). With `--backend-wait-replicas N` a write is answered once N
+//! replicas have it (`WAIT`); fewer within the timeout is `504 outcome_unknown`.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -73,7 +86,6 @@ use kvcore::{
     Store, StoreBuilder, Value,
 };
 use parking_lot::Mutex;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use tokio::sync::OnceCell;
 
@@ -81,28 +93,24 @@ use super::{Applied, Result, Written};
 
 mod cache;
 mod call;
+mod cluster;
+mod conn;
+mod layout;
 mod reads;
 mod scripts;
+mod upkeep;
 mod writes;
 
 use self::cache::{Cached, Flight, Found, Reply};
+use self::conn::Con;
+use self::layout::{Books, HITS_KEY, Layout};
+pub use self::layout::{slot as hash_slot, slot_tag};
 use self::scripts::Scripts;
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
 
 /// Keys starting with this are kvserver's own: never listed, never written by `/keys`.
 pub const RESERVED_PREFIX: &str = "__kv__:";
-/// The hit counters: a hash of path → count.
-const HITS_KEY: &str = "__kv__:hits";
-/// With `--sliding`: a hash of key → the TTL length (ms) a read restarts it at, for
-/// keys written with a TTL other than the default.
-const SLIDE_KEY: &str = "__kv__:ttl";
-
-/// Outcomes of writes sent with an `Idempotency-Key`: a hash of key →
-/// `fingerprint:outcome`.
-const IDEM_KEY: &str = "__kv__:idem";
-/// The deadlines of those outcomes: a sorted set of key → ms since the Unix epoch.
-const IDEM_EXPIRY_KEY: &str = "__kv__:idem:expiry";
 
 /// Local cache entries when `--capacity` is not given.
 pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
@@ -112,6 +120,10 @@ const SCAN_COUNT: usize = 1_000;
 /// `SCAN` cursor and the last key already returned from that cursor's batch (keys of
 /// a batch are returned in order).
 const CURSOR_TAG: &str = "r2";
+/// The tag of listing cursors over a Redis Cluster: the same codec, with the first
+/// slot of the master being scanned in the top 16 bits of the number and that
+/// master's `SCAN` cursor in the other 48.
+const CLUSTER_CURSOR_TAG: &str = "c1";
 /// Most `SCAN` calls one listing page makes; a page that reaches it ends early, with a
 /// cursor to continue, so that a selective filter over a large keyspace cannot hold a
 /// request for long.
@@ -128,12 +140,15 @@ const SWEEP_EVERY: usize = 600;
 /// How to reach Redis and how the local cache behaves.
 #[derive(Debug, Clone)]
 pub struct RedisOptions {
-    /// `redis://[user:password@]HOST:PORT[/DB]`.
+    /// `redis://[user:password@]HOST:PORT[/DB]`, or
+    /// `redis+cluster://[user:password@]HOST:PORT[,HOST:PORT...]` for a Redis Cluster.
     pub url: String,
     /// How long a local copy is trusted.
     pub cache_ttl: Duration,
     /// Most entries in the local cache (default 100 000).
     pub capacity: Option<usize>,
+    /// Most bytes of keys and values in the local cache (`--max-memory`).
+    pub max_memory: Option<u64>,
     /// How long one Redis call may take.
     pub timeout: Duration,
     /// The TTL written keys get when the request names none.
@@ -148,11 +163,15 @@ pub struct RedisOptions {
     pub max_counters: usize,
     /// How long an `Idempotency-Key` outcome is kept.
     pub idempotency_window: Duration,
+    /// Replicas a write must reach (Redis `WAIT`) before it is answered; 0: none.
+    pub wait_replicas: usize,
 }
 
 /// The data in Redis, with a local read-through cache.
 pub struct RedisCache {
-    con: ConnectionManager,
+    con: Con,
+    /// Where the bookkeeping keys are (see `layout.rs`).
+    layout: Layout,
     /// The URL without its password, for logs and `/info`.
     url: String,
     cache: MemoryStore<Cached>,
@@ -183,6 +202,8 @@ pub struct RedisCache {
     max_counters: usize,
     /// How long an `Idempotency-Key` outcome is kept, in ms.
     idempotency_ms: u64,
+    /// Replicas a write must reach before it is answered (0: none).
+    wait_replicas: usize,
 }
 
 /// What a Redis call does, for the error a failure becomes.
@@ -239,32 +260,22 @@ fn redact(url: &str) -> String {
 }
 
 impl RedisCache {
-    /// A cache in front of the Redis at `options.url`. Nothing is sent yet: the
-    /// connection is made by the first request, so the server starts (and answers
-    /// `503`) while Redis is down. Must be called within a tokio runtime.
+    /// A cache in front of the Redis (or Redis Cluster) at `options.url`. Nothing is
+    /// sent yet: the connection is made by the first request, so the server starts
+    /// (and answers `503`) while Redis is down. Must be called within a tokio runtime.
     pub fn new(options: RedisOptions) -> anyhow::Result<RedisCache> {
-        let client = redis::Client::open(options.url.as_str()).map_err(|e| {
-            anyhow::anyhow!(
-                "--backend {}: {e}; give it as redis://[:PASSWORD@]HOST:PORT[/DB]",
-                redact(&options.url)
-            )
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.timeout))
-            .set_response_timeout(Some(options.timeout))
-            // A failed connection is retried by the next request, not in a loop
-            // that would outlast the request's timeout.
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let con = client.get_connection_manager_lazy(config)?;
+        let (con, layout) = Con::open(&options.url, options.timeout)?;
         let capacity = options.capacity.unwrap_or(DEFAULT_CACHE_CAPACITY);
-        let cache = StoreBuilder::new()
+        let mut builder = StoreBuilder::new()
             .capacity(capacity)
-            .clock(Arc::clone(&options.clock))
-            .build::<Cached>()?;
+            .clock(Arc::clone(&options.clock));
+        if let Some(bytes) = options.max_memory {
+            builder = builder.max_weight(bytes);
+        }
+        let cache = builder.build::<Cached>()?;
         Ok(RedisCache {
             con,
+            layout,
             url: redact(&options.url),
             cache,
             clock: options.clock,
@@ -286,12 +297,23 @@ impl RedisCache {
             max_value_bytes: options.max_value_bytes,
             max_counters: options.max_counters,
             idempotency_ms: millis(options.idempotency_window),
+            wait_replicas: options.wait_replicas,
         })
     }
 
     /// The Redis URL, password removed.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Whether the data is in a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.con.is_cluster()
+    }
+
+    /// The bookkeeping keys beside `key`.
+    fn books(&self, key: &str) -> Books {
+        self.layout.books(key)
     }
 
     /// How long a local copy is trusted.
@@ -314,6 +336,11 @@ impl RedisCache {
         self.cache.stats()
     }
 
+    /// Bytes the local cache holds, with `--max-memory`.
+    pub(super) fn weight(&self) -> Option<u64> {
+        self.cache.weight()
+    }
+
     fn now_ms(&self) -> u64 {
         let since = self
             .clock
@@ -334,7 +361,7 @@ impl RedisCache {
     ) -> Result<Applied<i64>> {
         let mut invocation = self.scripts.hit.prepare_invoke();
         invocation.key(HITS_KEY).arg(path).arg(self.max_counters);
-        let outcome = self.run_once(invocation, idem).await?;
+        let outcome = self.run_once(HITS_KEY, invocation, idem).await?;
         Ok(Applied {
             value: parse_outcome(&outcome.value)?,
             replayed: outcome.replayed,
@@ -363,12 +390,16 @@ impl RedisCache {
     }
 
     pub(super) async fn len(&self) -> Result<usize> {
+        if self.con.is_cluster() {
+            return self.cluster_len().await;
+        }
+        let books = self.books(HITS_KEY);
         let mut invocation = self.scripts.len.prepare_invoke();
         invocation
             .key(HITS_KEY)
-            .key(SLIDE_KEY)
-            .key(IDEM_KEY)
-            .key(IDEM_EXPIRY_KEY);
+            .key(&books.slide)
+            .key(&books.idem)
+            .key(&books.idem_expiry);
         let n: i64 = self.run(invocation).await?;
         Ok(n.max(0).unsigned_abs() as usize)
     }
@@ -386,78 +417,10 @@ impl RedisCache {
     pub(super) fn mode(&self) -> Mode {
         let mut mode = Mode::default();
         mode.capacity = Some(self.capacity);
+        mode.max_weight = self.cache.mode().max_weight;
         mode.default_ttl = (self.default_ms != 0).then(|| Duration::from_millis(self.default_ms));
         mode.sliding = self.sliding;
         mode
-    }
-
-    pub(super) async fn upkeep(&self, budget: usize) {
-        self.cache.purge_expired(budget);
-        if !self.sliding {
-            return;
-        }
-        if let Err(e) = self.flush_touches().await {
-            tracing::debug!(error = %e, "sliding TTL restarts not sent");
-        }
-        if self
-            .upkeeps
-            .fetch_add(1, Relaxed)
-            .is_multiple_of(SWEEP_EVERY)
-            && let Err(e) = self.sweep().await
-        {
-            tracing::debug!(error = %e, "sliding-length sweep not done");
-        }
-    }
-
-    /// Sends the sliding TTL restarts owed for cache hits.
-    async fn flush_touches(&self) -> Result<()> {
-        let keys: Vec<String> = std::mem::take(&mut *self.touches.lock())
-            .into_iter()
-            .collect();
-        for chunk in keys.chunks(TOUCH_BATCH) {
-            let mut invocation = self.scripts.touch.prepare_invoke();
-            for key in chunk {
-                invocation.key(key.as_str());
-            }
-            invocation.key(SLIDE_KEY).arg(self.default_ms);
-            let _: i64 = self.run(invocation).await?;
-        }
-        Ok(())
-    }
-
-    /// Drops one batch of sliding lengths whose keys are gone.
-    async fn sweep(&self) -> Result<()> {
-        let mut con = self.con.clone();
-        let from = self.sweep_cursor.load(Relaxed);
-        let (next, fields): (u64, Vec<(String, String)>) = self
-            .call(async move {
-                redis::cmd("HSCAN")
-                    .arg(SLIDE_KEY)
-                    .arg(from)
-                    .arg("COUNT")
-                    .arg(SCAN_COUNT)
-                    .query_async(&mut con)
-                    .await
-            })
-            .await?;
-        self.sweep_cursor.store(next, Relaxed);
-        if fields.is_empty() {
-            return Ok(());
-        }
-        let mut invocation = self.scripts.sweep.prepare_invoke();
-        invocation.key(SLIDE_KEY);
-        for (key, _) in &fields {
-            invocation.key(key.as_str());
-        }
-        let _: i64 = self.run(invocation).await?;
-        Ok(())
-    }
-
-    pub(super) async fn sync(&self) -> anyhow::Result<()> {
-        if self.sliding {
-            self.flush_touches().await?;
-        }
-        Ok(())
     }
 }
 

@@ -1,6 +1,13 @@
 //! Reads: single keys through the local cache, several keys at once, and listing pages.
 
+use futures_util::StreamExt;
+
 use super::*;
+
+/// Slots one multi-key read asks at once over a cluster.
+const READS_IN_FLIGHT: usize = 32;
+/// The bits of a cluster cursor's number that hold the master's `SCAN` cursor.
+const SCAN_MASK: u64 = (1 << 48) - 1;
 
 impl RedisCache {
     pub(in crate::backend) async fn get_with_ttl(
@@ -35,38 +42,57 @@ impl RedisCache {
                 None => missing.push(i),
             }
         }
-        if !missing.is_empty() {
-            let epochs: Vec<u64> = missing
-                .iter()
-                .map(|&i| *self.slot(keys[i]).lock())
-                .collect();
-            let mut invocation = self.scripts.read_many.prepare_invoke();
-            for &i in &missing {
-                invocation.key(keys[i]);
-            }
-            invocation
-                .key(SLIDE_KEY)
-                .arg(self.sliding_flag())
-                .arg(self.default_ms)
-                .arg(self.max_value_bytes);
-            let asked: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
-            let replies: Vec<Option<Reply>> = self.run_as(Op::Read(&asked), invocation).await?;
-            for ((&i, epoch), reply) in missing.iter().zip(epochs).zip(replies) {
-                if let Some((v, pttl, slide)) = reply {
-                    let found = Found {
-                        value: self.checked_value(keys[i], v)?,
-                        pttl,
-                        slide,
-                    };
-                    self.cache_if_unchanged(keys[i], epoch, &found);
-                    out[i] = Some(found.value);
-                }
+        // One script per batch of keys sharing a slot (over one Redis: one batch).
+        let asked: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
+        let mut reads = Vec::new();
+        for group in self.by_slot(&asked) {
+            let batch: Vec<&str> = group.iter().map(|&j| asked[j]).collect();
+            let at: Vec<usize> = group.iter().map(|&j| missing[j]).collect();
+            reads.push(self.read_slot(batch, at));
+        }
+        let results: Vec<Result<Vec<(usize, Bytes)>>> = futures_util::stream::iter(reads)
+            .buffer_unordered(READS_IN_FLIGHT)
+            .collect()
+            .await;
+        for result in results {
+            for (i, value) in result? {
+                out[i] = Some(value);
             }
         }
         for value in &out {
             self.count(value.is_some());
         }
         Ok(out)
+    }
+
+    /// Reads `names`, keys of one slot, with one script; returns the values found,
+    /// each with its index from `at`.
+    async fn read_slot(&self, names: Vec<&str>, at: Vec<usize>) -> Result<Vec<(usize, Bytes)>> {
+        let epochs: Vec<u64> = names.iter().map(|k| *self.slot(k).lock()).collect();
+        let books = self.books(names[0]);
+        let mut invocation = self.scripts.read_many.prepare_invoke();
+        for key in &names {
+            invocation.key(*key);
+        }
+        invocation
+            .key(&books.slide)
+            .arg(self.sliding_flag())
+            .arg(self.default_ms)
+            .arg(self.max_value_bytes);
+        let replies: Vec<Option<Reply>> = self.run_as(Op::Read(&names), invocation).await?;
+        let mut found = Vec::new();
+        for (((key, i), epoch), reply) in names.iter().zip(at).zip(epochs).zip(replies) {
+            if let Some((v, pttl, slide)) = reply {
+                let f = Found {
+                    value: self.checked_value(key, v)?,
+                    pttl,
+                    slide,
+                };
+                self.cache_if_unchanged(key, epoch, &f);
+                found.push((i, f.value));
+            }
+        }
+        Ok(found)
     }
 
     pub(in crate::backend) async fn contains(&self, key: &str) -> Result<bool> {
@@ -96,6 +122,10 @@ impl RedisCache {
         })
     }
 
+    /// One listing page. Masters are listed one after another (over one Redis, the
+    /// one), each with its own `SCAN`; the cursor names the master (by its first
+    /// slot, in the top 16 bits) and its `SCAN` cursor, and the last key returned
+    /// from that cursor's batch.
     pub(in crate::backend) async fn scan(
         &self,
         pattern: Option<&Pattern>,
@@ -105,37 +135,68 @@ impl RedisCache {
         if limit == 0 {
             return Err(kvcore::Error::InvalidLimit.into());
         }
+        let cluster = self.con.is_cluster();
+        let tag = if cluster {
+            CLUSTER_CURSOR_TAG
+        } else {
+            CURSOR_TAG
+        };
+        let invalid = |text: &str| {
+            ApiError::from(kvcore::Error::InvalidCursor {
+                cursor: text.to_owned(),
+            })
+        };
         let start = match cursor {
             None => Cursor { at: 0, after: None },
-            Some(text) => Cursor::decode(text, CURSOR_TAG).ok_or_else(|| {
-                ApiError::from(kvcore::Error::InvalidCursor {
-                    cursor: text.to_owned(),
-                })
-            })?,
+            Some(text) => Cursor::decode(text, tag).ok_or_else(|| invalid(text))?,
         };
+        let masters = self.masters().await?;
+        let (node_slot, scan_at) = if cluster {
+            ((start.at >> 48) as u16, start.at & SCAN_MASK)
+        } else {
+            (0, start.at)
+        };
+        // The master serving the cursor's slot now. After a failover that is the
+        // replica that took over, whose SCAN order is its own: the listing goes on,
+        // but may miss or repeat keys of its slots (see the README).
+        let mut node = masters
+            .iter()
+            .position(|m| m.ranges.iter().any(|&(a, b)| (a..=b).contains(&node_slot)))
+            .ok_or_else(|| invalid(cursor.unwrap_or("")))?;
         let pattern = pattern.filter(|p| !p.matches_all());
-        let mut keys: Vec<String> = Vec::new();
-        // Where the listing resumes; `None` once SCAN has gone round.
-        let mut next = Some(start);
+        // The keys of this page, by the master (first slot) they came from.
+        let mut keys: Vec<(u16, Vec<String>)> = Vec::new();
+        let mut count = 0;
+        // Where the listing resumes; `None` once every master has gone round.
+        let mut next = Some(Cursor {
+            at: scan_at,
+            after: start.after,
+        });
         for _ in 0..SCAN_CALLS_PER_PAGE {
             let Some(from) = next.take() else { break };
-            if keys.len() == limit {
+            if count == limit {
                 next = Some(from);
                 break;
             }
+            let slot = masters[node].first_slot;
             let mut con = self.con.clone();
             let (after, batch): (u64, Vec<Vec<u8>>) = self
                 .call(async move {
-                    redis::cmd("SCAN")
-                        .arg(from.at)
+                    let mut scan = redis::cmd("SCAN");
+                    scan.arg(from.at)
                         .arg("COUNT")
                         .arg(SCAN_COUNT)
                         .arg("TYPE")
-                        .arg("string")
-                        .query_async(&mut con)
-                        .await
+                        .arg("string");
+                    let value = con.on_slot(slot, scan).await?;
+                    redis::from_redis_value(value).map_err(RedisError::from)
                 })
                 .await?;
+            if cluster && after > SCAN_MASK {
+                return Err(ApiError::internal(format!(
+                    "Redis returned a SCAN cursor ({after}) wider than 48 bits"
+                )));
+            }
             let mut found: Vec<String> = batch
                 .into_iter()
                 .filter_map(|k| String::from_utf8(k).ok())
@@ -145,33 +206,51 @@ impl RedisCache {
                 .collect();
             found.sort_unstable();
             found.dedup();
-            let want = limit - keys.len();
-            if found.len() > want {
+            let want = limit - count;
+            let full = found.len() > want;
+            if full {
                 // The rest of this batch comes on the next page, after its last key.
                 found.truncate(want);
                 next = Some(Cursor {
                     at: from.at,
                     after: found.last().cloned(),
                 });
-                keys.extend(found);
+            } else if after != 0 {
+                next = Some(Cursor {
+                    at: after,
+                    after: None,
+                });
+            } else if node + 1 < masters.len() {
+                node += 1;
+                next = Some(Cursor { at: 0, after: None });
+            }
+            count += found.len();
+            match keys.last_mut() {
+                Some((s, list)) if *s == slot => list.extend(found),
+                _ => keys.push((slot, found)),
+            }
+            if full {
                 break;
             }
-            keys.extend(found);
-            next = (after != 0).then_some(Cursor {
-                at: after,
-                after: None,
-            });
         }
-        let mut items = Vec::with_capacity(keys.len());
-        if !keys.is_empty() {
-            let mut invocation = self.scripts.mget.prepare_invoke();
-            for key in &keys {
-                invocation.key(key.as_str());
+        let mut items = Vec::with_capacity(count);
+        for (slot, names) in &keys {
+            if names.is_empty() {
+                continue;
             }
-            invocation.arg(self.max_value_bytes);
-            let names: Vec<&str> = keys.iter().map(String::as_str).collect();
-            let values: Vec<Option<Vec<u8>>> = self.run_as(Op::Read(&names), invocation).await?;
-            for (key, value) in keys.iter().zip(values) {
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let max = self.max_value_bytes.to_string();
+            let mut args: Vec<&[u8]> = vec![max.as_bytes()];
+            args.extend(refs.iter().map(|k| k.as_bytes()));
+            let mut con = self.con.clone();
+            let script = &self.scripts.mget;
+            let values: Vec<Option<Vec<u8>>> = self
+                .call_as(Op::Read(&refs), async move {
+                    let value = con.script_on_slot(*slot, script, &args).await?;
+                    redis::from_redis_value(value).map_err(RedisError::from)
+                })
+                .await?;
+            for (key, value) in names.iter().zip(values) {
                 if let Some(v) = value {
                     if self.sliding {
                         self.touch(key);
@@ -180,9 +259,17 @@ impl RedisCache {
                 }
             }
         }
+        let slot_of = masters[node].first_slot;
         Ok(ScanPage {
             items,
-            next_cursor: next.map(|c| c.encode(CURSOR_TAG)),
+            next_cursor: next.map(|c| {
+                let at = if cluster {
+                    u64::from(slot_of) << 48 | c.at
+                } else {
+                    c.at
+                };
+                Cursor { at, after: c.after }.encode(tag)
+            }),
         })
     }
 }

@@ -6,14 +6,36 @@
 //! are not idempotent sit between `lua/idempotent_head.lua` and
 //! `lua/idempotent_tail.lua`, which record their outcome under an `Idempotency-Key`
 //! in the same script.
+//!
+//! Every script that declares `KEYS` touches keys of one hash slot only (see
+//! `layout.rs`), as Redis Cluster requires. The few that declare none
+//! ([`NodeScript`]: `mget`, `cluster_len`, `cluster_clear`) are sent to one node and
+//! touch only that node's keys, named in their `ARGV`: a batch of its `SCAN`, or its
+//! slots' bookkeeping keys.
 
 use redis::Script;
+
+/// A script run on one node without declared keys (see `Con::script_on_slot`), with
+/// its source, which loading it on that node takes.
+pub(super) struct NodeScript {
+    pub script: Script,
+    pub source: &'static str,
+}
+
+impl NodeScript {
+    fn new(source: &'static str) -> NodeScript {
+        NodeScript {
+            script: Script::new(source),
+            source,
+        }
+    }
+}
 
 /// The backend's scripts, loaded once per server.
 pub(super) struct Scripts {
     pub read: Script,
     pub read_many: Script,
-    pub mget: Script,
+    pub mget: NodeScript,
     pub exists: Script,
     pub pttl: Script,
     pub set: Script,
@@ -27,6 +49,8 @@ pub(super) struct Scripts {
     pub hit: Script,
     pub clear: Script,
     pub len: Script,
+    pub cluster_len: NodeScript,
+    pub cluster_clear: NodeScript,
     pub touch: Script,
     pub sweep: Script,
 }
@@ -55,7 +79,7 @@ impl Scripts {
         Scripts {
             read: script(include_str!("lua/read.lua")),
             read_many: script(include_str!("lua/read_many.lua")),
-            mget: Script::new(include_str!("lua/mget.lua")),
+            mget: NodeScript::new(include_str!("lua/mget.lua")),
             exists: Script::new(include_str!("lua/exists.lua")),
             pttl: Script::new(include_str!("lua/pttl.lua")),
             set: script(include_str!("lua/set.lua")),
@@ -69,6 +93,8 @@ impl Scripts {
             hit: idempotent(include_str!("lua/hit.lua")),
             clear: Script::new(include_str!("lua/clear.lua")),
             len: Script::new(include_str!("lua/len.lua")),
+            cluster_len: NodeScript::new(include_str!("lua/cluster_len.lua")),
+            cluster_clear: NodeScript::new(include_str!("lua/cluster_clear.lua")),
             touch: script(include_str!("lua/touch.lua")),
             sweep: Script::new(include_str!("lua/sweep.lua")),
         }

@@ -5,8 +5,8 @@
 //! |---|---|
 //! | `timeout` | `--resp-idle-timeout` in whole seconds (0: never); settable |
 //! | `maxclients` | the Redis-protocol connection cap (`--max-connections`); settable |
-//! | `maxmemory` | `0`: kvserver bounds keys (`--capacity`), not bytes |
-//! | `maxmemory-policy` | `allkeys-lru` with `--capacity`, else `noeviction` |
+//! | `maxmemory` | `--max-memory` in bytes (`0` without it) |
+//! | `maxmemory-policy` | `allkeys-lru` with `--capacity` or `--max-memory`, else `noeviction` |
 //! | `appendonly` | `yes` when data persists (the journal), else `no` |
 //! | `appendfsync` | `--fsync` |
 //! | `save` | empty: there are no RDB snapshots |
@@ -41,10 +41,10 @@ fn settings(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
     vec![
         ("timeout", timeout_s.to_string()),
         ("maxclients", ctx.server.max_clients().to_string()),
-        ("maxmemory", "0".into()),
+        ("maxmemory", mode.max_weight.unwrap_or(0).to_string()),
         (
             "maxmemory-policy",
-            if mode.capacity.is_some() {
+            if mode.capacity.is_some() || mode.max_weight.is_some() {
                 "allkeys-lru"
             } else {
                 "noeviction"

@@ -90,16 +90,14 @@ fn section_text(ctx: &Ctx<'_>, section: &str, keys: usize, out: &mut String) {
             line("used_memory", &rss);
             line("used_memory_human", &human(rss));
             line("used_memory_rss", &rss);
-            line("maxmemory", &0);
-            line("maxmemory_human", &"0B");
-            let capacity = state.backend().mode().capacity.is_some();
+            let mode = state.backend().mode();
+            let max = mode.max_weight.unwrap_or(0);
+            line("maxmemory", &max);
+            line("maxmemory_human", &human(max));
+            let bounded = mode.capacity.is_some() || mode.max_weight.is_some();
             line(
                 "maxmemory_policy",
-                &if capacity {
-                    "allkeys-lru"
-                } else {
-                    "noeviction"
-                },
+                &if bounded { "allkeys-lru" } else { "noeviction" },
             );
         }
         "persistence" => {

@@ -1,13 +1,14 @@
--- KEYS: keys. ARGV: largest value served. Each string key's value, else
--- nil; restarts nothing.
+-- No KEYS: sent to the node whose SCAN found the keys. ARGV: largest value
+-- served, keys... Each string key's value, else nil; restarts nothing.
 local out = {}
-for i = 1, #KEYS do
-  if redis.call('TYPE', KEYS[i]).ok == 'string' then
-    local n = redis.call('STRLEN', KEYS[i])
-    if n > tonumber(ARGV[1]) then return redis.error_reply('KVTOOLARGE ' .. n .. ' ' .. i) end
-    out[i] = redis.call('GET', KEYS[i])
+for i = 2, #ARGV do
+  local k = ARGV[i]
+  if redis.call('TYPE', k).ok == 'string' then
+    local n = redis.call('STRLEN', k)
+    if n > tonumber(ARGV[1]) then return redis.error_reply('KVTOOLARGE ' .. n .. ' ' .. (i - 1)) end
+    out[i - 1] = redis.call('GET', k)
   else
-    out[i] = false
+    out[i - 1] = false
   end
 end
 return out
