@@ -143,7 +143,7 @@ pub struct Config {
 
     /// Also serve the Redis protocol (RESP2, RESP3 after HELLO 3) on this address, so
     /// that redis-cli and Redis client libraries can use the store (off by default).
-    #[arg(long, env = "KV_RESP_LISTEN", value_name = "ADDR")]
+    #[arg(long, env = "KV_RESP_LISTEN", value_name = "ADDR", value_parser = parse_address)]
     pub resp_listen: Option<SocketAddr>,
 
     /// With --resp-listen: seconds a Redis-protocol connection may go without a
@@ -187,6 +187,21 @@ pub struct Config {
 /// the flags and the HTTP API take (`docs/http-api.md`).
 pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     kvcore::ttl::parse_seconds(text).map_err(|e| e.to_string())
+}
+
+/// Parses a listen address, telling someone who gave only a port how to write one.
+pub fn parse_address(text: &str) -> Result<SocketAddr, String> {
+    text.trim().parse().map_err(|_| {
+        if text.trim().parse::<u16>().is_ok() {
+            format!(
+                "{text:?} is a port without an address: write 127.0.0.1:{port} (this machine \
+                 only) or 0.0.0.0:{port} (every interface)",
+                port = text.trim()
+            )
+        } else {
+            format!("{text:?} is not an address and port, such as 127.0.0.1:6379")
+        }
+    })
 }
 
 /// Parses an idle timeout: `0` (never) or seconds as [`parse_ttl`] takes them.
@@ -249,6 +264,15 @@ mod tests {
         for bad in ["0", "0.0009", "-1", "315360000.5", "NaN", "inf", "x", ""] {
             assert!(parse_ttl(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_bare_port_is_told_how_to_write_an_address() {
+        let e = Config::try_parse_from(["kvserver", "--resp-listen", "6379"]).unwrap_err();
+        assert!(e.to_string().contains("write 127.0.0.1:6379"), "{e}");
+        let c = Config::try_parse_from(["kvserver", "--resp-listen", "0.0.0.0:6379"]).unwrap();
+        assert_eq!(c.resp_listen, Some("0.0.0.0:6379".parse().unwrap()));
+        assert_eq!(Config::try_parse_from(["kvserver"]).unwrap().resp_listen, None);
     }
 
     #[test]
