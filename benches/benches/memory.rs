@@ -272,7 +272,9 @@ fn main() {
     };
     for mode in Mode::ALL {
         // A clock changes no entry's size: one kvcore row per mode.
-        let peers = Peer::ALL.into_iter().filter(|&p| p != Peer::KvcoreTick);
+        let peers = Peer::ALL
+            .into_iter()
+            .filter(|&p| p != Peer::KvcoreTick && p != Peer::KvcoreListener);
         for peer in peers.filter(|p| p.supports(mode)) {
             m.label = format!("{} {}", peer.name(), mode.name());
             // Bounded modes hold half their key space: give them room for all `n`.

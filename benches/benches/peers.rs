@@ -31,7 +31,11 @@ use kv_benches::{Mode, quick};
 /// ratio compares are taken within seconds of each other: on a shared machine, how
 /// much CPU a benchmark gets drifts over minutes.
 fn bench_mode(c: &mut Criterion, w: &Workload, mode: Mode) {
-    let peers: Vec<Peer> = Peer::ALL.into_iter().filter(|p| p.supports(mode)).collect();
+    // The listener's cost is the `targets` bench's: here, the stores themselves.
+    let peers: Vec<Peer> = Peer::ALL
+        .into_iter()
+        .filter(|p| p.supports(mode) && *p != Peer::KvcoreListener)
+        .collect();
     let stores = workload::stores(w, mode, &peers);
     for op in Op::ALL {
         let mut group = c.benchmark_group(format!("{}/{}/{}", w.label, mode.name(), op.name()));

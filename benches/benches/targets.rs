@@ -1,21 +1,30 @@
 // cargo bench -p kv-benches --bench targets
-//! The throughput targets of docs/PERFORMANCE.md as paired ratios: kvcore against
-//! quick_cache, moka and unbounded dashmap on the mixed 90/10 workload, in each mode,
+//! The throughput targets of docs/PERFORMANCE.md as paired ratios, in two tables:
+//!
+//! - **mixed-90-10**: kvcore against quick_cache, moka and unbounded dashmap on the
+//!   mixed 90/10 workload, in each mode (the weight-bounded one against moka with a
+//!   weigher and quick_cache with a `Weighter`), and kvcore with a no-op removal
+//!   listener against kvcore without one;
+//! - **get-with**: kvcore's `get_with` against moka's `get_with` (`get_with_by_ref`)
+//!   and quick_cache's `get_or_insert_with`, unbounded, with 10% misses (see
+//!   `Op::GetWith`);
+//!
 //! at 100k and 1M keys, on 1 and 2 threads.
 //!
 //! The `peers` bench measures one store for a second and a half, then the next; on a
 //! shared machine the CPU a benchmark gets changes within seconds, and a ratio of two
 //! such figures moves with it. Here the stores of a cell take turns in short bursts
 //! (100 ms each, in an order that rotates every round), and every ratio is taken
-//! within a round, between bursts run moments apart. The table gives each ratio's
+//! within a round, between bursts run moments apart. The tables give each ratio's
 //! median over the rounds and, in brackets, the middle half of them (25th to 75th
-//! percentile); under it, how many cells meet each target at the median.
+//! percentile); under each, how many cells meet each target at the median.
 //!
 //! Stores and workload are those of the `peers` bench (see `common/workload.rs`); here
-//! dashmap runs in every mode, so that each mode's ratio to it is paired too.
-//! `KV_BENCH_QUICK=1` runs the 100k size only, with fewer rounds. Arguments after
-//! `--` pick cells whose id (`SIZE/MODE/THREADSt`) contains one of them:
-//! `cargo bench -p kv-benches --bench targets -- 100k/lru/2t`.
+//! dashmap runs in every mode of the mixed table, so that each mode's ratio to it is
+//! paired too. `KV_BENCH_QUICK=1` runs the 100k size only, with fewer rounds.
+//! Arguments after `--` pick cells whose id (`SIZE/MODE/THREADSt`, the get-with
+//! cells' `SIZE/get-with/THREADSt`) contains one of them:
+//! `cargo bench -p kv-benches --bench targets -- 100k/lru/2t get-with`.
 
 mod common;
 
@@ -25,10 +34,13 @@ use common::Peer;
 use common::workload::{self, OPS, Op, Runner, THREADS, Workload};
 use kv_benches::{Mode, quick};
 
-/// The ratios reported: store over store, the least ratio that meets its target, and
-/// the column heading. kvcore on a `TickingClock` is held to moka's target too, to
-/// show what the clock costs; the targets are set on kvcore's default.
-const RATIOS: [(Peer, Peer, f64, &str); 4] = [
+/// A ratio reported: store over store, the least ratio that meets its target, and
+/// the column heading.
+type Ratio = (Peer, Peer, f64, &'static str);
+
+/// The ratios of the mixed table. kvcore on a `TickingClock` is held to moka's target
+/// too, to show what the clock costs; the targets are set on kvcore's default.
+const MIXED: [Ratio; 5] = [
     (
         Peer::Kvcore,
         Peer::QuickCache,
@@ -42,6 +54,23 @@ const RATIOS: [(Peer, Peer, f64, &str); 4] = [
         Peer::Moka,
         5.0,
         "kvcore-tick vs moka (≥ 5×)",
+    ),
+    (
+        Peer::KvcoreListener,
+        Peer::Kvcore,
+        0.9,
+        "no-op listener vs none (≥ 0.9×)",
+    ),
+];
+
+/// The ratios of the get-with table.
+const GET_WITH: [Ratio; 2] = [
+    (Peer::Kvcore, Peer::Moka, 5.0, "vs moka get_with (≥ 5×)"),
+    (
+        Peer::Kvcore,
+        Peer::QuickCache,
+        1.0,
+        "vs quick_cache get_or_insert_with (≥ 1.0×)",
     ),
 ];
 
@@ -57,6 +86,7 @@ struct Schedule {
 /// warming up, and where in the traces the next burst starts.
 struct Turns<'s> {
     store: &'s dyn Runner,
+    op: Op,
     iters: u64,
     cursor: usize,
     /// Operations per second, one per measured round.
@@ -67,9 +97,7 @@ impl Turns<'_> {
     /// Runs one burst on `threads` threads and returns operations per second and how
     /// long it took.
     fn burst(&mut self, threads: usize) -> (f64, Duration) {
-        let took = self
-            .store
-            .run(Op::Mixed9010, threads, self.iters, self.cursor);
+        let took = self.store.run(self.op, threads, self.iters, self.cursor);
         let ops = self.iters * OPS;
         self.cursor = self.cursor.wrapping_add(ops as usize);
         (ops as f64 * threads as f64 / took.as_secs_f64(), took)
@@ -88,12 +116,18 @@ impl Turns<'_> {
     }
 }
 
-/// Measures one cell: every store of `stores` on `threads` threads, in turns.
-fn cell<'s>(stores: &'s [Box<dyn Runner + '_>], threads: usize, s: &Schedule) -> Vec<Turns<'s>> {
+/// Measures one cell: `op` on every store of `stores` on `threads` threads, in turns.
+fn cell<'s>(
+    stores: &'s [Box<dyn Runner + '_>],
+    op: Op,
+    threads: usize,
+    s: &Schedule,
+) -> Vec<Turns<'s>> {
     let mut turns: Vec<Turns> = stores
         .iter()
         .map(|store| Turns {
             store: store.as_ref(),
+            op,
             iters: 1,
             cursor: 0,
             rates: Vec::with_capacity(s.rounds),
@@ -139,6 +173,82 @@ fn ratios(turns: &[Turns], a: Peer, b: Peer) -> Vec<f64> {
     }
 }
 
+/// One table: its ratios, rows, and per ratio the cells measured and met.
+struct Table {
+    title: String,
+    ratios: &'static [Ratio],
+    rows: Vec<String>,
+    tally: Vec<(usize, usize)>,
+}
+
+impl Table {
+    fn new(title: String, ratios: &'static [Ratio]) -> Table {
+        Table {
+            title,
+            ratios,
+            rows: Vec::new(),
+            tally: vec![(0, 0); ratios.len()],
+        }
+    }
+
+    /// Adds the row of one cell, counting each ratio's cell in the tally.
+    fn row(&mut self, label: &str, threads: usize, mode: &str, turns: &[Turns]) {
+        let kvcore = rates(turns, Peer::Kvcore).map(|r| quantile(&sorted(r.to_vec()), 0.5) / 1e6);
+        let mut cells = vec![
+            label.to_string(),
+            format!("{threads}t"),
+            mode.to_string(),
+            kvcore.map_or("—".into(), |x| format!("{x:.2}")),
+        ];
+        for (i, &(a, b, target, _)) in self.ratios.iter().enumerate() {
+            let xs = ratios(turns, a, b);
+            if xs.is_empty() {
+                cells.push("—".into());
+                continue;
+            }
+            let median = quantile(&xs, 0.5);
+            self.tally[i].0 += 1;
+            if median >= target {
+                self.tally[i].1 += 1;
+            }
+            cells.push(format!(
+                "{median:.2}× ({:.2}–{:.2})",
+                quantile(&xs, 0.25),
+                quantile(&xs, 0.75)
+            ));
+        }
+        self.rows.push(format!("| {} |", cells.join(" | ")));
+    }
+
+    fn print(&self) {
+        if self.rows.is_empty() {
+            return;
+        }
+        println!("\n#### {}\n", self.title);
+        let headings: Vec<&str> = self.ratios.iter().map(|r| r.3).collect();
+        println!(
+            "| size | threads | mode | kvcore Mops/s | {} |",
+            headings.join(" | ")
+        );
+        println!("|---|---|---|---|{}", "---|".repeat(self.ratios.len()));
+        for row in &self.rows {
+            println!("{row}");
+        }
+        println!();
+        for (&(.., heading), &(cells, met)) in self.ratios.iter().zip(&self.tally) {
+            println!("- {heading}: met in {met} of {cells} cells");
+        }
+    }
+}
+
+/// Fills `stores` (the ones not filled yet), saying so.
+fn fill(stores: &[Box<dyn Runner + '_>], id: &str) {
+    for store in stores {
+        eprintln!("{id}: filling {}", store.peer().name());
+        store.prepare();
+    }
+}
+
 fn main() {
     let quick = quick();
     let schedule = Schedule {
@@ -156,14 +266,21 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let picked = |id: &str| filters.is_empty() || filters.iter().any(|f| id.contains(f));
-    let mut rows = Vec::new();
-    // Per ratio: cells measured, and cells whose median meets the target.
-    let mut tally = [(0usize, 0usize); RATIOS.len()];
+    let paired = |what: &str| {
+        format!(
+            "{what}, paired: median ratio over {} rounds of {} ms turns (middle half of the rounds)",
+            schedule.rounds,
+            schedule.burst.as_millis()
+        )
+    };
+    let mut mixed = Table::new(paired("mixed-90-10"), &MIXED);
+    let mut get_with = Table::new(paired("get-with, 10% misses"), &GET_WITH);
+    let modes: Vec<Mode> = Mode::ALL.into_iter().chain([Mode::Weight]).collect();
     for &(label, n) in sizes {
         // The picked thread counts of each mode; a size with none builds no traces.
-        let cells: Vec<(Mode, Vec<usize>)> = Mode::ALL
-            .into_iter()
-            .map(|mode| {
+        let cells: Vec<(Mode, Vec<usize>)> = modes
+            .iter()
+            .map(|&mode| {
                 let threads: Vec<usize> = THREADS
                     .into_iter()
                     .filter(|t| picked(&format!("{label}/{}/{t}t", mode.name())))
@@ -172,7 +289,11 @@ fn main() {
             })
             .filter(|(_, threads)| !threads.is_empty())
             .collect();
-        if cells.is_empty() {
+        let loads: Vec<usize> = THREADS
+            .into_iter()
+            .filter(|t| picked(&format!("{label}/get-with/{t}t")))
+            .collect();
+        if cells.is_empty() && loads.is_empty() {
             continue;
         }
         let w = Workload::new(label, n);
@@ -185,77 +306,28 @@ fn main() {
                 .filter(|p| *p != Peer::Lru)
                 .collect();
             let stores = workload::stores(&w, mode, &peers);
-            for store in &stores {
-                eprintln!("{label}/{}: filling {}", mode.name(), store.peer().name());
-                store.prepare();
-            }
+            fill(&stores, &format!("{label}/{}", mode.name()));
             for threads in threads {
                 eprintln!(
                     "{label}/{}/{threads}t: {} rounds",
                     mode.name(),
                     schedule.rounds
                 );
-                let turns = cell(&stores, threads, &schedule);
-                rows.push(row(&w, mode, threads, &turns, &mut tally));
+                let turns = cell(&stores, Op::Mixed9010, threads, &schedule);
+                mixed.row(w.label, threads, mode.name(), &turns);
+            }
+        }
+        if !loads.is_empty() {
+            let peers = [Peer::Kvcore, Peer::Moka, Peer::QuickCache];
+            let stores = workload::stores(&w, Mode::Plain, &peers);
+            fill(&stores, &format!("{label}/get-with"));
+            for threads in loads {
+                eprintln!("{label}/get-with/{threads}t: {} rounds", schedule.rounds);
+                let turns = cell(&stores, Op::GetWith, threads, &schedule);
+                get_with.row(w.label, threads, "plain", &turns);
             }
         }
     }
-    print_table(&rows, &tally, &schedule);
-}
-
-/// One table row, counting each ratio's cell in `tally`.
-fn row(
-    w: &Workload,
-    mode: Mode,
-    threads: usize,
-    turns: &[Turns],
-    tally: &mut [(usize, usize); RATIOS.len()],
-) -> String {
-    let kvcore = rates(turns, Peer::Kvcore).map(|r| quantile(&sorted(r.to_vec()), 0.5) / 1e6);
-    let mut cells = vec![
-        w.label.to_string(),
-        format!("{threads}t"),
-        mode.name().to_string(),
-        kvcore.map_or("—".into(), |x| format!("{x:.2}")),
-    ];
-    for (i, &(a, b, target, _)) in RATIOS.iter().enumerate() {
-        let xs = ratios(turns, a, b);
-        if xs.is_empty() {
-            cells.push("—".into());
-            continue;
-        }
-        let median = quantile(&xs, 0.5);
-        tally[i].0 += 1;
-        if median >= target {
-            tally[i].1 += 1;
-        }
-        cells.push(format!(
-            "{median:.2}× ({:.2}–{:.2})",
-            quantile(&xs, 0.25),
-            quantile(&xs, 0.75)
-        ));
-    }
-    format!("| {} |", cells.join(" | "))
-}
-
-fn print_table(rows: &[String], tally: &[(usize, usize); RATIOS.len()], s: &Schedule) {
-    println!(
-        "\n#### mixed-90-10, paired: median ratio over {} rounds of {} ms turns \
-         (middle half of the rounds)\n",
-        s.rounds,
-        s.burst.as_millis()
-    );
-    let headings: Vec<&str> = RATIOS.iter().map(|r| r.3).collect();
-    println!(
-        "| size | threads | mode | kvcore Mops/s | {} |",
-        headings.join(" | ")
-    );
-    println!("|---|---|---|---|{}", "---|".repeat(RATIOS.len()));
-    for row in rows {
-        println!("{row}");
-    }
-    println!();
-    for (&(.., heading), &(cells, met)) in RATIOS.iter().zip(tally) {
-        println!("- {heading}: met in {met} of {cells} cells");
-    }
+    mixed.print();
+    get_with.print();
 }

@@ -9,7 +9,7 @@
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use kvcore::{MemoryStore, SetOptions, Store, StoreBuilder};
+use kvcore::{MemoryStore, SetOptions, Store, StoreBuilder, StoreExt};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rand_distr::{Distribution, Uniform, Zipf};
@@ -68,6 +68,12 @@ pub trait Cache: Send + Sync {
     /// Finishes maintenance the store defers (moka's admission and eviction), so that
     /// what is measured next starts from a settled store.
     fn settle(&self) {}
+    /// The value of `key`, or `init()`, stored: the store's own get-or-load call, with
+    /// single flight where the store has it (kvcore `get_with`, moka
+    /// `get_with_by_ref`, quick_cache `get_or_insert_with`).
+    fn get_with(&self, key: &str, init: impl FnOnce() -> Val) -> Val;
+    /// Removes `key`.
+    fn remove(&self, key: &str);
 }
 
 impl Cache for MemoryStore<Val> {
@@ -79,6 +85,12 @@ impl Cache for MemoryStore<Val> {
     }
     fn contains(&self, key: &str) -> bool {
         Store::contains(self, key)
+    }
+    fn get_with(&self, key: &str, init: impl FnOnce() -> Val) -> Val {
+        StoreExt::get_with(self, key, init).expect("a plain load never fails")
+    }
+    fn remove(&self, key: &str) {
+        Store::delete(self, key).expect("a delete in memory never fails");
     }
 }
 
@@ -96,6 +108,16 @@ pub enum Mode {
     Lru,
     /// [`Mode::Lru`] and [`Mode::Ttl`] together.
     LruTtl,
+    /// At most half the key space's weight in bytes (key, value and per-entry
+    /// overhead, as kvcore's default weight counts them), least recently used
+    /// evicted. Not in [`Mode::ALL`]: the `targets` bench measures it.
+    Weight,
+}
+
+/// The weight of every entry of the benches' key spaces: a 12-byte key, a 16-byte
+/// value and kvcore's per-entry overhead.
+pub fn entry_weight() -> u64 {
+    u64::from(kvcore::weight::default_weight(&key(0), &Val::of(0)))
 }
 
 impl Mode {
@@ -116,7 +138,13 @@ impl Mode {
             Mode::Sliding => "sliding",
             Mode::Lru => "lru",
             Mode::LruTtl => "lru+ttl",
+            Mode::Weight => "weight",
         }
+    }
+
+    /// The weight bound of [`Mode::Weight`] over a key space of `n` keys: half of it.
+    pub fn max_weight(self, n: usize) -> Option<u64> {
+        (self == Mode::Weight).then(|| (n / 2) as u64 * entry_weight())
     }
 
     /// The capacity of a bounded mode over a key space of `n` keys: half of it, so
@@ -145,6 +173,9 @@ impl Mode {
         }
         if let Some(cap) = self.capacity(n) {
             b = b.capacity(cap);
+        }
+        if let Some(max) = self.max_weight(n) {
+            b = b.max_weight(max);
         }
         b
     }

@@ -175,8 +175,12 @@ fn timespec_nanos(ts: rustix::time::Timespec) -> u64 {
 /// use std::time::Duration;
 ///
 /// let clock = TickingClock::new()?;
+/// // The time at the cheap reading is within [earliest, earliest + slack]: no later
+/// // than a precise reading after it, no earlier than one before it.
+/// let before = clock.now();
 /// let (earliest, slack) = clock.coarse_now();
-/// assert!(earliest <= clock.now() && clock.now() <= earliest + slack);
+/// let after = clock.now();
+/// assert!(earliest <= after && before <= earliest + slack);
 ///
 /// let store = StoreBuilder::new()
 ///     .default_ttl(Duration::from_secs(60))

@@ -89,6 +89,31 @@ pub enum Error {
         capacity: usize,
     },
 
+    /// A value heavier than a weight-bounded store's whole bound: it could never be
+    /// held, so the write was refused and nothing changed.
+    #[error(
+        "the entry for key {key:?} weighs {weight}, more than the store's whole max_weight of {max_weight}: store a smaller value or raise max_weight"
+    )]
+    TooHeavy {
+        /// The key written.
+        key: String,
+        /// The entry's weight, as the store's weigher gave it.
+        weight: u64,
+        /// The store's bound.
+        max_weight: u64,
+    },
+
+    /// An all-or-nothing batch weighs more than a weight-bounded store can ever hold.
+    #[error(
+        "a batch weighing {weight} cannot fit in a store with max_weight {max_weight}: split the batch or raise max_weight"
+    )]
+    BatchTooHeavy {
+        /// The batch's total weight.
+        weight: u64,
+        /// The store's bound.
+        max_weight: u64,
+    },
+
     /// The store was configured inconsistently.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -183,6 +208,95 @@ impl Error {
             source_name: source_name.to_string(),
             line,
             reason: reason.into(),
+        }
+    }
+}
+
+impl Error {
+    /// The same error again, for each caller waiting on one load: every variant with
+    /// the same fields; an I/O error with its kind and message (its source chain is
+    /// not kept).
+    pub(crate) fn share(&self) -> Error {
+        match self {
+            Error::ReadOnly => Error::ReadOnly,
+            Error::NotAnInteger { key } => Error::NotAnInteger { key: key.clone() },
+            Error::Overflow { key, by } => Error::Overflow {
+                key: key.clone(),
+                by: *by,
+            },
+            Error::IncrUnsupported => Error::IncrUnsupported,
+            Error::InvalidPattern { pattern, reason } => Error::InvalidPattern {
+                pattern: pattern.clone(),
+                reason: reason.clone(),
+            },
+            Error::InvalidCursor { cursor } => Error::InvalidCursor {
+                cursor: cursor.clone(),
+            },
+            Error::InvalidJson { reason } => Error::InvalidJson {
+                reason: reason.clone(),
+            },
+            Error::InvalidLimit => Error::InvalidLimit,
+            Error::InvalidTtl { ttl } => Error::InvalidTtl { ttl: *ttl },
+            Error::InvalidSeconds { text } => Error::InvalidSeconds { text: text.clone() },
+            Error::BatchTooLarge {
+                requested,
+                capacity,
+            } => Error::BatchTooLarge {
+                requested: *requested,
+                capacity: *capacity,
+            },
+            Error::TooHeavy {
+                key,
+                weight,
+                max_weight,
+            } => Error::TooHeavy {
+                key: key.clone(),
+                weight: *weight,
+                max_weight: *max_weight,
+            },
+            Error::BatchTooHeavy { weight, max_weight } => Error::BatchTooHeavy {
+                weight: *weight,
+                max_weight: *max_weight,
+            },
+            Error::Config(reason) => Error::Config(reason.clone()),
+            Error::Io { path, source } => Error::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::JournalUnavailable { dir, kind, reason } => Error::JournalUnavailable {
+                dir: dir.clone(),
+                kind: *kind,
+                reason: reason.clone(),
+            },
+            Error::Locked { path, pid } => Error::Locked {
+                path: path.clone(),
+                pid: *pid,
+            },
+            Error::Corrupt {
+                path,
+                offset,
+                reason,
+                hint,
+            } => Error::Corrupt {
+                path: path.clone(),
+                offset: *offset,
+                reason: reason.clone(),
+                hint: hint.clone(),
+            },
+            Error::MissingFiles { dir, files, hint } => Error::MissingFiles {
+                dir: dir.clone(),
+                files: files.clone(),
+                hint: hint.clone(),
+            },
+            Error::Dataset {
+                source_name,
+                line,
+                reason,
+            } => Error::Dataset {
+                source_name: source_name.clone(),
+                line: *line,
+                reason: reason.clone(),
+            },
         }
     }
 }

@@ -89,8 +89,13 @@ impl fmt::Display for JsonText {
     }
 }
 
-/// JSON integers (`-?(0|[1-9][0-9]*)` within `i64`) are counters for `incr`.
+/// JSON integers (`-?(0|[1-9][0-9]*)` within `i64`) are counters for `incr`. Its size
+/// is the length of the compact text.
 impl Value for JsonText {
+    fn size_in_bytes(&self) -> usize {
+        self.len()
+    }
+
     fn to_i64(&self) -> Option<i64> {
         let s = self.as_str();
         let digits = s.strip_prefix('-').unwrap_or(s);

@@ -27,9 +27,96 @@
 //!   needs room the least recently used key *of the whole store* goes (capacity 3;
 //!   `a`, `b`, `c`, read `a`, insert `d`: `b` goes). Expired keys never count: they are
 //!   removed before any live key is evicted, and count as expirations.
+//! - **Weight** ([`StoreBuilder::max_weight`]): a bound on the total weight of the
+//!   entries, by default their key and value bytes plus a per-entry overhead, so a
+//!   bound in bytes; exact and LRU like the capacity, with which it combines (see
+//!   [Bounding by bytes](#bounding-by-bytes)).
 //! - **Read-only**: [`StoreBuilder::build_read_only`] builds an immutable
 //!   [`ReadOnlyStore`] from an iterator of pairs; reads take no lock and every write
 //!   is [`Error::ReadOnly`].
+//!
+//! # Cache-aside: loaders
+//!
+//! [`StoreExt::get_with`] returns a key's value or loads it, once, however many
+//! threads miss the key at once: the others wait for that load and share its value,
+//! or its error ([`StoreExt::try_get_with`]). `_async` variants take a future and work
+//! under any executor; `_options` variants give the loaded value a TTL. See
+//! [`loader`] for the single-flight rules (panics, cancelled futures, errors).
+//!
+//! ```
+//! use kvcore::{SetOptions, StoreBuilder, StoreExt};
+//! use std::time::Duration;
+//!
+//! let users = StoreBuilder::new().capacity(10_000).build::<String>()?;
+//! let fetch = |id: &str| format!("user {id} from the database"); // slow, in real life
+//! let opts = SetOptions::new().ttl(Duration::from_secs(60));
+//! let name = users.get_with_options("42", opts, || fetch("42"))?;
+//! assert_eq!(name, "user 42 from the database");
+//! assert_eq!(users.get_with("42", || unreachable!("a hit loads nothing"))?, name);
+//! # Ok::<(), kvcore::Error>(())
+//! ```
+//!
+//! # Atomic compute
+//!
+//! [`Store::compute`] reads a key, lets a function decide (a new value, a delete, or
+//! nothing) and applies that atomically against every other writer, with the function
+//! running outside every lock (see [`compute`]):
+//!
+//! ```
+//! use kvcore::{Compute, Store, StoreBuilder};
+//!
+//! let counters = StoreBuilder::new().build::<u64>()?;
+//! for _ in 0..3 {
+//!     counters.compute("visits", &mut |n| Compute::Set(n.copied().unwrap_or(0) + 1))?;
+//! }
+//! assert_eq!(counters.get("visits"), Some(3));
+//! # Ok::<(), kvcore::Error>(())
+//! ```
+//!
+//! # Removal listeners
+//!
+//! [`StoreBuilder::removal_listener`] is told of every value that leaves the store,
+//! with its [`RemovalCause`], exactly once, after the store's locks are released;
+//! recovering a persistent store reports nothing (see [`listener`]):
+//!
+//! ```
+//! use kvcore::{RemovalCause, SetOptions, Store, StoreBuilder};
+//! use std::sync::{Arc, Mutex};
+//!
+//! let evicted = Arc::new(Mutex::new(Vec::new()));
+//! let sink = Arc::clone(&evicted);
+//! let cache = StoreBuilder::new()
+//!     .capacity(1)
+//!     .removal_listener(move |key: &str, _value: String, cause| {
+//!         if cause == RemovalCause::Evicted {
+//!             sink.lock().unwrap().push(key.to_owned());
+//!         }
+//!     })
+//!     .build::<String>()?;
+//! cache.set("a", "1".into(), SetOptions::new())?;
+//! cache.set("b", "2".into(), SetOptions::new())?;
+//! assert_eq!(*evicted.lock().unwrap(), ["a"]);
+//! # Ok::<(), kvcore::Error>(())
+//! ```
+//!
+//! # Bounding by bytes
+//!
+//! [`StoreBuilder::max_weight`] bounds the total weight; entries weigh what
+//! [`StoreBuilder::weigher`] says, by default [`weight::default_weight`] (key and
+//! value bytes, [`Value::size_in_bytes`], plus [`weight::ENTRY_OVERHEAD`]). The bound
+//! is never exceeded, the least recently used keys go first, and a value heavier than
+//! the whole bound is refused with [`Error::TooHeavy`] (see [`weight`]):
+//!
+//! ```
+//! use kvcore::{Error, SetOptions, Store, StoreBuilder};
+//!
+//! let blobs = StoreBuilder::new().max_weight(64 << 20).build::<Vec<u8>>()?; // 64 MiB
+//! blobs.set("small", vec![0; 1 << 20], SetOptions::new())?;
+//! assert!(blobs.weight().unwrap() > 1 << 20);
+//! let huge = blobs.set("huge", vec![0; 65 << 20], SetOptions::new());
+//! assert!(matches!(huge, Err(Error::TooHeavy { .. })));
+//! # Ok::<(), kvcore::Error>(())
+//! ```
 //!
 //! # Time
 //!
@@ -55,10 +142,15 @@
 //! same way) and, in a [`PersistentStore`], its
 //! [`ValueCodec::encode`](persist::ValueCodec::encode) (a write records its change under
 //! the key's write lock, so that the journal's order for a key is the order of its
-//! changes). Under [`Fsync::Always`](persist::Fsync::Always) a write also waits for its
-//! fsync under that lock, so that nobody sees a write before it is on disk: readers
-//! of that shard wait for it too. Keep `Clone` and `encode` cheap and free of calls
-//! into the store; for large values, store an `Arc`.
+//! changes), and in a store with a weigher, the weigher when an entry is overwritten
+//! or removed (a new value is weighed before any lock is taken, but an `incr`'s is
+//! only known under it). Under [`Fsync::Always`](persist::Fsync::Always) a write also
+//! waits for its fsync under that lock, so that nobody sees a write before it is on
+//! disk: readers of that shard wait for it too. Keep `Clone`, `encode` and the weigher
+//! cheap and free of calls into the store; for large values, store an `Arc`. What never
+//! runs under a lock: a loader's `init`, a [`Store::compute`] function and a removal
+//! listener, which may all call the store (a loader or compute function not for its
+//! own key, which it would wait for).
 //!
 //! # Coming from moka or quick_cache
 //!
@@ -74,12 +166,15 @@
 //! | `.time_to_live(d)` | (no TTLs) | [`.default_ttl(d)`](StoreBuilder::default_ttl) |
 //! | `.time_to_idle(d)` | (no TTLs) | `.default_ttl(d)` with [`.sliding(true)`](StoreBuilder::sliding); one or the other, not both at once |
 //! | `.expire_after(expiry)` | (no TTLs) | per write: [`SetOptions::ttl`]; later: [`Store::expire`], [`Store::clear_ttl`] |
-//! | `.weigher(f)`, `.eviction_listener(f)` | `Cache::with_weighter(..)`, `Lifecycle` | none: capacity counts keys; [`Stats`] counts what left |
+//! | `.max_capacity(n)` with `.weigher(f)` | `Cache::with_weighter(.., w, weighter)` | [`.max_weight(n)`](StoreBuilder::max_weight), [`.weigher(f)`](StoreBuilder::weigher) (default: key and value bytes) |
+//! | `.eviction_listener(f)` | `Lifecycle::on_evict` | [`.removal_listener(f)`](StoreBuilder::removal_listener): every removal with its [`RemovalCause`] |
 //! | `get(&k)` | `get(&k)` | [`get(k)`](Store::get): counts as use (LRU place, sliding TTL) |
 //! | `contains_key(&k)` | `contains_key(&k)`, `peek(&k)` | [`contains(k)`](Store::contains), [`ttl(k)`](Store::ttl): only look, return no value |
 //! | `insert(k, v)` | `insert(k, v)` | [`set(k, v, SetOptions::new())?`](Store::set) |
 //! | `entry(k).or_insert(v)` | `replace(k, v, _)` | `set` with [`.if_absent()`](SetOptions::if_absent), [`.if_present()`](SetOptions::if_present) |
-//! | `get_with(k, f)`, `entry(k).or_insert_with(f)` | `get_or_insert_with(&k, f)` | `get`, then `set` with `.if_absent()` (below); no single flight: two threads that miss at once both load |
+//! | `get_with(k, f)`, `try_get_with(k, f)` | `get_or_insert_with(&k, f)` | [`get_with(k, f)?`](StoreExt::get_with), [`try_get_with(k, f)`](StoreExt::try_get_with): single flight, errors shared as `Arc<E>` |
+//! | `future::Cache::get_with(k, fut)` | `get_value_or_guard_async(&k)` | [`get_with_async(k, fut)`](StoreExt::get_with_async), on any executor |
+//! | `entry(k).and_compute_with(f)` | (none) | [`compute(k, &mut f)?`](Store::compute) |
 //! | `invalidate(&k)`, `remove(&k)` | `remove(&k)` | [`delete(k)?`](Store::delete): whether it was live |
 //! | `invalidate_all()` | `clear()` | [`clear()?`](Store::clear) |
 //! | `entry_count()` (an estimate) | `len()` | [`len()`](Store::len): live keys, exact |
@@ -99,8 +194,12 @@
 //!   predict. The price: a one-off pass over many cold keys pushes the working set out.
 //! - **Capacity in keys, never exceeded.** Both peers bound their size on a best-effort
 //!   basis (quick_cache per shard); a kvcore store never holds more live keys than its
-//!   capacity, not even for a moment. There is no weigher: choose the capacity from the
-//!   size of a typical entry. Expired keys do not count toward it.
+//!   capacity, not even for a moment, nor more weight than its `max_weight`; an entry
+//!   heavier than the whole bound is an error rather than a value silently dropped.
+//!   Expired keys do not count toward the capacity.
+//! - **A weigher runs again when an entry leaves** (as quick_cache's does): kvcore
+//!   keeps no weight in each entry, so the weigher must give the same weight for the
+//!   same key and value every time.
 //! - **Expired keys are removed by [`Store::purge_expired`], which you call on a
 //!   timer.** A read never returns a key whose TTL has passed, but it does not remove it
 //!   either. Removal happens in `purge_expired` (kvserver calls it from a background
@@ -117,24 +216,8 @@
 //! The kvcore column at work, on a [`ManualClock`] so that the test moves time:
 //!
 //! ```
-//! use kvcore::{ManualClock, SetOptions, SetOutcome, Store, StoreBuilder};
+//! use kvcore::{ManualClock, SetOptions, Store, StoreBuilder, StoreExt};
 //! use std::time::Duration;
-//!
-//! /// moka's `get_with`: a hit, or load and insert unless another writer got there first.
-//! fn get_with(
-//!     store: &impl Store<String>,
-//!     key: &str,
-//!     load: impl FnOnce() -> String,
-//! ) -> kvcore::Result<String> {
-//!     if let Some(value) = store.get(key) {
-//!         return Ok(value);
-//!     }
-//!     let value = load();
-//!     match store.set(key, value.clone(), SetOptions::new().if_absent())? {
-//!         SetOutcome::NotSet => Ok(store.get(key).unwrap_or(value)), // theirs
-//!         SetOutcome::Created | SetOutcome::Replaced => Ok(value),
-//!     }
-//! }
 //!
 //! let clock = ManualClock::new();
 //! // Cache::builder().max_capacity(3).time_to_idle(Duration::from_secs(60)).build()
@@ -148,8 +231,8 @@
 //! cache.set("a", "1".into(), SetOptions::new())?; // insert
 //! assert_eq!(cache.get("a").as_deref(), Some("1")); // get: a hit
 //! assert!(cache.delete("a")?); // invalidate
-//! assert_eq!(get_with(&cache, "a", || "loaded".into())?, "loaded"); // a miss, then a load
-//! assert_eq!(get_with(&cache, "a", || panic!("a hit loads nothing"))?, "loaded");
+//! assert_eq!(cache.get_with("a", || "loaded".into())?, "loaded"); // a miss, then a load
+//! assert_eq!(cache.get_with("a", || panic!("a hit loads nothing"))?, "loaded");
 //!
 //! cache.set("b", "2".into(), SetOptions::new())?;
 //! cache.set("c", "3".into(), SetOptions::new())?;
@@ -171,7 +254,9 @@
 //!
 //! # Using kvcore from async code
 //!
-//! kvcore has no async API and needs none for most calls: reads and the writes of a
+//! The loaders have async variants ([`StoreExt::get_with_async`] and its kin), which
+//! wait for another caller's load without blocking the thread. The rest of kvcore has
+//! no async API and needs none for most calls: reads and the writes of a
 //! [`MemoryStore`] take one shard's lock for a short, bounded step (a bounded store's
 //! new keys also take the LRU mutex for a moment), never wait for I/O, and return no
 //! guard, so an async task calls them directly and nothing is held across an
@@ -245,25 +330,32 @@
 pub mod builder;
 pub mod bytes;
 pub mod clock;
+pub mod compute;
 pub mod cursor;
 pub mod dataset;
 pub mod error;
 pub mod glob;
 pub mod json;
 pub mod limits;
+pub mod listener;
+pub mod loader;
 pub mod memory;
 pub mod persist;
 pub mod readonly;
 pub mod store;
 pub mod ttl;
 pub mod value;
+pub mod weight;
 
 pub use builder::StoreBuilder;
 pub use bytes::Bytes;
 pub use clock::{Clock, ManualClock, SystemClock, TickingClock};
+pub use compute::{Compute, Computed};
 pub use error::{Error, Result};
 pub use glob::Pattern;
 pub use json::JsonText;
+pub use listener::RemovalCause;
+pub use loader::StoreExt;
 pub use memory::{MAX_TTL, MemoryStore};
 pub use persist::PersistentStore;
 pub use readonly::ReadOnlyStore;

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use hashbrown::HashTable;
 
+use crate::compute::{Compute, Computed};
 use crate::cursor::{Cursor, MEMORY_TAG};
+use crate::loader::{Failed, Load, LoadAsync, LoadFuture};
 use crate::store::{Expiry, Mode, ScanPage, SetOptions, SetOutcome, Stats, Store};
 use crate::{Error, Pattern, Result, Value};
 
@@ -244,5 +246,40 @@ impl<V: Value> Store<V> for ReadOnlyStore<V> {
             read_only: true,
             ..Mode::default()
         }
+    }
+
+    fn weight(&self) -> Option<u64> {
+        None
+    }
+
+    fn compute(&self, _: &str, _: &mut dyn FnMut(Option<&V>) -> Compute<V>) -> Result<Computed<V>> {
+        Err(Error::ReadOnly)
+    }
+
+    /// A key of the dataset is returned as it is (the loaders of
+    /// [`StoreExt`](crate::StoreExt) find it before they get here); any other is
+    /// refused with [`Error::ReadOnly`], and `load` never runs.
+    fn single_flight(
+        &self,
+        key: &str,
+        _: SetOptions,
+        load: &mut Load<'_, V>,
+    ) -> std::result::Result<V, Failed> {
+        self.position(key)
+            .map(|i| self.pairs[i].1.clone())
+            .ok_or_else(|| load.refuse(Error::ReadOnly))
+    }
+
+    fn single_flight_async<'a>(
+        &'a self,
+        key: &'a str,
+        _: SetOptions,
+        load: LoadAsync<'a, V>,
+    ) -> LoadFuture<'a, V> {
+        let found = self
+            .position(key)
+            .map(|i| self.pairs[i].1.clone())
+            .ok_or_else(|| load.refuse(Error::ReadOnly));
+        Box::pin(std::future::ready(found))
     }
 }

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use crate::compute::{Compute, Computed};
+use crate::loader::{Failed, Load, LoadAsync, LoadFuture};
 use crate::{Pattern, Result, Value};
 
 /// How a write treats the key's time-to-live.
@@ -284,8 +286,10 @@ pub struct Stats {
     /// Keys removed from memory after their TTL passed (see above: not counted by
     /// the read that first finds a key dead).
     pub expirations: u64,
-    /// Live keys removed to make room under the capacity bound.
+    /// Live keys removed to make room under the capacity or weight bound.
     pub evictions: u64,
+    /// Calls of the removal listener that panicked (see [`listener`](crate::listener)).
+    pub listener_panics: u64,
 }
 
 /// How a store was configured.
@@ -300,6 +304,8 @@ pub struct Mode {
     pub default_ttl: Option<Duration>,
     /// Reads restart a key's TTL.
     pub sliding: bool,
+    /// At most this much weight in all (see [`weight`](crate::weight)).
+    pub max_weight: Option<u64>,
 }
 
 /// A concurrent key-value store.
@@ -406,4 +412,38 @@ pub trait Store<V: Value>: Send + Sync + std::fmt::Debug {
 
     /// How the store was configured.
     fn mode(&self) -> Mode;
+
+    /// The total weight of the entries in memory (expired ones not yet removed
+    /// included), or `None` if the store was built without a weigher or a
+    /// `max_weight` and does not count weights (see [`weight`](crate::weight)).
+    fn weight(&self) -> Option<u64>;
+
+    /// Calls `f` with the live value of `key` (or `None`) and applies what it returns,
+    /// atomically against every other writer of the key: `f` runs without any lock
+    /// held, and runs again if another write got in between. See
+    /// [`compute`](crate::compute) for the details and an example.
+    fn compute(
+        &self,
+        key: &str,
+        f: &mut dyn FnMut(Option<&V>) -> Compute<V>,
+    ) -> Result<Computed<V>>;
+
+    /// The single flight under the loaders of [`StoreExt`](crate::StoreExt): returns
+    /// the value of `key` that a caller already loading it hands on, or leads the
+    /// load, running `load` once and storing its value where the key is absent. The
+    /// loaders check for a live value first; call them instead of this.
+    fn single_flight(
+        &self,
+        key: &str,
+        opts: SetOptions,
+        load: &mut Load<'_, V>,
+    ) -> std::result::Result<V, Failed>;
+
+    /// [`single_flight`](Self::single_flight) for the async loaders.
+    fn single_flight_async<'a>(
+        &'a self,
+        key: &'a str,
+        opts: SetOptions,
+        load: LoadAsync<'a, V>,
+    ) -> LoadFuture<'a, V>;
 }

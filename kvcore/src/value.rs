@@ -35,10 +35,42 @@ pub trait Value: Clone + Send + Sync + 'static {
         let _ = n;
         None
     }
+
+    /// How many bytes this value takes, for the default weight of a weight-bounded
+    /// store (see [`weight`](crate::weight)): by default its size in memory
+    /// (`size_of::<Self>()`); strings and byte strings, shared or not, give the length
+    /// of their content, JSON values an estimate of theirs.
+    ///
+    /// Override it for a type that holds data on the heap, so that
+    /// [`StoreBuilder::max_weight`](crate::StoreBuilder::max_weight) bounds what the
+    /// values really take. It must give the same answer for the same value every time.
+    ///
+    /// ```
+    /// use kvcore::Value;
+    ///
+    /// #[derive(Clone)]
+    /// struct Thumbnail(Vec<u8>);
+    ///
+    /// impl Value for Thumbnail {
+    ///     fn size_in_bytes(&self) -> usize {
+    ///         self.0.len()
+    ///     }
+    /// }
+    ///
+    /// assert_eq!(Thumbnail(vec![0; 4096]).size_in_bytes(), 4096);
+    /// assert_eq!("héllo".to_string().size_in_bytes(), 6);
+    /// assert_eq!(7u64.size_in_bytes(), 8);
+    /// ```
+    fn size_in_bytes(&self) -> usize {
+        size_of::<Self>()
+    }
 }
 
 /// Strings hold integers as their decimal text, as Redis strings do.
 impl Value for String {
+    fn size_in_bytes(&self) -> usize {
+        self.len()
+    }
     fn to_i64(&self) -> Option<i64> {
         parse_decimal(self)
     }
@@ -49,6 +81,9 @@ impl Value for String {
 
 /// Shared strings hold integers as their decimal text.
 impl Value for Arc<str> {
+    fn size_in_bytes(&self) -> usize {
+        self.len()
+    }
     fn to_i64(&self) -> Option<i64> {
         parse_decimal(self)
     }
@@ -59,6 +94,9 @@ impl Value for Arc<str> {
 
 /// Byte strings hold integers as their decimal text.
 impl Value for Vec<u8> {
+    fn size_in_bytes(&self) -> usize {
+        self.len()
+    }
     fn to_i64(&self) -> Option<i64> {
         std::str::from_utf8(self).ok().and_then(parse_decimal)
     }
@@ -69,6 +107,9 @@ impl Value for Vec<u8> {
 
 /// Shared byte strings hold integers as their decimal text.
 impl Value for Arc<[u8]> {
+    fn size_in_bytes(&self) -> usize {
+        self.len()
+    }
     fn to_i64(&self) -> Option<i64> {
         std::str::from_utf8(self).ok().and_then(parse_decimal)
     }
@@ -79,6 +120,9 @@ impl Value for Arc<[u8]> {
 
 /// Static strings hold integers as decimal text but cannot be created by `incr`.
 impl Value for &'static str {
+    fn size_in_bytes(&self) -> usize {
+        self.len()
+    }
     fn to_i64(&self) -> Option<i64> {
         parse_decimal(self)
     }
@@ -97,14 +141,30 @@ impl Value for u64 {}
 impl Value for bool {}
 impl Value for f64 {}
 
-/// JSON values hold integers as JSON numbers without a fraction.
+/// JSON values hold integers as JSON numbers without a fraction. Their size is an
+/// estimate: each node's own size plus the bytes of its strings and keys, counted
+/// through the whole tree on each call.
 impl Value for serde_json::Value {
+    fn size_in_bytes(&self) -> usize {
+        json_size(self)
+    }
     fn to_i64(&self) -> Option<i64> {
         self.as_i64()
     }
     fn from_i64(n: i64) -> Option<Self> {
         Some(serde_json::Value::from(n))
     }
+}
+
+fn json_size(value: &serde_json::Value) -> usize {
+    use serde_json::Value as J;
+    size_of::<J>()
+        + match value {
+            J::Null | J::Bool(_) | J::Number(_) => 0,
+            J::String(s) => s.len(),
+            J::Array(items) => items.iter().map(json_size).sum(),
+            J::Object(map) => map.iter().map(|(k, v)| k.len() + json_size(v)).sum(),
+        }
 }
 
 /// Parses canonical decimal integer text: an optional `-`, digits, nothing else.

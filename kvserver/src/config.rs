@@ -33,6 +33,13 @@ pub struct Config {
     #[arg(long, env = "KV_CAPACITY", value_parser = clap::value_parser!(u64).range(1..))]
     pub capacity: Option<u64>,
 
+    /// At most this many bytes of keys and values (each entry counted with its
+    /// overhead); the least recently used are evicted. Units as Redis's maxmemory:
+    /// 100000, 64kb, 64mb, 1gb (powers of 1024), 64k, 64m, 1g (powers of 1000); 0 for
+    /// no bound. With --backend: bounds the local cache.
+    #[arg(long, env = "KV_MAX_MEMORY", value_name = "BYTES", value_parser = parse_memory)]
+    pub max_memory: Option<u64>,
+
     /// Serve the `--load` dataset and refuse every write with 403.
     #[arg(long, env = "KV_READ_ONLY", requires = "load")]
     pub read_only: bool,
@@ -163,6 +170,43 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     kvcore::ttl::parse_seconds(text).map_err(|e| e.to_string())
 }
 
+impl Config {
+    /// The `--max-memory` bound in bytes, if there is one (`0` is none, as in Redis).
+    pub fn max_memory_bytes(&self) -> Option<u64> {
+        self.max_memory.filter(|&bytes| bytes > 0)
+    }
+}
+
+/// Parses a size as Redis's `maxmemory` does: digits, then optionally a unit, in any
+/// letter case: `k`, `m`, `g` (powers of 1000) or `kb`, `mb`, `gb` (powers of 1024).
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(digits_end);
+    let unit_bytes: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1_000,
+        "kb" => 1 << 10,
+        "m" => 1_000_000,
+        "mb" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size: give bytes, optionally with a unit \
+                 (64kb, 64mb, 1gb are powers of 1024; 64k, 64m, 1g of 1000), or 0 for no bound"
+            ));
+        }
+    };
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("{text:?} is not a size: it must start with a whole number of bytes, as in 64mb")
+    })?;
+    n.checked_mul(unit_bytes)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
 fn parse_fsync(text: &str) -> Result<Fsync, String> {
     text.parse().map_err(|e: kvcore::Error| e.to_string())
 }
@@ -215,6 +259,49 @@ mod tests {
         let c = Config::try_parse_from(["kvserver", "--backend-wait-replicas", "2"]).unwrap();
         assert_eq!(c.backend_wait_replicas, 2);
         assert!(Config::try_parse_from(["kvserver", "--backend-wait-replicas", "-1"]).is_err());
+    }
+
+    #[test]
+    fn max_memory_reads_sizes_as_redis_does() {
+        for (text, bytes) in [
+            ("100000", 100_000),
+            ("64kb", 64 << 10),
+            ("64KB", 64 << 10),
+            ("64k", 64_000),
+            ("64mb", 64 << 20),
+            ("64Mb", 64 << 20),
+            ("1gb", 1 << 30),
+            ("1g", 1_000_000_000),
+            ("2048b", 2048),
+            ("0", 0),
+            ("0mb", 0),
+        ] {
+            assert_eq!(parse_memory(text), Ok(bytes), "{text}");
+        }
+        for bad in [
+            "",
+            "mb",
+            "-1",
+            "1.5gb",
+            "64 mb",
+            "64tb",
+            "x",
+            "99999999999999gb",
+        ] {
+            assert!(parse_memory(bad).is_err(), "{bad:?} was accepted");
+        }
+        let c = Config::try_parse_from(["kvserver", "--max-memory", "64mb"]).unwrap();
+        assert_eq!(c.max_memory_bytes(), Some(64 << 20));
+        let c = Config::try_parse_from(["kvserver", "--max-memory", "0"]).unwrap();
+        assert_eq!(c.max_memory_bytes(), None, "0 is no bound, as in Redis");
+        assert_eq!(
+            Config::try_parse_from(["kvserver"])
+                .unwrap()
+                .max_memory_bytes(),
+            None
+        );
+        let e = Config::try_parse_from(["kvserver", "--max-memory", "lots"]).unwrap_err();
+        assert!(e.to_string().contains("is not a size"), "{e}");
     }
 
     #[test]

@@ -370,6 +370,14 @@ impl From<kvcore::Error> for ApiError {
             | E::InvalidLimit
             | E::InvalidJson { .. }
             | E::BatchTooLarge { .. } => ApiError::bad_request(e.to_string()),
+            E::TooHeavy { key, weight, .. } => ApiError::too_large(format!(
+                "the entry for key {key:?} takes {weight} bytes with its overhead, more than \
+                 --max-memory allows in all: store a smaller value or raise --max-memory"
+            )),
+            E::BatchTooHeavy { weight, .. } => ApiError::too_large(format!(
+                "the batch takes {weight} bytes with its overhead, more than --max-memory \
+                 allows in all: split it or raise --max-memory"
+            )),
             other => ApiError::internal(other),
         }
     }

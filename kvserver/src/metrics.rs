@@ -10,6 +10,7 @@
 //! | `http_request_duration_seconds` | histogram | `method`, `route` |
 //! | `kv_keys` | gauge | |
 //! | `kv_hit_counters`, `kv_hit_counters_max` | gauge | |
+//! | `kv_memory_used_bytes`, `kv_memory_max_bytes` | gauge | with `--max-memory` only |
 //! | `kv_journal_failed` | gauge | 1 while writes are refused for a full disk |
 //! | `kv_hits_total`, `kv_misses_total` | counter | |
 //! | `kv_evictions_total`, `kv_expirations_total` | counter | |
@@ -62,6 +63,8 @@ pub struct Figures {
     pub max_counters: usize,
     /// The journal and snapshot of a local store kept on disk.
     pub persistence: Option<(JournalStats, SnapshotInfo)>,
+    /// Bytes of keys and values held, and the `--max-memory` bound, when there is one.
+    pub memory: Option<(u64, u64)>,
 }
 
 /// A server's metrics registry.
@@ -130,7 +133,7 @@ fn describe() {
     describe_counter!("kv_misses_total", "Reads that did not find their key");
     describe_counter!(
         "kv_evictions_total",
-        "Live keys evicted to stay within --capacity"
+        "Live keys evicted to stay within --capacity or --max-memory"
     );
     describe_counter!(
         "kv_expirations_total",
@@ -141,6 +144,11 @@ fn describe() {
         "Paths whose hits /api/... counts (at most --max-counters)"
     );
     describe_gauge!("kv_hit_counters_max", "The bound --max-counters");
+    describe_gauge!(
+        "kv_memory_used_bytes",
+        "Bytes that keys and values take, each entry with its overhead (with --max-memory)"
+    );
+    describe_gauge!("kv_memory_max_bytes", "The bound --max-memory, in bytes");
     describe_gauge!("kv_journal_bytes", "Size of the journal file, in bytes");
     describe_gauge!(
         "kv_journal_failed",
@@ -273,6 +281,7 @@ impl Metrics {
             counters,
             max_counters,
             persistence,
+            memory,
         } = figures;
         with_local_recorder(&self.recorder, || {
             if let Some(keys) = keys {
@@ -282,6 +291,10 @@ impl Metrics {
                 gauge!("kv_hit_counters").set(*counters as f64);
             }
             gauge!("kv_hit_counters_max").set(*max_counters as f64);
+            if let Some((used, max)) = memory {
+                gauge!("kv_memory_used_bytes").set(*used as f64);
+                gauge!("kv_memory_max_bytes").set(*max as f64);
+            }
             counter!("kv_hits_total").absolute(stats.hits);
             counter!("kv_misses_total").absolute(stats.misses);
             counter!("kv_evictions_total").absolute(stats.evictions);

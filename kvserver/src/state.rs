@@ -75,6 +75,9 @@ impl AppState {
         if let Some(capacity) = config.capacity {
             builder = builder.capacity(usize::try_from(capacity).unwrap_or(usize::MAX));
         }
+        if let Some(bytes) = config.max_memory_bytes() {
+            builder = builder.max_weight(bytes);
+        }
         let limits = Limits {
             max_key_bytes: config.max_key_bytes,
             max_value_bytes: config.max_value_bytes,
@@ -91,6 +94,7 @@ impl AppState {
                 capacity: config
                     .capacity
                     .map(|c| usize::try_from(c).unwrap_or(usize::MAX)),
+                max_memory: config.max_memory_bytes(),
                 timeout: config.backend_timeout,
                 default_ttl: config.ttl,
                 sliding: config.sliding,
@@ -286,6 +290,9 @@ fn describe_mode(config: &Config) -> String {
         ));
     } else if let Some(c) = config.capacity {
         parts.push(format!("lru capacity {c}"));
+    }
+    if let Some(bytes) = config.max_memory_bytes() {
+        parts.push(format!("max memory {bytes} bytes"));
     }
     if parts.is_empty() {
         parts.push("plain".into());

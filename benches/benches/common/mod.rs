@@ -9,6 +9,7 @@
 
 pub mod workload;
 
+use std::convert::Infallible;
 use std::num::NonZeroUsize;
 
 use kv_benches::{Cache, Mode, Val};
@@ -21,6 +22,8 @@ type Hasher = hashbrown::DefaultHashBuilder;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peer {
     Kvcore,
+    /// kvcore with a removal listener that does nothing: what listening costs.
+    KvcoreListener,
     /// kvcore on a [`TickingClock`], in the modes with TTLs.
     KvcoreTick,
     Moka,
@@ -31,8 +34,9 @@ pub enum Peer {
 
 impl Peer {
     /// Every store, in report order.
-    pub const ALL: [Peer; 6] = [
+    pub const ALL: [Peer; 7] = [
         Peer::Kvcore,
+        Peer::KvcoreListener,
         Peer::KvcoreTick,
         Peer::Moka,
         Peer::QuickCache,
@@ -44,6 +48,7 @@ impl Peer {
     pub fn name(self) -> &'static str {
         match self {
             Peer::Kvcore => "kvcore",
+            Peer::KvcoreListener => "kvcore+listener",
             Peer::KvcoreTick => "kvcore-tick",
             Peer::Moka => "moka",
             Peer::QuickCache => "quick_cache",
@@ -53,14 +58,15 @@ impl Peer {
     }
 
     /// Whether the store can be configured for `mode`. quick_cache and lru have no
-    /// TTLs; dashmap has neither TTLs nor a bound and is measured once, unbounded, as
-    /// the ceiling every mode is compared with. kvcore's clock matters only where keys
-    /// have deadlines.
+    /// TTLs, and lru no weights; dashmap has neither TTLs nor a bound and is measured
+    /// once, unbounded, as the ceiling every mode is compared with. kvcore's clock
+    /// matters only where keys have deadlines.
     pub fn supports(self, mode: Mode) -> bool {
         match self {
-            Peer::Kvcore | Peer::Moka => true,
+            Peer::Kvcore | Peer::KvcoreListener | Peer::Moka => true,
             Peer::KvcoreTick => mode.ttl().is_some(),
-            Peer::QuickCache | Peer::Lru => matches!(mode, Mode::Plain | Mode::Lru),
+            Peer::QuickCache => matches!(mode, Mode::Plain | Mode::Lru | Mode::Weight),
+            Peer::Lru => matches!(mode, Mode::Plain | Mode::Lru),
             Peer::DashMap => mode == Mode::Plain,
         }
     }
@@ -77,6 +83,11 @@ pub trait Visitor {
 pub fn visit(peer: Peer, mode: Mode, n: usize, visitor: &mut impl Visitor) {
     match peer {
         Peer::Kvcore => visitor.visit(peer, move || mode.kvcore(n)),
+        Peer::KvcoreListener => visitor.visit(peer, move || {
+            let builder = mode.kvcore_builder(n);
+            let store = builder.removal_listener(|_: &str, _: Val, _| {}).build();
+            store.expect("a valid configuration")
+        }),
         Peer::KvcoreTick => visitor.visit(peer, move || {
             let clock = TickingClock::new().expect("the clock's thread starts");
             let store = mode.kvcore_builder(n).clock(clock).build();
@@ -85,10 +96,16 @@ pub fn visit(peer: Peer, mode: Mode, n: usize, visitor: &mut impl Visitor) {
         Peer::Moka => visitor.visit(peer, move || moka(mode, n)),
         // quick_cache is always bounded; in the unbounded mode it gets room for
         // twice the key space, so that uneven shards never make it evict.
-        Peer::QuickCache => visitor.visit(peer, move || {
-            let cap = mode.capacity(n).unwrap_or(2 * n);
-            QuickCache(quick_cache::sync::Cache::new(cap))
-        }),
+        Peer::QuickCache => match mode.max_weight(n) {
+            Some(max) => visitor.visit(peer, move || {
+                let cache = quick_cache::sync::Cache::with_weighter(n / 2, max, ByWeight);
+                QuickCacheWeighted(cache)
+            }),
+            None => visitor.visit(peer, move || {
+                let cap = mode.capacity(n).unwrap_or(2 * n);
+                QuickCache(quick_cache::sync::Cache::new(cap))
+            }),
+        },
         Peer::Lru => visitor.visit(peer, move || {
             let cache = match mode.capacity(n).and_then(NonZeroUsize::new) {
                 Some(cap) => lru::LruCache::with_hasher(cap, Hasher::default()),
@@ -110,6 +127,12 @@ fn moka(mode: Mode, n: usize) -> Moka {
     if let Some(cap) = mode.capacity(n) {
         b = b
             .max_capacity(cap as u64)
+            .eviction_policy(moka::policy::EvictionPolicy::lru());
+    }
+    if let Some(max) = mode.max_weight(n) {
+        b = b
+            .max_capacity(max)
+            .weigher(|k: &String, v: &Val| weight(k, v) as u32)
             .eviction_policy(moka::policy::EvictionPolicy::lru());
     }
     if let Some(ttl) = mode.ttl() {
@@ -137,6 +160,28 @@ impl Cache for Moka {
     fn settle(&self) {
         self.0.run_pending_tasks();
     }
+    fn get_with(&self, key: &str, init: impl FnOnce() -> Val) -> Val {
+        self.0.get_with_by_ref(key, init)
+    }
+    fn remove(&self, key: &str) {
+        self.0.invalidate(key);
+    }
+}
+
+/// An entry's weight as kvcore's default weigher counts it: key and value bytes
+/// plus kvcore's per-entry overhead. Every weighted peer weighs the same.
+pub fn weight(key: &str, _value: &Val) -> u64 {
+    (key.len() + size_of::<Val>()) as u64 + u64::from(kvcore::weight::ENTRY_OVERHEAD)
+}
+
+/// quick_cache's weigher: [`weight`].
+#[derive(Clone, Copy, Debug)]
+pub struct ByWeight;
+
+impl quick_cache::Weighter<String, Val> for ByWeight {
+    fn weight(&self, key: &String, value: &Val) -> u64 {
+        weight(key, value)
+    }
 }
 
 pub struct QuickCache(quick_cache::sync::Cache<String, Val>);
@@ -150,6 +195,39 @@ impl Cache for QuickCache {
     }
     fn contains(&self, key: &str) -> bool {
         self.0.contains_key(key)
+    }
+    fn get_with(&self, key: &str, init: impl FnOnce() -> Val) -> Val {
+        let loaded = self
+            .0
+            .get_or_insert_with(key, || Ok::<_, Infallible>(init()));
+        loaded.unwrap_or_else(|never| match never {})
+    }
+    fn remove(&self, key: &str) {
+        self.0.remove(key);
+    }
+}
+
+/// quick_cache bounded by [`weight`].
+pub struct QuickCacheWeighted(quick_cache::sync::Cache<String, Val, ByWeight>);
+
+impl Cache for QuickCacheWeighted {
+    fn get(&self, key: &str) -> Option<Val> {
+        self.0.get(key)
+    }
+    fn set(&self, key: &str, value: Val) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn contains(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+    fn get_with(&self, key: &str, init: impl FnOnce() -> Val) -> Val {
+        let loaded = self
+            .0
+            .get_or_insert_with(key, || Ok::<_, Infallible>(init()));
+        loaded.unwrap_or_else(|never| match never {})
+    }
+    fn remove(&self, key: &str) {
+        self.0.remove(key);
     }
 }
 
@@ -166,6 +244,19 @@ impl Cache for Lru {
     fn contains(&self, key: &str) -> bool {
         self.0.lock().contains(key)
     }
+    /// Under the one mutex: no two loads of a key, nor of any two keys, run at once.
+    fn get_with(&self, key: &str, init: impl FnOnce() -> Val) -> Val {
+        let mut cache = self.0.lock();
+        if let Some(v) = cache.get(key) {
+            return *v;
+        }
+        let v = init();
+        cache.put(key.to_owned(), v);
+        v
+    }
+    fn remove(&self, key: &str) {
+        self.0.lock().pop(key);
+    }
 }
 
 pub struct DashMap(dashmap::DashMap<String, Val, Hasher>);
@@ -179,5 +270,15 @@ impl Cache for DashMap {
     }
     fn contains(&self, key: &str) -> bool {
         self.0.contains_key(key)
+    }
+    /// dashmap's entry API: the shard's write lock is held while `init` runs.
+    fn get_with(&self, key: &str, init: impl FnOnce() -> Val) -> Val {
+        if let Some(v) = self.0.get(key) {
+            return *v;
+        }
+        *self.0.entry(key.to_owned()).or_insert_with(init)
+    }
+    fn remove(&self, key: &str) {
+        self.0.remove(key);
     }
 }

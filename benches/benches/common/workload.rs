@@ -29,6 +29,11 @@ pub enum Op {
     Insert,
     Mixed9010,
     Mixed5050,
+    /// The store's get-or-load call: 9 in 10 on present keys (Zipf), 1 in 10 on a
+    /// key it does not hold (Zipf over the miss keys), which is loaded and then
+    /// removed, so that it misses again next time. Not in [`Op::ALL`]: the `targets`
+    /// bench measures it.
+    GetWith,
 }
 
 impl Op {
@@ -48,6 +53,7 @@ impl Op {
             Op::Insert => "insert",
             Op::Mixed9010 => "mixed-90-10",
             Op::Mixed5050 => "mixed-50-50",
+            Op::GetWith => "get-with",
         }
     }
 }
@@ -111,11 +117,25 @@ fn run<C: Cache>(op: Op, cache: &Filled<C>, w: &Workload, t: usize, start: usize
     let c = &cache.cache;
     let mask = TRACE - 1;
     let mut pos = start & mask;
+    if op == Op::GetWith {
+        for _ in 0..ops {
+            if pos.is_multiple_of(10) {
+                let k = &w.misses[w.zipf_miss[t][pos] as usize];
+                black_box(c.get_with(k, || WRITTEN));
+                c.remove(k);
+            } else {
+                let k = &w.keys[cache.hits[t][pos] as usize];
+                black_box(c.get_with(k, || WRITTEN));
+            }
+            pos = (pos + 1) & mask;
+        }
+        return;
+    }
     let (keys, trace) = match op {
         Op::GetHit => (&w.keys, &cache.hits[t]),
         Op::GetMiss => (&w.misses, &w.zipf_miss[t]),
         Op::Insert => (&w.keys, &w.uniform[t]),
-        Op::Mixed9010 | Op::Mixed5050 => (&w.keys, &w.zipf[t]),
+        Op::Mixed9010 | Op::Mixed5050 | Op::GetWith => (&w.keys, &w.zipf[t]),
     };
     // Which positions write: none, all, every tenth or every other one.
     let writes_every = match op {
@@ -123,6 +143,7 @@ fn run<C: Cache>(op: Op, cache: &Filled<C>, w: &Workload, t: usize, start: usize
         Op::Insert => 1,
         Op::Mixed9010 => 10,
         Op::Mixed5050 => 2,
+        Op::GetWith => unreachable!("get-with runs above"),
     };
     for _ in 0..ops {
         let k = &keys[trace[pos] as usize];

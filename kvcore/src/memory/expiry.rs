@@ -82,6 +82,7 @@ pub(super) fn before_deadline(
 impl<V: Value> Shared<V> {
     /// Files `slot`'s deadline `d` in the shard's expiry heap unless an item no later
     /// than `d` is already there. `hash` is the slot's key's.
+    #[inline(always)]
     pub(super) fn file_deadline(&self, heap: &mut DeadlineHeap, hash: u64, slot: &mut Slot<V>) {
         let d = slot.deadline();
         if d != 0 && (slot.filed_deadline == 0 || d < slot.filed_deadline) {
@@ -93,7 +94,13 @@ impl<V: Value> Shared<V> {
 
     /// Works through due items of one shard's expiry heap, at most `budget` of them.
     /// Returns how many keys it removed.
-    pub(super) fn purge_table(&self, table: &mut Table<V>, now: u64, budget: usize) -> usize {
+    pub(super) fn purge_table(
+        &self,
+        table: &mut Table<V>,
+        now: u64,
+        budget: usize,
+        notices: &mut Notices<'_, V>,
+    ) -> usize {
         let mut removed = 0;
         for _ in 0..budget {
             match table.expiry.peek() {
@@ -119,7 +126,7 @@ impl<V: Value> Shared<V> {
                 }
                 _ => {
                     let (slot, _) = entry.remove();
-                    self.removed(&slot, Removal::Expired);
+                    self.removed(slot, RemovalCause::Expired, notices);
                     removed += 1;
                 }
             }
@@ -140,13 +147,13 @@ impl<V: Value> Shared<V> {
     }
 
     /// Purges every due key in every shard and recomputes `next_deadline`.
-    pub(super) fn purge_all(&self, now: u64) -> usize {
+    pub(super) fn purge_all(&self, now: u64, notices: &mut Notices<'_, V>) -> usize {
         // Reset first: deadlines filed while the pass runs lower it again themselves.
         self.next_deadline.store(u64::MAX, Relaxed);
         let mut removed = 0;
         for shard in self.shards.iter() {
-            let mut table = shard.table.write();
-            removed += self.purge_table(&mut table, now, usize::MAX);
+            let mut table = shard.write();
+            removed += self.purge_table(&mut table, now, usize::MAX, notices);
             if let Some(Reverse((d, _))) = table.expiry.peek() {
                 self.next_deadline.fetch_min(*d, Relaxed);
             }
@@ -155,13 +162,13 @@ impl<V: Value> Shared<V> {
     }
 
     /// Purges due keys everywhere if any might exist.
-    pub(super) fn purge_if_due(&self, now: u64) {
+    pub(super) fn purge_if_due(&self, now: u64, notices: &mut Notices<'_, V>) {
         if self.next_deadline.load(Relaxed) <= now {
-            self.purge_all(now);
+            self.purge_all(now, notices);
         }
     }
 
-    pub(super) fn purge_expired(&self, budget: usize) -> usize {
+    pub(super) fn purge_expired(&self, budget: usize, notices: &mut Notices<'_, V>) -> usize {
         let now = self.now();
         let n = self.shards.len();
         let start = self.purge_next.fetch_add(1, Relaxed);
@@ -171,9 +178,9 @@ impl<V: Value> Shared<V> {
             if left == 0 {
                 break;
             }
-            let mut table = self.shards[(start + i) % n].table.write();
+            let mut table = self.shards[(start + i) % n].write();
             let before = table.expiry.len();
-            removed += self.purge_table(&mut table, now, left);
+            removed += self.purge_table(&mut table, now, left, notices);
             left = left.saturating_sub(before.saturating_sub(table.expiry.len()).max(1));
         }
         removed

@@ -37,25 +37,46 @@ impl LruIndex {
 }
 
 impl<V: Value> Shared<V> {
-    /// Makes room for `needed` new keys in a bounded store: expired keys go first,
-    /// then the least recently used. The caller holds the LRU mutex and no shard lock.
-    pub(super) fn make_room(&self, lru: &mut LruIndex, needed: usize, now: u64) -> Result<()> {
-        let Some(capacity) = self.capacity else {
-            return Ok(());
-        };
-        if needed > capacity {
+    /// Makes room in a bounded store for `keys` new keys and `weight` more weight:
+    /// expired keys go first, then the least recently used, never one of `keep` (the
+    /// slots a write is about to grow). The caller holds the LRU mutex and no shard
+    /// lock, and reserves the weight itself afterwards (writers that hold no mutex may
+    /// take room too, so it looks again).
+    pub(super) fn make_room(
+        &self,
+        lru: &mut LruIndex,
+        keys: usize,
+        weight: u64,
+        now: u64,
+        keep: &[SlotRef],
+        notices: &mut Notices<'_, V>,
+    ) -> Result<()> {
+        if let Some(capacity) = self.capacity
+            && keys > capacity
+        {
             return Err(Error::BatchTooLarge {
-                requested: needed,
+                requested: keys,
                 capacity,
             });
         }
-        if self.len.load(Relaxed) + needed > capacity {
-            self.purge_if_due(now);
+        if weight > self.max_weight {
+            return Err(Error::BatchTooHeavy {
+                weight,
+                max_weight: self.max_weight,
+            });
         }
-        while self.len.load(Relaxed) + needed > capacity {
-            if !self.evict_one(lru, now) {
+        let over = || {
+            self.capacity
+                .is_some_and(|c| self.len.load(Relaxed) + keys > c)
+                || self.weight.load(Relaxed).saturating_add(weight) > self.max_weight
+        };
+        if over() {
+            self.purge_if_due(now, notices);
+        }
+        while over() {
+            if !self.evict_one(lru, now, keep, notices) {
                 self.rebuild_lru(lru);
-                if !self.evict_one(lru, now) {
+                if !self.evict_one(lru, now, keep, notices) {
                     break; // nothing left to evict; the count is settling elsewhere
                 }
             }
@@ -63,11 +84,20 @@ impl<V: Value> Shared<V> {
         Ok(())
     }
 
-    /// Removes the least recently used key. Returns false if the index is empty.
-    pub(super) fn evict_one(&self, lru: &mut LruIndex, now: u64) -> bool {
+    /// Removes the least recently used key that is not one of `keep`. Returns false
+    /// if there is none: the index is empty, or holds only `keep` and keys used since
+    /// this call began.
+    pub(super) fn evict_one(
+        &self,
+        lru: &mut LruIndex,
+        now: u64,
+        keep: &[SlotRef],
+        notices: &mut Notices<'_, V>,
+    ) -> bool {
+        let began = self.tick.load(Relaxed);
         while let Some((stamp, at)) = lru.pop() {
-            let mut table = self.shard(at.hash).table.write();
-            let Ok(entry) = table.slots.find_entry(at.hash, |s| at.is(s)) else {
+            let mut table = self.shard(at.hash).write();
+            let Ok(mut entry) = table.slots.find_entry(at.hash, |s| at.is(s)) else {
                 continue; // deleted or re-created since it was filed
             };
             let used = entry.get().used.load(Relaxed);
@@ -75,16 +105,25 @@ impl<V: Value> Shared<V> {
                 lru.push(used, at);
                 continue;
             }
+            if keep.contains(&at) {
+                if stamp >= began {
+                    lru.push(stamp, at);
+                    return false; // everything older is gone
+                }
+                // The write that grows it is a use: file it as the most recent.
+                let fresh = self.tick.fetch_add(1, Relaxed);
+                entry.get_mut().used.store(fresh, Relaxed);
+                lru.push(fresh, at);
+                continue;
+            }
             let live = entry.get().is_live(now);
             let (slot, _) = entry.remove();
-            self.removed(
-                &slot,
-                if live {
-                    Removal::Evicted
-                } else {
-                    Removal::Expired
-                },
-            );
+            let cause = if live {
+                RemovalCause::Evicted
+            } else {
+                RemovalCause::Expired
+            };
+            self.removed(slot, cause, notices);
             return true;
         }
         false

@@ -4,7 +4,8 @@
 //!
 //! Keys hash to one of a power-of-two number of shards. Each shard is a
 //! `hashbrown::HashTable` of slots under a `parking_lot::RwLock` (reads share it;
-//! writes are short and never call user code), plus a min-heap of expiry deadlines.
+//! writes are short and call no user code but a value's `Clone` and, in a store with
+//! one, the weigher), plus a min-heap of expiry deadlines.
 //!
 //! A slot is boxed and holds its key inline when the key is short (up to 22 bytes;
 //! longer keys get a box of their own), so a typical entry is one allocation and a
@@ -67,12 +68,35 @@
 //! whole store, because every other slot's real stamp is at least its filed one. This
 //! is exact LRU with reads that never take the LRU lock.
 //!
-//! # Capacity is never exceeded
+//! # Bounds are never exceeded
 //!
 //! Only writers holding the LRU mutex may create keys in a bounded store. They make
 //! room (expired keys first, then the least recently used) before inserting, so the
 //! number of keys never passes the capacity, not even between two steps. Updates of
 //! existing keys and all reads go without the mutex.
+//!
+//! Weight works the same way, with one more rule: the total only grows by a
+//! reservation, an atomic add that fails if it would pass the bound, made under the
+//! shard lock of the write that needs it and given back if the write is refused. A
+//! write whose reservation fails takes the LRU mutex, evicts (never the slots it is
+//! about to grow) and tries again. So the total, reservations included, is never
+//! above the bound; an overwrite of the same weight or lighter needs no mutex.
+//! Entries keep no weight of their own: the weigher weighs an entry again when it is
+//! overwritten or removed.
+//!
+//! # Removals are reported after the locks
+//!
+//! Every removal goes through `Shared::removed` with its cause, which does the
+//! bookkeeping and hands the slot to the operation's `Notices`; the operation hands
+//! them to the removal listener once it has released its last lock (see
+//! `notices.rs`). Without a listener, a notice is dropped at once.
+//!
+//! # Loads and computes take turns per key
+//!
+//! `flights` is the table of keys being loaded or computed (see
+//! [`loader`](crate::loader)); a compute leads its key's flight while its function
+//! runs, and applies the function's answer only if the shard's write lock was not
+//! taken since the function looked (`Table::changes`).
 //!
 //! # Lock order
 //!
@@ -82,10 +106,11 @@
 //! # Where things are
 //!
 //! This file holds the state and what every path shares, the one removal path
-//! (`Shared::removed`) among it; `store.rs` implements [`Store`] over it; `read.rs`
-//! reads and scans; `write.rs` holds the single-key writes and `clear`; `batch.rs` the
-//! multi-key writes; `slot.rs` an entry; `expiry.rs` deadlines and purging; `lru.rs`
-//! the LRU index and eviction.
+//! (`Shared::removed`) and the weight reservations among it; `store.rs` implements
+//! [`Store`] over it; `read.rs` reads and scans; `write.rs` holds the single-key
+//! writes and `clear`; `batch.rs` the multi-key writes; `compute.rs` the compare and
+//! apply of `compute`; `notices.rs` the removals handed to the listener; `slot.rs` an
+//! entry; `expiry.rs` deadlines and purging; `lru.rs` the LRU index and eviction.
 
 use std::cell::OnceCell;
 use std::cmp::Reverse;
@@ -102,13 +127,20 @@ use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 use radix_heap::RadixHeapMap;
 
 use crate::clock::Timer;
+use crate::compute::{Compute, Computed};
 use crate::cursor::{Cursor, MEMORY_TAG};
+use crate::listener::{Listener, RemovalCause};
+use crate::loader::flight::{Flights, Role};
+use crate::loader::{Failed, Load, LoadAsync, LoadFuture, Loadable};
 use crate::store::{Condition, Expiry, Mode, ScanPage, SetOptions, SetOutcome, Stats, Store};
+use crate::weight::Weigher;
 use crate::{Error, Pattern, Result, Value};
 
 mod batch;
+mod compute;
 mod expiry;
 mod lru;
+mod notices;
 mod read;
 mod slot;
 mod store;
@@ -116,8 +148,10 @@ mod write;
 
 use self::expiry::{WriteTime, before_deadline};
 use self::lru::LruIndex;
-use self::slot::{Key, Slot, SlotRef};
-use self::write::{Done, Op, check_expiry, check_ttl};
+use self::notices::{NoticeKey, Notices};
+pub(crate) use self::slot::Key;
+use self::slot::{Slot, SlotRef};
+use self::write::{Change, Done, Op, check_expiry, check_ttl};
 
 type Hasher = hashbrown::DefaultHashBuilder;
 type DeadlineHeap = BinaryHeap<Reverse<(u64, SlotRef)>>;
@@ -166,18 +200,25 @@ impl<V> fmt::Debug for MemoryStore<V> {
             .field("shards", &self.shared.shards.len())
             .field("len", &self.shared.len.load(Relaxed))
             .field("capacity", &self.shared.capacity)
+            .field(
+                "max_weight",
+                &(self.shared.max_weight != u64::MAX).then_some(self.shared.max_weight),
+            )
             .field("sliding", &self.shared.sliding)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 /// What the builder hands to [`MemoryStore::new`].
-pub(crate) struct Config {
+pub(crate) struct Config<V> {
     pub shards: usize,
     pub clock: Timer,
     pub default_ttl: Option<Duration>,
     pub sliding: bool,
     pub capacity: Option<usize>,
+    pub max_weight: Option<u64>,
+    pub weigher: Option<Weigher<V>>,
+    pub listener: Option<Listener<V>>,
 }
 
 /// Fields a running store never writes come first; every field it does write is on a
@@ -190,10 +231,24 @@ struct Shared<V> {
     default_ttl: u64,
     sliding: bool,
     capacity: Option<usize>,
+    /// The weight bound; `u64::MAX` for none.
+    max_weight: u64,
+    /// Gives entries their weights; `None`: weights are not counted.
+    weigher: Option<Weigher<V>>,
+    /// A capacity or a weight bound: creating keys needs the licence, and reads stamp
+    /// their LRU order.
+    bounded: bool,
     /// Where every change is recorded, once a persistent store has recovered.
     log: OnceLock<Box<dyn WriteLog<V>>>,
+    /// Told of every removal, once set (a persistent store sets it after recovery).
+    listener: OnceLock<Listener<V>>,
+    /// The keys being loaded or computed, one flight each.
+    flights: Flights<V>,
     /// Slots in all shards, expired-but-unpurged ones included.
     len: CachePadded<AtomicUsize>,
+    /// The weight of every slot, plus what writes holding a shard lock have reserved;
+    /// never above `max_weight`.
+    weight: CachePadded<AtomicU64>,
     /// Source of LRU stamps; only advanced in bounded stores.
     tick: CachePadded<AtomicU64>,
     /// The LRU index; its mutex is also the licence to create keys in a bounded store.
@@ -202,6 +257,7 @@ struct Shared<V> {
     next_deadline: CachePadded<AtomicU64>,
     expirations: CachePadded<AtomicU64>,
     evictions: CachePadded<AtomicU64>,
+    listener_panics: CachePadded<AtomicU64>,
     /// The shard `purge_expired` starts at next, so successive calls go round.
     purge_next: CachePadded<AtomicUsize>,
 }
@@ -249,30 +305,29 @@ struct Table<V> {
     /// of them just after it grows) then cost 8 bytes each instead of a whole slot.
     slots: HashTable<Box<Slot<V>>>,
     expiry: DeadlineHeap,
+    /// How many times the write lock was taken: a compute applies its change only if
+    /// nobody else took it since its function looked.
+    changes: u64,
 }
 
-/// Why a key left the store; [`Shared::removed`] does the bookkeeping of each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Removal {
-    /// Its deadline passed: found by a purge, by a write in its place, by eviction
-    /// looking for room, or by a delete.
-    Expired,
-    /// The least recently used live key, evicted to make room under the capacity.
-    Evicted,
-    /// Deleted by `delete`.
-    Deleted,
-    /// Removed by `clear`.
-    Cleared,
+impl<V> Shard<V> {
+    /// The write lock of the shard's table, counted in `changes`.
+    fn write(&self) -> RwLockWriteGuard<'_, Table<V>> {
+        let mut table = self.table.write();
+        table.changes = table.changes.wrapping_add(1);
+        table
+    }
 }
 
 impl<V: Value> MemoryStore<V> {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config<V>) -> Self {
         let shards = (0..config.shards)
             .map(|_| {
                 CachePadded::new(Shard {
                     table: RwLock::new(Table {
                         slots: HashTable::new(),
                         expiry: BinaryHeap::new(),
+                        changes: 0,
                     }),
                     hits: AtomicU64::new(0),
                     misses: AtomicU64::new(0),
@@ -287,13 +342,20 @@ impl<V: Value> MemoryStore<V> {
                 default_ttl: config.default_ttl.map_or(0, nanos),
                 sliding: config.sliding,
                 capacity: config.capacity,
+                max_weight: config.max_weight.unwrap_or(u64::MAX),
+                weigher: config.weigher,
+                bounded: config.capacity.is_some() || config.max_weight.is_some(),
                 log: OnceLock::new(),
+                listener: config.listener.map(OnceLock::from).unwrap_or_default(),
+                flights: Flights::new(config.shards),
                 len: CachePadded::new(AtomicUsize::new(0)),
+                weight: CachePadded::new(AtomicU64::new(0)),
                 tick: CachePadded::new(AtomicU64::new(1)),
                 lru: CachePadded::new(Mutex::new(LruIndex::default())),
                 next_deadline: CachePadded::new(AtomicU64::new(u64::MAX)),
                 expirations: CachePadded::new(AtomicU64::new(0)),
                 evictions: CachePadded::new(AtomicU64::new(0)),
+                listener_panics: CachePadded::new(AtomicU64::new(0)),
                 purge_next: CachePadded::new(AtomicUsize::new(0)),
             }),
         }
@@ -305,8 +367,10 @@ impl<V: Value> MemoryStore<V> {
 impl<V: Value> MemoryStore<V> {
     /// Sets `key` to exactly this state, as a log recorded it. Not logged.
     pub(crate) fn restore(&self, key: &str, value: V, deadline: u64, ttl: u64) -> Result<()> {
+        // No listener is attached yet: recovery reports nothing.
+        let mut notices = Notices::new(&self.shared);
         self.shared
-            .write(key, Op::Restore(value, deadline, ttl))
+            .write(key, Op::Restore(value, deadline, ttl), &mut notices)
             .map(|_| ())
     }
 
@@ -315,12 +379,19 @@ impl<V: Value> MemoryStore<V> {
     /// deletes once a log is attached).
     pub(crate) fn finish_restore(&self) -> Result<()> {
         let s = &*self.shared;
-        if s.capacity.is_none() {
+        if !s.bounded {
             return Ok(());
         }
         let mut lru = s.lru.lock();
         s.rebuild_lru(&mut lru);
-        s.make_room(&mut lru, 0, s.now())
+        // No listener is attached yet: recovery reports nothing.
+        let mut notices = Notices::new(s);
+        s.make_room(&mut lru, 0, 0, s.now(), &[], &mut notices)
+    }
+
+    /// From now on, every removal is reported to `listener`. Only the first call counts.
+    pub(crate) fn attach_listener(&self, listener: Listener<V>) {
+        let _ = self.shared.listener.set(listener);
     }
 
     /// The current time of the store's clock, in nanoseconds since the Unix epoch.
@@ -391,6 +462,35 @@ impl<V: Value> Shared<V> {
             capacity: self.capacity,
             default_ttl: (self.default_ttl != 0).then(|| Duration::from_nanos(self.default_ttl)),
             sliding: self.sliding,
+            max_weight: (self.max_weight != u64::MAX).then_some(self.max_weight),
+        }
+    }
+
+    /// The weight of an entry; 0 when weights are not counted.
+    fn weigh(&self, key: &str, value: &V) -> u64 {
+        match &self.weigher {
+            Some(weigher) => u64::from(weigher(key, value)),
+            None => 0,
+        }
+    }
+
+    /// Adds `w` to the weight if the total stays within the bound.
+    fn try_reserve(&self, w: u64) -> bool {
+        w == 0
+            || self
+                .weight
+                .fetch_update(Relaxed, Relaxed, |total| {
+                    total.checked_add(w).filter(|&t| t <= self.max_weight)
+                })
+                .is_ok()
+    }
+
+    /// Takes `w` off the weight.
+    fn release(&self, w: u64) {
+        if w != 0 {
+            let _ = self
+                .weight
+                .fetch_update(Relaxed, Relaxed, |total| Some(total.saturating_sub(w)));
         }
     }
 
@@ -441,18 +541,29 @@ impl<V: Value> Shared<V> {
     }
 
     /// The one place every removal of a key goes through, called once the slot has
-    /// left its table (under its shard's lock): the key count, the statistics, and
-    /// the write log. A deletion or a clear was journaled and committed by the caller
-    /// before anything was removed; an eviction is journaled here and rides on the
-    /// commit of the write that made room; an expiration needs no record, since replay
-    /// finds the key expired too.
-    fn removed(&self, slot: &Slot<V>, cause: Removal) {
+    /// left its table (under its shard's lock): the bookkeeping (see
+    /// [`Shared::forget`]), the weight, and the removal listener, to which the slot is
+    /// handed once the operation has released its locks.
+    fn removed<'a>(&self, slot: Box<Slot<V>>, cause: RemovalCause, notices: &mut Notices<'a, V>) {
+        self.forget(&slot, cause);
+        if self.weigher.is_some() {
+            self.release(self.weigh(slot.key.as_str(), &slot.value));
+        }
+        notices.removed(slot, cause);
+    }
+
+    /// The bookkeeping of a removal: the key count, the statistics, and the write log.
+    /// A deletion or a clear was journaled and committed by the caller before anything
+    /// was removed; an eviction is journaled here and rides on the commit of the write
+    /// that made room; an expiration needs no record, since replay finds the key
+    /// expired too.
+    fn forget(&self, slot: &Slot<V>, cause: RemovalCause) {
         self.len.fetch_sub(1, Relaxed);
         match cause {
-            Removal::Expired => {
+            RemovalCause::Expired => {
                 self.expirations.fetch_add(1, Relaxed);
             }
-            Removal::Evicted => {
+            RemovalCause::Evicted => {
                 self.evictions.fetch_add(1, Relaxed);
                 if let Some(log) = self.log.get() {
                     // Taken or not, the key is gone: the write that made room is
@@ -461,7 +572,7 @@ impl<V: Value> Shared<V> {
                     let _ = log.record(&mut |r| r.delete(slot.key.as_str()));
                 }
             }
-            Removal::Deleted | Removal::Cleared => {}
+            _ => {}
         }
     }
 
@@ -480,7 +591,7 @@ impl<V: Value> Shared<V> {
     }
 
     fn touch_lru(&self, slot: &Slot<V>) {
-        if self.capacity.is_some() {
+        if self.bounded {
             slot.used.store(self.tick.fetch_add(1, Relaxed), Relaxed);
         }
     }

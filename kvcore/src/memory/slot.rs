@@ -9,13 +9,13 @@ pub(super) const INLINE_KEY: usize = 22;
 
 /// A key as its slot holds it: short keys inline, so that a typical entry is a single
 /// allocation.
-pub(super) enum Key {
+pub(crate) enum Key {
     Inline { len: u8, bytes: [u8; INLINE_KEY] },
     Boxed(Box<str>),
 }
 
 impl Key {
-    pub(super) fn new(key: &str) -> Key {
+    pub(crate) fn new(key: &str) -> Key {
         match u8::try_from(key.len()) {
             Ok(len) if key.len() <= INLINE_KEY => {
                 let mut bytes = [0; INLINE_KEY];
@@ -46,7 +46,7 @@ impl Key {
 
     // Inlined into every lookup, which is compiled in the caller's crate (generic over V).
     #[inline]
-    pub(super) fn is(&self, key: &str) -> bool {
+    pub(crate) fn is(&self, key: &str) -> bool {
         self.as_bytes() == key.as_bytes()
     }
 }

@@ -464,3 +464,107 @@ fn pages_run_to_the_last_page_and_stop_after_an_error() {
     assert!(matches!(failing.next(), Some(Err(Error::InvalidLimit))));
     assert!(failing.next().is_none());
 }
+
+// ---------------------------------------------------------------- single flight
+
+/// Waits (yielding) until `n` callers wait on the store's flights; panics after a
+/// generous while, so that a broken flight fails the test instead of hanging it.
+fn until_waiting(s: &MemoryStore<String>, n: usize) {
+    for _ in 0..10_000_000 {
+        if s.shared.flights.waiting() >= n {
+            return;
+        }
+        std::thread::yield_now();
+    }
+    panic!("{n} waiters never came");
+}
+
+#[derive(Debug)]
+struct Failure(usize);
+
+impl From<Error> for Failure {
+    fn from(_: Error) -> Self {
+        Failure(usize::MAX)
+    }
+}
+
+#[test]
+fn waiters_share_the_leaders_error() {
+    use crate::StoreExt;
+    let s = StoreBuilder::new().build::<String>().unwrap();
+    let runs = AtomicUsize::new(0);
+    let errors: Vec<Arc<Failure>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    s.try_get_with("k", || {
+                        let run = runs.fetch_add(1, Relaxed);
+                        until_waiting(&s, 7);
+                        Err::<String, _>(Failure(run))
+                    })
+                    .unwrap_err()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(runs.load(Relaxed), 1);
+    assert!(
+        errors.iter().all(|e| Arc::ptr_eq(e, &errors[0])),
+        "one error, shared"
+    );
+    assert_eq!(errors[0].0, 0);
+    assert!(!s.contains("k"));
+}
+
+#[test]
+fn a_panicking_loader_hands_the_load_to_a_waiter() {
+    use crate::StoreExt;
+    let s = StoreBuilder::new().build::<String>().unwrap();
+    let runs = AtomicUsize::new(0);
+    let results: Vec<std::thread::Result<String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    s.get_with("k", || {
+                        if runs.fetch_add(1, Relaxed) == 0 {
+                            until_waiting(&s, 7);
+                            panic!("the first load panics");
+                        }
+                        "second".to_string()
+                    })
+                    .unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    assert_eq!(runs.load(Relaxed), 2, "one waiter loaded again");
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+    for r in results.into_iter().flatten() {
+        assert_eq!(r, "second");
+    }
+    assert_eq!(s.shared.flights.waiting(), 0);
+    assert_eq!(s.get("k").as_deref(), Some("second"));
+}
+
+#[test]
+fn a_waiter_with_another_error_type_loads_itself() {
+    use crate::StoreExt;
+    let s = StoreBuilder::new().build::<String>().unwrap();
+    let (leading, led) = std::sync::mpsc::channel();
+    let (leader, waiter) = std::thread::scope(|scope| {
+        let leader = scope.spawn(|| {
+            s.try_get_with("k", || {
+                leading.send(()).unwrap();
+                until_waiting(&s, 1);
+                Err::<String, _>(Failure(1))
+            })
+        });
+        led.recv().unwrap(); // the leader's init runs
+        let waiter = scope.spawn(|| s.try_get_with("k", || Ok::<_, Error>("mine".to_string())));
+        (leader.join().unwrap(), waiter.join().unwrap())
+    });
+    assert_eq!(leader.unwrap_err().0, 1);
+    assert_eq!(waiter.unwrap(), "mine");
+}

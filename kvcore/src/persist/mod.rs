@@ -164,6 +164,8 @@ use self::format::{Damage, HeaderError, JOURNAL_MAGIC, Record, Records, SNAPSHOT
 use self::journal::Journal;
 pub use self::journal::JournalStats;
 use self::manifest::{Kind, MANIFEST_TMP};
+use crate::compute::{Compute, Computed};
+use crate::loader::{Failed, Load, LoadAsync, LoadFuture};
 use crate::memory::{Changes, WriteLog};
 use crate::store::{Expiry, Mode, ScanPage, SetOptions, SetOutcome, Stats, Store};
 use crate::{Error, MemoryStore, Pattern, Result, StoreBuilder, Value};
@@ -519,7 +521,8 @@ impl<V: ValueCodec> PersistentStore<V> {
         *self.handle.core.snapshot.lock()
     }
 
-    fn store(&self) -> &MemoryStore<V> {
+    /// The memory store inside, whose every change is journaled.
+    pub(crate) fn store(&self) -> &MemoryStore<V> {
         &self.handle.core.store
     }
 }
@@ -586,6 +589,32 @@ impl<V: ValueCodec> Store<V> for PersistentStore<V> {
     }
     fn mode(&self) -> Mode {
         self.store().mode()
+    }
+    fn weight(&self) -> Option<u64> {
+        self.store().weight()
+    }
+    fn compute(
+        &self,
+        key: &str,
+        f: &mut dyn FnMut(Option<&V>) -> Compute<V>,
+    ) -> Result<Computed<V>> {
+        self.store().compute(key, f)
+    }
+    fn single_flight(
+        &self,
+        key: &str,
+        opts: SetOptions,
+        load: &mut Load<'_, V>,
+    ) -> std::result::Result<V, Failed> {
+        self.store().single_flight(key, opts, load)
+    }
+    fn single_flight_async<'a>(
+        &'a self,
+        key: &'a str,
+        opts: SetOptions,
+        load: LoadAsync<'a, V>,
+    ) -> LoadFuture<'a, V> {
+        self.store().single_flight_async(key, opts, load)
     }
 }
 

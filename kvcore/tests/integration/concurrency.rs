@@ -12,43 +12,15 @@
 //! Nothing sleeps or measures time: clocks are `ManualClock`s that the tests move.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
 use kvcore::StoreBuilder;
 use kvcore::{Error, Expiry, ManualClock, MemoryStore, SetOptions, SetOutcome, Store};
 
-use crate::util::Rng;
-
-/// Runs `work(t)` for t in 0..n on threads that start together, while each watcher
-/// runs in a loop on a thread of its own until the workers are done. Returns what
-/// the workers returned, in order.
-fn race<R: Send>(n: usize, watchers: &[&Watcher], work: impl Fn(usize) -> R + Sync) -> Vec<R> {
-    let (done, start) = (AtomicBool::new(false), Barrier::new(n + watchers.len()));
-    let (work, done, start) = (&work, &done, &start);
-    thread::scope(|s| {
-        for watch in watchers {
-            s.spawn(move || {
-                start.wait();
-                while !done.load(SeqCst) {
-                    watch();
-                    thread::yield_now();
-                }
-            });
-        }
-        let workers: Vec<_> = (0..n)
-            .map(|t| s.spawn(move || (start.wait(), work(t)).1))
-            .collect();
-        // Join them all before a panic is passed on, so that the watchers stop.
-        let results: Vec<_> = workers.into_iter().map(|h| h.join()).collect();
-        done.store(true, SeqCst);
-        results.into_iter().map(|r| r.unwrap()).collect()
-    })
-}
-
-type Watcher<'a> = dyn Fn() + Sync + 'a;
+use crate::util::{Rng, Watcher, race};
 
 fn set(store: &dyn Store<String>, key: &str, value: &str) -> SetOutcome {
     store.set(key, value.into(), SetOptions::new()).unwrap()

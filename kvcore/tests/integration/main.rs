@@ -4,10 +4,14 @@
 //!
 //! Run one subject with its module path: `cargo test -p kvcore --test integration model::`.
 
+mod compute;
 mod concurrency;
 mod dataset;
 mod faults;
+mod listener;
+mod loader;
 mod manifest;
 mod model;
 mod persist;
 mod util;
+mod weight;

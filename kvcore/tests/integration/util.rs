@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::thread;
 
 use kvcore::{Store, Value};
 
@@ -49,3 +52,31 @@ pub fn dump<V: Value>(store: &dyn Store<V>) -> BTreeMap<String, V> {
         }
     }
 }
+
+/// Runs `work(t)` for t in 0..n on threads that start together, while each watcher
+/// runs in a loop on a thread of its own until the workers are done. Returns what
+/// the workers returned, in order.
+pub fn race<R: Send>(n: usize, watchers: &[&Watcher], work: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    let (done, start) = (AtomicBool::new(false), Barrier::new(n + watchers.len()));
+    let (work, done, start) = (&work, &done, &start);
+    thread::scope(|s| {
+        for watch in watchers {
+            s.spawn(move || {
+                start.wait();
+                while !done.load(SeqCst) {
+                    watch();
+                    thread::yield_now();
+                }
+            });
+        }
+        let workers: Vec<_> = (0..n)
+            .map(|t| s.spawn(move || (start.wait(), work(t)).1))
+            .collect();
+        // Join them all before a panic is passed on, so that the watchers stop.
+        let results: Vec<_> = workers.into_iter().map(|h| h.join()).collect();
+        done.store(true, SeqCst);
+        results.into_iter().map(|r| r.unwrap()).collect()
+    })
+}
+
+pub type Watcher<'a> = dyn Fn() + Sync + 'a;

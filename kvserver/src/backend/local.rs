@@ -184,16 +184,18 @@ impl Local {
     }
 
     /// Writes every pair and counts the evictions it caused: the store's eviction count
-    /// across the write, at most one per key the write created (only those need room).
-    /// kvcore reports evictions as a running total, so a concurrent write that evicts
-    /// at the same moment may be counted here too; the bound keeps the count within
-    /// what this write can have caused.
+    /// across the write; under `--capacity` alone at most one per key the write created
+    /// (only those need room), while under `--max-memory` one value may need several
+    /// evicted. kvcore reports evictions as a running total, so a concurrent write that
+    /// evicts at the same moment may be counted here too; the bound keeps the count
+    /// within what this write can have caused.
     pub(super) async fn set_many(
         &self,
         items: Vec<(String, Bytes)>,
         expiry: Expiry,
     ) -> Result<Written> {
-        if self.store.mode().capacity.is_none() {
+        let mode = self.store.mode();
+        if mode.capacity.is_none() && mode.max_weight.is_none() {
             let stored = self.write(move |s| s.set_many(items, expiry)).await?;
             return Ok(Written { stored, evicted: 0 });
         }
@@ -204,7 +206,10 @@ impl Local {
         let before = self.store.stats().evictions;
         let stored = self.write(move |s| s.set_many(items, expiry)).await?;
         let evictions = self.store.stats().evictions.saturating_sub(before);
-        let evicted = evictions.min(u64::try_from(new).unwrap_or(u64::MAX));
+        let evicted = match mode.max_weight {
+            Some(_) => evictions,
+            None => evictions.min(u64::try_from(new).unwrap_or(u64::MAX)),
+        };
         Ok(Written { stored, evicted })
     }
 
@@ -327,6 +332,10 @@ impl Local {
 
     pub(super) fn mode(&self) -> Mode {
         self.store.mode()
+    }
+
+    pub(super) fn weight(&self) -> Option<u64> {
+        self.store.weight()
     }
 
     pub(super) async fn upkeep(&self, budget: usize) {

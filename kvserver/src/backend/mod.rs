@@ -50,10 +50,11 @@ pub type Result<T> = std::result::Result<T, ApiError>;
 pub struct Written {
     /// How many pairs were written.
     pub stored: usize,
-    /// How many live keys the store evicted to make room for them under `--capacity`:
-    /// the store's eviction count across the write, at most one per key the write
-    /// created, so a concurrent evicting write may be counted too. Always 0 over
-    /// Redis, where the data is not evicted by kvserver.
+    /// How many live keys the store evicted to make room for them under `--capacity`
+    /// or `--max-memory`: the store's eviction count across the write (under
+    /// `--capacity` alone, at most one per key the write created), so a concurrent
+    /// evicting write may be counted too. Always 0 over Redis, where the data is not
+    /// evicted by kvserver.
     pub evicted: u64,
 }
 
@@ -252,6 +253,12 @@ impl Backend {
     /// How the store is configured.
     pub fn mode(&self) -> Mode {
         each!(self, b => b.mode())
+    }
+
+    /// Bytes of keys and values held under `--max-memory` (the local cache's with
+    /// `--backend`); `None` without it.
+    pub fn weight(&self) -> Option<u64> {
+        each!(self, b => b.weight())
     }
 
     /// `Ok` when the backend can serve: for a local store, when its data directory

@@ -33,7 +33,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     description = "Prometheus text format: `http_requests_total{method,route,status}`, \
         `http_request_duration_seconds` (histogram), `kv_keys`, `kv_hits_total`, \
         `kv_misses_total`, `kv_evictions_total`, `kv_expirations_total`, `kv_hit_counters`, \
-        `kv_hit_counters_max`; and, for older \
+        `kv_hit_counters_max`, with `--max-memory` `kv_memory_used_bytes` and \
+        `kv_memory_max_bytes`; and, for older \
         dashboards, `request_count`, `request_latency_seconds`, `internal_error_count`.",
     responses((
         status = 200,
@@ -51,6 +52,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
         counters: state.backend().counters().await.ok(),
         max_counters: state.backend().max_counters(),
         persistence: state.persistence().map(|p| (p.journal, p.snapshot)),
+        memory: state
+            .backend()
+            .weight()
+            .zip(state.backend().mode().max_weight),
     };
     let body = state.metrics().render(&figures);
     (
@@ -87,7 +92,7 @@ struct Info {
     hits: u64,
     /// Reads that did not.
     misses: u64,
-    /// Keys evicted to respect `--capacity`.
+    /// Keys evicted to respect `--capacity` or `--max-memory`.
     evictions: u64,
     /// Keys that expired.
     expirations: u64,
@@ -102,6 +107,22 @@ struct Info {
     backend: BackendInfo,
     /// The hit counters of `/api/...`.
     hit_counters: HitCounters,
+    /// Memory that keys and values take under `--max-memory` (with `--backend`, the
+    /// local cache's).
+    memory: Memory,
+}
+
+/// Bytes that keys and values take, each entry counted with its overhead, as
+/// `--max-memory` bounds them.
+#[derive(Serialize, ToSchema)]
+struct Memory {
+    /// Bytes held now (expired keys not yet removed included); `null` without
+    /// `--max-memory`.
+    #[schema(required = true)]
+    used_bytes: Option<u64>,
+    /// `--max-memory` in bytes; `null` for no bound.
+    #[schema(required = true)]
+    max_bytes: Option<u64>,
 }
 
 /// How many paths have a hit counter, and how many may.
@@ -226,6 +247,10 @@ async fn info(State(state): State<AppState>) -> Result<Json<Info>, ApiError> {
         hit_counters: HitCounters {
             count: backend.counters().await?,
             max: backend.max_counters(),
+        },
+        memory: Memory {
+            used_bytes: backend.weight(),
+            max_bytes: mode.max_weight,
         },
     };
     Ok(Json(info))

@@ -744,3 +744,43 @@ async fn redis_stopped_and_restarted_under_traffic() {
     stop.send(()).expect("the server runs");
     served.await.expect("serving").expect("a clean stop");
 }
+
+// ---------------------------------------------------------------------------------
+// --max-memory bounds the local cache, not the data.
+
+#[tokio::test]
+async fn max_memory_bounds_the_local_cache_and_not_the_data() {
+    let redis = redis_or_skip!();
+    let node = Node::new(&redis, &["--max-memory", "1kb"]);
+    let value = format!("\"{}\"", "x".repeat(20));
+    for i in 0..50 {
+        node.put(&format!("/keys/k{i:02}"), &value)
+            .await
+            .expect(201);
+    }
+    let info = node.get("/info").await.expect(200).json();
+    assert_eq!(info["memory"]["max_bytes"], json!(1024), "{info}");
+    let used = info["memory"]["used_bytes"]
+        .as_u64()
+        .expect("a number of bytes");
+    assert!(used <= 1024, "{info}");
+    assert!(info["evictions"].as_u64() > Some(0), "{info}");
+    assert_eq!(info["keys"], json!(50), "Redis holds every key: {info}");
+    for i in 0..50 {
+        assert_eq!(
+            node.value(&format!("k{i:02}")).await,
+            Some(json!("x".repeat(20)))
+        );
+    }
+    // A value too large for the local cache is still stored, in Redis, and served.
+    let big = format!("\"{}\"", "y".repeat(2000));
+    node.put("/keys/big", &big).await.expect(201);
+    assert_eq!(node.value("big").await, Some(json!("y".repeat(2000))));
+    let info = node.get("/info").await.expect(200).json();
+    assert!(
+        info["memory"]["used_bytes"].as_u64() <= Some(1024),
+        "{info}"
+    );
+    let metrics = node.get("/metrics").await.expect(200).text();
+    assert!(metrics.contains("kv_memory_max_bytes 1024"), "{metrics}");
+}

@@ -4,9 +4,6 @@ use std::time::Duration;
 
 use kvcore::{ManualClock, SetOptions, SetOutcome, Store, StoreBuilder};
 
-// The canonical cases, by hand
-// ---------------------------------------------------------------------------------
-
 fn set(store: &dyn Store<String>, key: &str, opts: SetOptions) -> kvcore::Result<SetOutcome> {
     store.set(key, format!("value of {key}"), opts)
 }

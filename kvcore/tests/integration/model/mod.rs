@@ -16,16 +16,20 @@
 //! Modes: plain, fixed TTL, sliding TTL, LRU, LRU + fixed TTL, LRU + sliding TTL and
 //! read-only, each with a random shard count (1, a few, or the default).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use kvcore::{Condition, Error, Expiry, SetOptions, SetOutcome, Store};
+use kvcore::{
+    Compute, Computed, Condition, Error, Expiry, SetOptions, SetOutcome, Store, StoreExt,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
 
 mod cases;
+mod reference;
 mod runner;
+
+use reference::{Entry, Model, nanos};
 
 /// A small alphabet, so that operations collide and patterns split it.
 const KEYS: &[&str] = &["a", "b", "c", "ab", "ba", "a1", "b1", "c1"];
@@ -103,6 +107,16 @@ impl Pat {
 
 type Pairs = Vec<(&'static str, &'static str)>;
 
+/// What a `compute` function answers.
+#[derive(Debug, Clone)]
+enum Act {
+    /// `Compute::Set` of the old value (or nothing) followed by this text.
+    Append(&'static str),
+    SetWith(&'static str, Expiry),
+    Delete,
+    Keep,
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Get(&'static str),
@@ -118,6 +132,9 @@ enum Op {
     Expire(&'static str, Duration),
     Persist(&'static str),
     Incr(&'static str, i64),
+    Compute(&'static str, Act),
+    /// `get_with_options` loading this value, stored with this expiry.
+    GetWith(&'static str, &'static str, Expiry),
     Len,
     IsEmpty,
     Clear,
@@ -169,6 +186,15 @@ fn condition() -> impl Strategy<Value = Condition> {
     ]
 }
 
+fn act() -> impl Strategy<Value = Act> {
+    prop_oneof![
+        3 => value().prop_map(Act::Append),
+        2 => (value(), expiry()).prop_map(|(v, e)| Act::SetWith(v, e)),
+        1 => Just(Act::Delete),
+        1 => Just(Act::Keep),
+    ]
+}
+
 fn batch() -> impl Strategy<Value = Pairs> {
     vec((key(), value()), 0..=5)
 }
@@ -209,6 +235,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (key(), ttl()).prop_map(|(k, t)| Op::Expire(k, t)),
         1 => key().prop_map(Op::Persist),
         3 => (key(), select(INCREMENTS)).prop_map(|(k, by)| Op::Incr(k, by)),
+        3 => (key(), act()).prop_map(|(k, a)| Op::Compute(k, a)),
+        3 => (key(), value(), expiry()).prop_map(|(k, v, e)| Op::GetWith(k, v, e)),
         1 => Just(Op::Len),
         1 => Just(Op::IsEmpty),
         1 => Just(Op::Clear),
@@ -236,6 +264,8 @@ enum Fail {
     BatchTooLarge { requested: usize, capacity: usize },
     InvalidTtl(Duration),
     InvalidCursor,
+    TooHeavy { key: String, weight: u64, max: u64 },
+    BatchTooHeavy { weight: u64, max: u64 },
     Other(String),
 }
 
@@ -253,6 +283,19 @@ fn fail(error: Error) -> Fail {
         },
         Error::InvalidTtl { ttl } => Fail::InvalidTtl(ttl),
         Error::InvalidCursor { .. } => Fail::InvalidCursor,
+        Error::TooHeavy {
+            key,
+            weight,
+            max_weight,
+        } => Fail::TooHeavy {
+            key,
+            weight,
+            max: max_weight,
+        },
+        Error::BatchTooHeavy { weight, max_weight } => Fail::BatchTooHeavy {
+            weight,
+            max: max_weight,
+        },
         other => Fail::Other(other.to_string()),
     }
 }
@@ -273,6 +316,8 @@ enum Out {
     Incr(Res<i64>),
     Len(usize),
     Scan(Res<usize>),
+    Computed(Res<Computed<String>>),
+    Loaded(Res<String>),
 }
 
 fn owned(pairs: &Pairs) -> Vec<(String, String)> {
@@ -327,6 +372,23 @@ fn run_on_store(store: &dyn Store<String>, op: &Op) -> Out {
         Op::Len => Out::Len(store.len()),
         Op::IsEmpty => Out::Flag(store.is_empty()),
         Op::Clear => Out::Count(store.clear().map_err(fail)),
+        Op::Compute(k, act) => Out::Computed(
+            store
+                .compute(k, &mut |old| match act {
+                    Act::Append(suffix) => {
+                        Compute::Set(format!("{}{suffix}", old.map_or("", String::as_str)))
+                    }
+                    Act::SetWith(v, e) => Compute::SetWith((*v).to_owned(), *e),
+                    Act::Delete => Compute::Delete,
+                    Act::Keep => Compute::Keep,
+                })
+                .map_err(fail),
+        ),
+        Op::GetWith(k, v, e) => Out::Loaded(
+            store
+                .get_with_options(k, set_options(*e, Condition::Always), || (*v).to_owned())
+                .map_err(fail),
+        ),
         Op::ScanBadCursor => Out::Scan(
             store
                 .scan(None, Some("not-a-cursor"), 3)
@@ -338,424 +400,3 @@ fn run_on_store(store: &dyn Store<String>, op: &Op) -> Out {
         }
     }
 }
-
-// ---------------------------------------------------------------------------------
-// The reference model
-// ---------------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-struct Entry {
-    value: String,
-    /// Absolute deadline in nanoseconds on the model clock; `None`: no TTL.
-    deadline: Option<u64>,
-    /// The TTL length last written, where a sliding read restarts the deadline.
-    ttl_len: Option<u64>,
-    /// Last use, from `Model::tick`: the smallest live stamp is the LRU victim.
-    used: u64,
-}
-
-#[derive(Debug)]
-struct Model {
-    /// Live and expired entries; expired ones stay until something replaces or removes
-    /// them, only so that expirations can be counted.
-    entries: BTreeMap<String, Entry>,
-    now: u64,
-    read_only: bool,
-    default_ttl: Option<u64>,
-    sliding: bool,
-    capacity: Option<usize>,
-    tick: u64,
-    hits: u64,
-    misses: u64,
-    evictions: u64,
-    /// Expired entries replaced or deleted: the store has counted each exactly once
-    /// (whenever it removed it).
-    expired_removed: u64,
-    /// Expired entries dropped by `clear`: the store counted those it had purged before.
-    expired_cleared: u64,
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).expect("test durations fit in u64 nanoseconds")
-}
-
-/// Canonical decimal integer text: `-?[0-9]+` within the range of `i64`.
-fn integer(text: &str) -> Option<i64> {
-    let unsigned = text.strip_prefix('-').unwrap_or(text);
-    let canonical = !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit());
-    if canonical { text.parse().ok() } else { None }
-}
-
-fn check_ttl(ttl: Duration) -> Res<()> {
-    if ttl.is_zero() || ttl > TEN_YEARS {
-        Err(Fail::InvalidTtl(ttl))
-    } else {
-        Ok(())
-    }
-}
-
-fn check_expiry(expiry: Expiry) -> Res<()> {
-    match expiry {
-        Expiry::After(ttl) => check_ttl(ttl),
-        _ => Ok(()),
-    }
-}
-
-/// A batch with duplicates collapsed: first-occurrence order, last value.
-fn dedup(pairs: &Pairs) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for &(k, v) in pairs {
-        match out.iter_mut().find(|(key, _)| key == k) {
-            Some(slot) => slot.1 = v.to_owned(),
-            None => out.push((k.to_owned(), v.to_owned())),
-        }
-    }
-    out
-}
-
-impl Model {
-    fn new(now: u64) -> Self {
-        Model {
-            entries: BTreeMap::new(),
-            now,
-            read_only: false,
-            default_ttl: None,
-            sliding: false,
-            capacity: None,
-            tick: 0,
-            hits: 0,
-            misses: 0,
-            evictions: 0,
-            expired_removed: 0,
-            expired_cleared: 0,
-        }
-    }
-
-    fn alive(&self, entry: &Entry) -> bool {
-        entry.deadline.is_none_or(|d| d > self.now)
-    }
-
-    fn live(&self, key: &str) -> Option<&Entry> {
-        self.entries.get(key).filter(|e| self.alive(e))
-    }
-
-    fn live_count(&self) -> usize {
-        self.entries.values().filter(|e| self.alive(e)).count()
-    }
-
-    fn dead_count(&self) -> u64 {
-        self.entries.values().filter(|e| !self.alive(e)).count() as u64
-    }
-
-    fn remaining(&self, entry: &Entry) -> Option<Duration> {
-        entry.deadline.map(|d| Duration::from_nanos(d - self.now))
-    }
-
-    fn stamp(&mut self) -> u64 {
-        self.tick += 1;
-        self.tick
-    }
-
-    fn writable(&self) -> Res<()> {
-        if self.read_only {
-            Err(Fail::ReadOnly)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// A read that counts as use: restarts a sliding TTL and refreshes LRU order.
-    fn use_for_read(&mut self, key: &str) -> Option<Entry> {
-        self.live(key)?;
-        let (now, sliding, stamp) = (self.now, self.sliding, self.stamp());
-        let entry = self.entries.get_mut(key)?;
-        if sliding && let Some(len) = entry.ttl_len {
-            entry.deadline = Some(now + len);
-        }
-        entry.used = stamp;
-        Some(entry.clone())
-    }
-
-    /// A read counted in the hit and miss statistics.
-    fn counted_read(&mut self, key: &str) -> Option<Entry> {
-        let found = self.use_for_read(key);
-        if found.is_some() {
-            self.hits += 1;
-        } else {
-            self.misses += 1;
-        }
-        found
-    }
-
-    /// The (deadline, ttl length) a write gives a key.
-    fn resolve(
-        &self,
-        expiry: Expiry,
-        old: Option<(Option<u64>, Option<u64>)>,
-    ) -> (Option<u64>, Option<u64>) {
-        let after = |len: u64| (Some(self.now + len), Some(len));
-        let default = self.default_ttl.map_or((None, None), after);
-        match expiry {
-            Expiry::After(ttl) => after(nanos(ttl)),
-            Expiry::Never => (None, None),
-            Expiry::Keep => old.unwrap_or(default),
-            Expiry::Default => default,
-            other => panic!("the model does not know {other:?}"),
-        }
-    }
-
-    /// Makes room for `needed` new keys: expired keys do not count, and while the live
-    /// keys would not fit, the least recently used live key goes.
-    fn make_room(&mut self, needed: usize) {
-        let Some(capacity) = self.capacity else {
-            return;
-        };
-        while self.live_count() + needed > capacity {
-            let victim = self
-                .entries
-                .iter()
-                .filter(|(_, e)| self.alive(e))
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone())
-                .expect("a full store has a live key to evict");
-            self.entries.remove(&victim);
-            self.evictions += 1;
-        }
-    }
-
-    /// Creates a key that is not live (an expired entry in the way is replaced).
-    fn create(
-        &mut self,
-        key: &str,
-        value: String,
-        (deadline, ttl_len): (Option<u64>, Option<u64>),
-    ) {
-        let used = self.stamp();
-        let entry = Entry {
-            value,
-            deadline,
-            ttl_len,
-            used,
-        };
-        if let Some(old) = self.entries.insert(key.to_owned(), entry) {
-            assert!(!self.alive(&old), "model bug: created over a live key");
-            self.expired_removed += 1;
-        }
-    }
-
-    /// Replaces the value (and TTL, per `expiry`) of a live key.
-    fn overwrite(&mut self, key: &str, value: String, expiry: Expiry) {
-        let old = self.live(key).expect("overwrite of a live key");
-        let (deadline, ttl_len) = self.resolve(expiry, Some((old.deadline, old.ttl_len)));
-        let used = self.stamp();
-        let entry = self.entries.get_mut(key).expect("live");
-        entry.value = value;
-        entry.deadline = deadline;
-        entry.ttl_len = ttl_len;
-        entry.used = used;
-    }
-
-    fn set(
-        &mut self,
-        key: &str,
-        value: &str,
-        expiry: Expiry,
-        condition: Condition,
-    ) -> Res<SetOutcome> {
-        self.writable()?;
-        check_expiry(expiry)?;
-        if self.live(key).is_some() {
-            if condition == Condition::IfAbsent {
-                return Ok(SetOutcome::NotSet);
-            }
-            self.overwrite(key, value.to_owned(), expiry);
-            Ok(SetOutcome::Replaced)
-        } else {
-            if condition == Condition::IfPresent {
-                return Ok(SetOutcome::NotSet);
-            }
-            self.make_room(1);
-            let ttl = self.resolve(expiry, None);
-            self.create(key, value.to_owned(), ttl);
-            Ok(SetOutcome::Created)
-        }
-    }
-
-    fn incr(&mut self, key: &str, by: i64) -> Res<i64> {
-        self.writable()?;
-        if let Some(entry) = self.live(key) {
-            let current =
-                integer(&entry.value).ok_or_else(|| Fail::NotAnInteger(key.to_owned()))?;
-            let n = current
-                .checked_add(by)
-                .ok_or_else(|| Fail::Overflow(key.to_owned(), by))?;
-            let used = self.stamp();
-            let entry = self.entries.get_mut(key).expect("live");
-            entry.value = n.to_string();
-            entry.used = used;
-            Ok(n)
-        } else {
-            self.make_room(1);
-            let ttl = self.resolve(Expiry::Default, None);
-            self.create(key, by.to_string(), ttl);
-            Ok(by)
-        }
-    }
-
-    fn set_many(&mut self, pairs: &Pairs, expiry: Expiry) -> Res<usize> {
-        self.writable()?;
-        check_expiry(expiry)?;
-        for &(k, v) in pairs {
-            self.set(k, v, expiry, Condition::Always)?;
-        }
-        Ok(pairs.len())
-    }
-
-    fn insert_all_absent(&mut self, pairs: &Pairs, expiry: Expiry) -> Res<bool> {
-        self.writable()?;
-        check_expiry(expiry)?;
-        let items = dedup(pairs);
-        if let Some(capacity) = self.capacity
-            && items.len() > capacity
-        {
-            return Err(Fail::BatchTooLarge {
-                requested: items.len(),
-                capacity,
-            });
-        }
-        if items.iter().any(|(k, _)| self.live(k).is_some()) {
-            return Ok(false);
-        }
-        self.make_room(items.len());
-        for (k, v) in items {
-            let ttl = self.resolve(expiry, None);
-            self.create(&k, v, ttl);
-        }
-        Ok(true)
-    }
-
-    fn update_all_present(&mut self, pairs: &Pairs, expiry: Expiry) -> Res<bool> {
-        self.writable()?;
-        check_expiry(expiry)?;
-        let items = dedup(pairs);
-        if !items.iter().all(|(k, _)| self.live(k).is_some()) {
-            return Ok(false);
-        }
-        for (k, v) in items {
-            self.overwrite(&k, v, expiry);
-        }
-        Ok(true)
-    }
-
-    fn delete(&mut self, key: &str) -> Res<bool> {
-        self.writable()?;
-        match self.entries.remove(key) {
-            Some(entry) if self.alive(&entry) => Ok(true),
-            Some(_) => {
-                self.expired_removed += 1;
-                Ok(false)
-            }
-            None => Ok(false),
-        }
-    }
-
-    fn expire(&mut self, key: &str, ttl: Duration) -> Res<bool> {
-        self.writable()?;
-        check_ttl(ttl)?;
-        if self.live(key).is_none() {
-            return Ok(false);
-        }
-        let (now, len, used) = (self.now, nanos(ttl), self.stamp());
-        let entry = self.entries.get_mut(key).expect("live");
-        entry.deadline = Some(now + len);
-        entry.ttl_len = Some(len);
-        entry.used = used; // a write is a use
-        Ok(true)
-    }
-
-    fn persist(&mut self, key: &str) -> Res<bool> {
-        self.writable()?;
-        if self.live(key).is_none() {
-            return Ok(false);
-        }
-        let used = self.stamp();
-        let entry = self.entries.get_mut(key).expect("live");
-        entry.deadline = None;
-        entry.ttl_len = None;
-        entry.used = used; // a write is a use
-        Ok(true)
-    }
-
-    fn clear(&mut self) -> Res<usize> {
-        self.writable()?;
-        let live = self.live_count();
-        self.expired_cleared += self.dead_count();
-        self.entries.clear();
-        Ok(live)
-    }
-
-    fn apply(&mut self, op: &Op) -> Out {
-        match op {
-            Op::Get(k) => Out::Value(self.counted_read(k).map(|e| e.value)),
-            Op::GetWithTtl(k) => Out::ValueTtl(self.counted_read(k).map(|e| {
-                let ttl = self.remaining(&e);
-                (e.value, ttl)
-            })),
-            Op::GetMany(keys) => Out::Values(
-                keys.iter()
-                    .map(|k| self.counted_read(k).map(|e| e.value))
-                    .collect(),
-            ),
-            Op::Contains(k) => Out::Flag(self.live(k).is_some()),
-            Op::Ttl(k) => Out::Ttl(self.live(k).map(|e| self.remaining(e))),
-            Op::Set(k, v, e, c) => Out::Set(self.set(k, v, *e, *c)),
-            Op::SetMany(pairs, e) => Out::Count(self.set_many(pairs, *e)),
-            Op::InsertAllAbsent(pairs, e) => Out::Batch(self.insert_all_absent(pairs, *e)),
-            Op::UpdateAllPresent(pairs, e) => Out::Batch(self.update_all_present(pairs, *e)),
-            Op::Delete(k) => Out::Batch(self.delete(k)),
-            Op::Expire(k, ttl) => Out::Batch(self.expire(k, *ttl)),
-            Op::Persist(k) => Out::Batch(self.persist(k)),
-            Op::Incr(k, by) => Out::Incr(self.incr(k, *by)),
-            Op::Len => Out::Len(self.live_count()),
-            Op::IsEmpty => Out::Flag(self.live_count() == 0),
-            Op::Clear => Out::Count(self.clear()),
-            Op::ScanBadCursor => Out::Scan(Err(Fail::InvalidCursor)),
-            Op::Scan(..) | Op::Purge(_) | Op::Advance(_) => {
-                unreachable!("handled by the runner")
-            }
-        }
-    }
-
-    /// Checks what a complete scan returned, then records the reads it made, in the
-    /// order the store returned the keys (that order is observable, so LRU may use it).
-    fn scan(&mut self, pat: Pat, returned: &[(String, String)]) -> Result<(), String> {
-        let mut seen = BTreeSet::new();
-        for (k, _) in returned {
-            if !seen.insert(k.as_str()) {
-                return Err(format!("scan returned {k:?} twice: {returned:?}"));
-            }
-        }
-        let got: BTreeMap<&str, &str> = returned
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let want: BTreeMap<&str, &str> = self
-            .entries
-            .iter()
-            .filter(|(k, e)| self.alive(e) && pat.matches(k))
-            .map(|(k, e)| (k.as_str(), e.value.as_str()))
-            .collect();
-        if got != want {
-            return Err(format!(
-                "scan {:?} returned {got:?}, the model expects {want:?}",
-                pat.text()
-            ));
-        }
-        for (k, _) in returned {
-            self.use_for_read(k);
-        }
-        Ok(())
-    }
-}
-
-// ---------------------------------------------------------------------------------

@@ -1,16 +1,19 @@
 //! The runner: one store and the model side by side, compared after every operation,
 //! and the properties, one per mode.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kvcore::{ManualClock, Pattern, Store, StoreBuilder};
+use kvcore::{ManualClock, Pattern, RemovalCause, Store, StoreBuilder};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
+use super::reference::weight;
 use super::*;
 
-// The runner
-// ---------------------------------------------------------------------------------
+/// What the store's removal listener was told, in order.
+type Log = Arc<Mutex<Vec<(String, String, RemovalCause)>>>;
 
 #[derive(Debug, Clone)]
 struct Setup {
@@ -18,6 +21,8 @@ struct Setup {
     default_ttl: Option<Duration>,
     sliding: bool,
     capacity: Option<usize>,
+    /// A weight bound, entries weighing `weight(key, value)`.
+    max_weight: Option<u64>,
     /// `Some`: a read-only store over these pairs.
     dataset: Option<Pairs>,
 }
@@ -29,12 +34,14 @@ impl Setup {
             default_ttl: None,
             sliding: false,
             capacity: None,
+            max_weight: None,
             dataset: None,
         }
     }
 }
 
-fn build(setup: &Setup, clock: &ManualClock) -> (Box<dyn Store<String>>, Model) {
+fn build(setup: &Setup, clock: &ManualClock) -> (Box<dyn Store<String>>, Model, Log) {
+    let log = Log::default();
     let mut model = Model::new(nanos(ManualClock::START));
     if let Some(pairs) = &setup.dataset {
         let store = StoreBuilder::new()
@@ -53,9 +60,14 @@ fn build(setup: &Setup, clock: &ManualClock) -> (Box<dyn Store<String>>, Model) 
                 },
             );
         }
-        return (Box::new(store), model);
+        return (Box::new(store), model, log);
     }
-    let mut builder = StoreBuilder::new().clock(clock.clone());
+    let sink = Arc::clone(&log);
+    let mut builder = StoreBuilder::new().clock(clock.clone()).removal_listener(
+        move |key: &str, value: String, cause| {
+            sink.lock().unwrap().push((key.to_owned(), value, cause));
+        },
+    );
     if let Some(ttl) = setup.default_ttl {
         builder = builder.default_ttl(ttl);
     }
@@ -65,6 +77,11 @@ fn build(setup: &Setup, clock: &ManualClock) -> (Box<dyn Store<String>>, Model) 
     if let Some(shards) = setup.shards {
         builder = builder.shards(shards);
     }
+    if let Some(max) = setup.max_weight {
+        builder = builder
+            .max_weight(max)
+            .weigher(|key: &str, value: &String| weight(key, value) as u32);
+    }
     let store = builder
         .sliding(setup.sliding)
         .build::<String>()
@@ -72,7 +89,79 @@ fn build(setup: &Setup, clock: &ManualClock) -> (Box<dyn Store<String>>, Model) 
     model.default_ttl = setup.default_ttl.map(nanos);
     model.sliding = setup.sliding;
     model.capacity = setup.capacity;
-    (Box::new(store), model)
+    model.max_weight = setup.max_weight;
+    (Box::new(store), model, log)
+}
+
+/// What the listener reported as expired so far, checked against what the model can
+/// prove: every expired entry the model dropped was reported, and nothing was
+/// reported that was not an expired entry of the model.
+#[derive(Debug, Default)]
+struct Listened {
+    expired: BTreeMap<(String, String), u64>,
+}
+
+impl Listened {
+    /// Takes the listener's new reports: the removals other than expirations must be
+    /// the model's, cause by cause (in any order within one operation: a `clear` goes
+    /// shard by shard); expirations are counted.
+    fn take(&mut self, log: &Log, model: &mut Model, at: &str) -> Result<(), TestCaseError> {
+        let mut got: Vec<(String, String, RemovalCause)> = Vec::new();
+        for (k, v, cause) in log.lock().unwrap().drain(..) {
+            if cause == RemovalCause::Expired {
+                *self.expired.entry((k, v)).or_default() += 1;
+            } else {
+                got.push((k, v, cause));
+            }
+        }
+        let mut want = std::mem::take(&mut model.log);
+        let key =
+            |e: &(String, String, RemovalCause)| (e.0.clone(), e.1.clone(), format!("{:?}", e.2));
+        got.sort_by_key(key);
+        want.sort_by_key(key);
+        prop_assert_eq!(
+            got,
+            want,
+            "{}: removals, listener (left) vs model (right)",
+            at
+        );
+        let dead = model.dead();
+        for ((k, v), &n) in &self.expired {
+            let gone = model
+                .expired_gone
+                .get(&(k.clone(), v.clone()))
+                .copied()
+                .unwrap_or(0);
+            let pending = dead.get(&(k.clone(), v.clone())).copied().unwrap_or(0);
+            prop_assert!(
+                n <= gone + pending,
+                "{}: {:?}={:?} reported expired {} times, the model dropped {} and holds {}",
+                at,
+                k,
+                v,
+                n,
+                gone,
+                pending
+            );
+        }
+        for ((k, v), &gone) in &model.expired_gone {
+            let n = self
+                .expired
+                .get(&(k.clone(), v.clone()))
+                .copied()
+                .unwrap_or(0);
+            prop_assert!(
+                n >= gone,
+                "{}: {:?}={:?} reported expired {} times, the model dropped it {} times",
+                at,
+                k,
+                v,
+                n,
+                gone
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Drives a scan to completion; returns every pair in the order the pages gave them.
@@ -117,6 +206,25 @@ fn check_state(
     last_expirations: &mut u64,
     at: &str,
 ) -> Result<(), TestCaseError> {
+    if let Some(max) = model.max_weight {
+        // The store counts expired entries until it removes them.
+        let w = store
+            .weight()
+            .expect("a weight-bounded store counts weights");
+        let (live, dead) = (model.live_weight(), model.dead_weight());
+        prop_assert!(w <= max, "{}: weight {} over the bound {}", at, w, max);
+        prop_assert!(
+            (live..=live + dead).contains(&w),
+            "{}: weight {}, the model has {} live and {} expired",
+            at,
+            w,
+            live,
+            dead
+        );
+    } else {
+        prop_assert_eq!(store.weight(), None, "{}: weights are not counted", at);
+    }
+    prop_assert_eq!(store.stats().listener_panics, 0, "{}: listener panics", at);
     for &k in KEYS {
         let want = model.live(k).map(|e| model.remaining(e));
         prop_assert_eq!(
@@ -169,12 +277,14 @@ fn check_state(
 
 fn run(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
     let clock = ManualClock::new();
-    let (store, mut model) = build(setup, &clock);
+    let (store, mut model, log) = build(setup, &clock);
     let store = &*store;
+    let mut listened = Listened::default();
 
     let mode = store.mode();
     prop_assert_eq!(mode.read_only, model.read_only);
     prop_assert_eq!(mode.capacity, model.capacity);
+    prop_assert_eq!(mode.max_weight, model.max_weight);
     prop_assert_eq!(mode.default_ttl, setup.default_ttl);
     prop_assert_eq!(mode.sliding, model.sliding);
 
@@ -211,6 +321,7 @@ fn run(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
                 prop_assert_eq!(got, want, "{}: store (left) vs model (right)", at);
             }
         }
+        listened.take(&log, &mut model, &at)?;
         check_state(store, &model, &mut last_expirations, &at)?;
     }
 
@@ -227,11 +338,29 @@ fn run(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
     model
         .scan(Pat::All, &items)
         .map_err(|m| TestCaseError::fail(format!("{at}: {m}")))?;
+    listened.take(&log, &mut model, at)?;
     check_state(store, &model, &mut last_expirations, at)?;
 
     // Once every expired key is purged, each expired entry has been counted exactly
     // once — unless `clear` dropped some before the store got to them.
     store.purge_expired(usize::MAX);
+    listened.take(&log, &mut model, at)?;
+    if !model.read_only {
+        // ...and reported exactly once, `clear` or not.
+        let mut want = model.expired_gone.clone();
+        for (entry, n) in model.dead() {
+            *want.entry(entry).or_default() += n;
+        }
+        prop_assert_eq!(
+            &listened.expired,
+            &want,
+            "{}: expirations reported after a full purge, listener (left) vs model (right)",
+            at
+        );
+    }
+    if model.max_weight.is_some() {
+        prop_assert_eq!(store.weight(), Some(model.live_weight()), "{}: weight", at);
+    }
     let expirations = store.stats().expirations;
     let counted = model.expired_removed + model.dead_count();
     if model.expired_cleared == 0 {
@@ -273,6 +402,12 @@ fn default_ttl() -> impl Strategy<Value = Duration> {
 
 fn capacity() -> impl Strategy<Value = usize> {
     1..=5usize
+}
+
+/// From below the heaviest entry (a two-letter key and a 19-digit value weigh 21) to
+/// room for several.
+fn max_weight() -> impl Strategy<Value = u64> {
+    4..=40u64
 }
 
 fn config() -> ProptestConfig {
@@ -346,6 +481,43 @@ proptest! {
         let setup = Setup { dataset: Some(dataset), ..Setup::writable(None) };
         run(&setup, &ops)?;
     }
-}
 
-// ---------------------------------------------------------------------------------
+    #[test]
+    fn weight_bound(shards in shards(), max in max_weight(), ops in ops()) {
+        let setup = Setup { max_weight: Some(max), ..Setup::writable(shards) };
+        run(&setup, &ops)?;
+    }
+
+    #[test]
+    fn weight_fixed_ttl(
+        shards in shards(),
+        max in max_weight(),
+        ttl in default_ttl(),
+        ops in ops(),
+    ) {
+        let setup = Setup {
+            max_weight: Some(max),
+            default_ttl: Some(ttl),
+            ..Setup::writable(shards)
+        };
+        run(&setup, &ops)?;
+    }
+
+    #[test]
+    fn weight_lru_sliding_ttl(
+        shards in shards(),
+        max in max_weight(),
+        capacity in capacity(),
+        ttl in default_ttl(),
+        ops in ops(),
+    ) {
+        let setup = Setup {
+            max_weight: Some(max),
+            capacity: Some(capacity),
+            default_ttl: Some(ttl),
+            sliding: true,
+            ..Setup::writable(shards)
+        };
+        run(&setup, &ops)?;
+    }
+}

@@ -16,7 +16,12 @@ pub(super) struct Entry {
     pub(super) slide_ms: u64,
 }
 
-impl Value for Cached {}
+/// Weighs what it holds for `--max-memory`: the JSON text and the entry around it.
+impl Value for Cached {
+    fn size_in_bytes(&self) -> usize {
+        self.0.value.len() + size_of::<Entry>()
+    }
+}
 
 /// A key's state as a Redis script reports it: value, `PTTL` (-1: none), and the
 /// TTL length a sliding read restarts it at (0: none).

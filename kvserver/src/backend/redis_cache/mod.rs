@@ -147,6 +147,8 @@ pub struct RedisOptions {
     pub cache_ttl: Duration,
     /// Most entries in the local cache (default 100 000).
     pub capacity: Option<usize>,
+    /// Most bytes of keys and values in the local cache (`--max-memory`).
+    pub max_memory: Option<u64>,
     /// How long one Redis call may take.
     pub timeout: Duration,
     /// The TTL written keys get when the request names none.
@@ -264,10 +266,13 @@ impl RedisCache {
     pub fn new(options: RedisOptions) -> anyhow::Result<RedisCache> {
         let (con, layout) = Con::open(&options.url, options.timeout)?;
         let capacity = options.capacity.unwrap_or(DEFAULT_CACHE_CAPACITY);
-        let cache = StoreBuilder::new()
+        let mut builder = StoreBuilder::new()
             .capacity(capacity)
-            .clock(Arc::clone(&options.clock))
-            .build::<Cached>()?;
+            .clock(Arc::clone(&options.clock));
+        if let Some(bytes) = options.max_memory {
+            builder = builder.max_weight(bytes);
+        }
+        let cache = builder.build::<Cached>()?;
         Ok(RedisCache {
             con,
             layout,
@@ -329,6 +334,11 @@ impl RedisCache {
     /// Local cache counts: hits (answered locally), misses (Redis asked), evictions.
     pub fn cache_stats(&self) -> Stats {
         self.cache.stats()
+    }
+
+    /// Bytes the local cache holds, with `--max-memory`.
+    pub(super) fn weight(&self) -> Option<u64> {
+        self.cache.weight()
     }
 
     fn now_ms(&self) -> u64 {
@@ -407,6 +417,7 @@ impl RedisCache {
     pub(super) fn mode(&self) -> Mode {
         let mut mode = Mode::default();
         mode.capacity = Some(self.capacity);
+        mode.max_weight = self.cache.mode().max_weight;
         mode.default_ttl = (self.default_ms != 0).then(|| Duration::from_millis(self.default_ms));
         mode.sliding = self.sliding;
         mode

@@ -354,6 +354,95 @@ async fn ops_info() {
 }
 
 #[tokio::test]
+async fn max_memory_bounds_the_store_and_is_reported() {
+    let s = Srv::new(&["--max-memory", "1kb"]);
+    let value = format!("\"{}\"", "x".repeat(20)); // 22 bytes of JSON
+    for i in 0..50 {
+        s.put_key(&format!("k{i:02}"), "", &value).await;
+    }
+    let info = s.expect("GET", "/info", None, 200, Want::Any).await.json();
+    let used = info["memory"]["used_bytes"]
+        .as_u64()
+        .expect("a number of bytes");
+    assert_eq!(info["memory"]["max_bytes"], json!(1024), "{info}");
+    assert!(used <= 1024, "{info}");
+    // Each entry weighs its key, its value and the per-entry overhead.
+    let entry = 3 + 22 + u64::from(kvcore::weight::ENTRY_OVERHEAD);
+    let keys = info["keys"].as_u64().expect("a key count");
+    assert_eq!(keys, 1024 / entry, "{info}");
+    assert_eq!(used, keys * entry, "{info}");
+    assert_eq!(info["evictions"].as_u64(), Some(50 - keys), "{info}");
+    // The least recently used went: the last keys written are there.
+    s.expect("GET", "/keys/k49", None, 200, Want::Any).await;
+    s.expect("GET", "/keys/k00", None, 404, Want::Any).await;
+    let text = s
+        .expect("GET", "/metrics", None, 200, Want::Any)
+        .await
+        .text();
+    assert_eq!(
+        series(&text, "kv_memory_max_bytes", &[]),
+        Some(1024.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(&text, "kv_memory_used_bytes", &[]),
+        Some(used as f64),
+        "{text}"
+    );
+    // A batch reports what it evicted: ten entries make room for themselves.
+    let batch: serde_json::Map<String, Value> = (0..10)
+        .map(|i| (format!("n{i}"), json!("x".repeat(20))))
+        .collect();
+    let r = s
+        .expect(
+            "PUT",
+            "/keys",
+            Some(&Value::Object(batch).to_string()),
+            200,
+            Want::Any,
+        )
+        .await;
+    assert_eq!(r.json(), json!({"stored": 10, "evicted": 10}));
+    // A value that could never fit is refused, and evicts nothing.
+    let big = format!("\"{}\"", "x".repeat(2000));
+    s.expect(
+        "PUT",
+        "/keys/big",
+        Some(&big),
+        413,
+        err("payload_too_large"),
+    )
+    .await;
+    let batch = format!("{{\"p\":{big}}}");
+    s.expect(
+        "POST",
+        "/values",
+        Some(&batch),
+        413,
+        err("payload_too_large"),
+    )
+    .await;
+    let after = s.expect("GET", "/info", None, 200, Want::Any).await.json();
+    assert_eq!(after["keys"].as_u64(), Some(keys), "{after}");
+    // Without the flag, nothing is counted.
+    let plain = Srv::new(&[]);
+    let info = plain
+        .expect("GET", "/info", None, 200, Want::Any)
+        .await
+        .json();
+    assert_eq!(
+        info["memory"],
+        json!({"used_bytes": null, "max_bytes": null}),
+        "{info}"
+    );
+    let text = plain
+        .expect("GET", "/metrics", None, 200, Want::Any)
+        .await
+        .text();
+    assert!(!text.contains("kv_memory_max_bytes "), "{text}");
+}
+
+#[tokio::test]
 async fn ops_openapi_document() {
     let s = Srv::new(&[]);
     let r = s.get("/openapi.json").await;
