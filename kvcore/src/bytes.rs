@@ -221,6 +221,11 @@ impl Value for Bytes {
     fn from_i64(n: i64) -> Option<Self> {
         Some(Bytes::from(n.to_string()))
     }
+
+    /// The number of bytes, for a weight-bounded store's default weight.
+    fn size_in_bytes(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// Stored as they are. A value another type stored as text (a [`JsonText`], a
