@@ -196,6 +196,7 @@ mod tests {
             max_counters: 10,
             idempotency_window: Duration::from_secs(60),
             wait_replicas: 0,
+            max_memory: None,
         })
         .expect("a cache")
     }
