@@ -187,7 +187,6 @@ mod tests {
             url: url.into(),
             cache_ttl: Duration::from_secs(5),
             capacity: None,
-            max_memory: None,
             timeout: Duration::from_secs(1),
             default_ttl: None,
             sliding: false,
