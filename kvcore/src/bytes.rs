@@ -203,14 +203,8 @@ impl fmt::Debug for Bytes {
 ///     assert_eq!(Bytes::from(not_canonical).to_i64(), None, "{not_canonical:?}");
 /// }
 /// assert_eq!(Bytes::from_i64(7), Some(Bytes::from("7")));
-/// assert_eq!(Bytes::from("héllo").size_in_bytes(), 6);
 /// ```
 impl Value for Bytes {
-    /// The bytes held, as the default weigher counts a value (`--max-memory`).
-    fn size_in_bytes(&self) -> usize {
-        self.0.len()
-    }
-
     fn to_i64(&self) -> Option<i64> {
         let digits = self.0.strip_prefix(b"-").unwrap_or(&self.0);
         let canonical = match digits {
@@ -226,6 +220,11 @@ impl Value for Bytes {
 
     fn from_i64(n: i64) -> Option<Self> {
         Some(Bytes::from(n.to_string()))
+    }
+
+    /// The number of bytes, for a weight-bounded store's default weight.
+    fn size_in_bytes(&self) -> usize {
+        self.0.len()
     }
 }
 
