@@ -272,7 +272,10 @@ mod tests {
         assert!(e.to_string().contains("write 127.0.0.1:6379"), "{e}");
         let c = Config::try_parse_from(["kvserver", "--resp-listen", "0.0.0.0:6379"]).unwrap();
         assert_eq!(c.resp_listen, Some("0.0.0.0:6379".parse().unwrap()));
-        assert_eq!(Config::try_parse_from(["kvserver"]).unwrap().resp_listen, None);
+        assert_eq!(
+            Config::try_parse_from(["kvserver"]).unwrap().resp_listen,
+            None
+        );
     }
 
     #[test]
