@@ -2,7 +2,7 @@
 //!
 //! Redis reads both numbers with `strtold` into the x87 80-bit format (a 64-bit
 //! mantissa), adds them there, and prints the sum with `%.17Lf`, trailing zeros cut.
-//! Rust has no such type, so [`Extended`] is one: a sign, a 64-bit mantissa and a
+//! Rust has no such type, so `Extended` is one: a sign, a 64-bit mantissa and a
 //! binary exponent, with the three steps done exactly and rounded to nearest, ties to
 //! even, as glibc does them. That gives Redis's text, rounding noise included
 //! (`3.3` + `1000` is `1003.29999999999999999`).
