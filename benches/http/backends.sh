@@ -25,16 +25,8 @@ for tool in wrk redis-server redis-cli; do
 done
 (cd "$root" && cargo build --release -q -p kvserver --bin kvserver)
 
-pids=()
-data=$(mktemp -d)
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$data"
-}
-trap cleanup EXIT
+# shellcheck source=../lib.sh
+. "$root/benches/lib.sh"
 
 # A free port whose cluster bus port (+10000) is free too.
 free_port() {
@@ -46,15 +38,6 @@ while True:
     try:
         t = socket.socket(); t.bind(("127.0.0.1", p + 10000)); t.close(); print(p); break
     except OSError: pass'
-}
-
-wait_port() {
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on 127.0.0.1:$1" >&2
-  exit 1
 }
 
 # redis PORT [ARGS...]: a redis-server in the background, remembered for cleanup.

@@ -21,29 +21,8 @@ bin=${CARGO_TARGET_DIR:-$root/target}/release
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 1; }
 (cd "$root" && cargo build --release -q -p kvserver -p kv-benches --bin kvserver --bin axum-ceiling)
 
-pids=()
-data=$(mktemp -d)
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$data"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on 127.0.0.1:$1" >&2
-  exit 1
-}
+# shellcheck source=../lib.sh
+. "$root/benches/lib.sh"
 
 # run NAME METHOD PORT: one wrk run; prints a table row, remembers requests/s.
 declare -A rps

@@ -22,29 +22,8 @@ for tool in redis-server redis-benchmark; do
 done
 (cd "$root" && cargo build --release -q -p kvserver --bin kvserver)
 
-pids=()
-data=$(mktemp -d)
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$data"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on 127.0.0.1:$1" >&2
-  exit 1
-}
+# shellcheck source=../lib.sh
+. "$root/benches/lib.sh"
 
 declare -A port
 kv_memory=$(free_port)
