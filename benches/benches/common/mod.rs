@@ -99,7 +99,7 @@ pub fn visit(peer: Peer, mode: Mode, n: usize, visitor: &mut impl Visitor) {
         Peer::QuickCache => match mode.max_weight(n) {
             Some(max) => visitor.visit(peer, move || {
                 let cache = quick_cache::sync::Cache::with_weighter(n / 2, max, ByWeight);
-                QuickCacheWeighted(cache)
+                QuickCache(cache)
             }),
             None => visitor.visit(peer, move || {
                 let cap = mode.capacity(n).unwrap_or(2 * n);
@@ -184,33 +184,10 @@ impl quick_cache::Weighter<String, Val> for ByWeight {
     }
 }
 
-pub struct QuickCache(quick_cache::sync::Cache<String, Val>);
+/// quick_cache, counting entries or, with [`ByWeight`], weighing them by [`weight`].
+pub struct QuickCache<W = quick_cache::UnitWeighter>(quick_cache::sync::Cache<String, Val, W>);
 
-impl Cache for QuickCache {
-    fn get(&self, key: &str) -> Option<Val> {
-        self.0.get(key)
-    }
-    fn set(&self, key: &str, value: Val) {
-        self.0.insert(key.to_owned(), value);
-    }
-    fn contains(&self, key: &str) -> bool {
-        self.0.contains_key(key)
-    }
-    fn get_with(&self, key: &str, init: impl FnOnce() -> Val) -> Val {
-        let loaded = self
-            .0
-            .get_or_insert_with(key, || Ok::<_, Infallible>(init()));
-        loaded.unwrap_or_else(|never| match never {})
-    }
-    fn remove(&self, key: &str) {
-        self.0.remove(key);
-    }
-}
-
-/// quick_cache bounded by [`weight`].
-pub struct QuickCacheWeighted(quick_cache::sync::Cache<String, Val, ByWeight>);
-
-impl Cache for QuickCacheWeighted {
+impl<W: quick_cache::Weighter<String, Val> + Clone + Send + Sync> Cache for QuickCache<W> {
     fn get(&self, key: &str) -> Option<Val> {
         self.0.get(key)
     }
