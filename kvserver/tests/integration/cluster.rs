@@ -183,40 +183,6 @@ async fn writes_across_slots_are_refused_before_anything_is_written() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hash_tagged_all_or_nothing_posts_never_half_apply_across_servers() {
-    let cluster = cluster_or_skip!(shared);
-    let nodes: Vec<Arc<Node>> = (0..2)
-        .map(|_| Arc::new(Node::new(&*cluster, &[])))
-        .collect();
-    for round in 0..20 {
-        let tag = format!("{{race{round}}}");
-        let bodies = [0, 1].map(|i| format!(r#"{{"{tag}shared": {i}, "{tag}own-{i}": {i}}}"#));
-        let mut tasks = Vec::new();
-        for (i, body) in bodies.into_iter().enumerate() {
-            let node = Arc::clone(&nodes[i]);
-            tasks.push(tokio::spawn(async move {
-                node.call("POST", "/values", Some(&body))
-                    .await
-                    .status
-                    .as_u16()
-            }));
-        }
-        let mut statuses = Vec::new();
-        for t in tasks {
-            statuses.push(t.await.expect("a post"));
-        }
-        statuses.sort_unstable();
-        assert_eq!(statuses, [201, 409], "round {round}");
-        let winner: i64 = cluster
-            .cmd(&["GET", &format!("{tag}shared")])
-            .parse()
-            .expect("0 or 1");
-        let own = |i: i64| cluster.int(&["EXISTS", &format!("{tag}own-{i}")]);
-        assert_eq!((own(winner), own(1 - winner)), (1, 0), "round {round}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hits_from_servers_counting_at_once_all_count() {
     let cluster = cluster_or_skip!(shared);
     let nodes: Vec<Arc<Node>> = (0..2)

@@ -505,35 +505,38 @@ async fn values_are_all_or_nothing_in_redis() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_all_or_nothing_posts_never_half_apply() {
-    let redis = redis_or_skip!();
-    let nodes: Vec<Arc<Node>> = (0..2).map(|_| Arc::new(Node::new(&redis, &[]))).collect();
-    // Rounds of two POSTs sharing the key "shared": exactly one may win each round.
-    for round in 0..20 {
-        let shared = format!("shared{round}");
-        let bodies = [0, 1].map(|i| format!(r#"{{"{shared}": {i}, "own{round}-{i}": {i}}}"#));
-        let mut tasks = Vec::new();
-        for (i, body) in bodies.into_iter().enumerate() {
-            let node = Arc::clone(&nodes[i]);
-            tasks.push(tokio::spawn(async move {
-                node.call("POST", "/values", Some(&body))
-                    .await
-                    .status
-                    .as_u16()
-            }));
+over_redis_and_cluster! {
+    /// Rounds of two POSTs sharing one key: exactly one may win each round. The keys
+    /// of a round share a hash tag, so that over a cluster they share a slot.
+    async fn racing_all_or_nothing_posts_never_half_apply(redis) {
+        let nodes: Vec<Arc<Node>> = (0..2).map(|_| Arc::new(Node::new(&redis, &[]))).collect();
+        for round in 0..20 {
+            let tag = format!("{{race{round}}}");
+            let bodies =
+                [0, 1].map(|i| format!(r#"{{"{tag}shared": {i}, "{tag}own-{i}": {i}}}"#));
+            let mut tasks = Vec::new();
+            for (i, body) in bodies.into_iter().enumerate() {
+                let node = Arc::clone(&nodes[i]);
+                tasks.push(tokio::spawn(async move {
+                    node.call("POST", "/values", Some(&body))
+                        .await
+                        .status
+                        .as_u16()
+                }));
+            }
+            let mut statuses = Vec::new();
+            for t in tasks {
+                statuses.push(t.await.expect("a post"));
+            }
+            statuses.sort_unstable();
+            assert_eq!(statuses, [201, 409], "round {round}");
+            let winner: i64 = redis
+                .cmd(&["GET", &format!("{tag}shared")])
+                .parse()
+                .expect("0 or 1");
+            let own = |i: i64| redis.int(&["EXISTS", &format!("{tag}own-{i}")]);
+            assert_eq!((own(winner), own(1 - winner)), (1, 0), "round {round}");
         }
-        let mut statuses = Vec::new();
-        for t in tasks {
-            statuses.push(t.await.expect("a post"));
-        }
-        statuses.sort_unstable();
-        assert_eq!(statuses, [201, 409], "round {round}");
-        let winner = redis.cmd(&["GET", &shared]);
-        let own_winner = redis.int(&["EXISTS", &format!("own{round}-{winner}")]);
-        let loser = 1 - winner.parse::<i64>().expect("0 or 1");
-        let own_loser = redis.int(&["EXISTS", &format!("own{round}-{loser}")]);
-        assert_eq!((own_winner, own_loser), (1, 0), "round {round}");
     }
 }
 
