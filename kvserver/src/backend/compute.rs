@@ -3,10 +3,10 @@
 //! `INCRBYFLOAT`, `SET ... GET`...).
 //!
 //! Over the local store it is kvcore's [`Store::compute`](kvcore::Store::compute):
-//! atomic against every other writer of the key, HTTP requests included. The Redis
-//! backend does not offer it (a value changed in Redis would need a script per
-//! command and its own TTL bookkeeping): there it is `400 bad_request`, and the
-//! Redis-protocol commands that need it say so before calling.
+//! atomic against every other writer of the key, HTTP requests included. Over Redis
+//! it is a compare-and-set script that applies the change only if the key still
+//! holds what was read, else reads again (`redis_cache/compute.rs`): atomic against
+//! every writer of the key, other kvservers and Redis clients included.
 
 use kvcore::{Bytes, Compute, Computed};
 
@@ -23,10 +23,9 @@ impl Backend {
         T: Send + 'static,
         F: FnMut(Option<&Bytes>) -> (Compute<Bytes>, T) + Send + 'static,
     {
-        let Some(local) = self.local() else {
-            return Err(ApiError::bad_request(
-                "changing a value in place is not available with --backend",
-            ));
+        let local = match self {
+            Backend::Local(local) => local,
+            Backend::Redis(redis) => return redis.compute(key, &mut f).await,
         };
         let key = key.to_owned();
         let (done, said) = local

@@ -143,23 +143,7 @@ impl RedisCache {
         flight
             .get_or_init(|| async {
                 let epoch = *self.slot(key).lock();
-                let books = self.books(key);
-                let mut invocation = self.scripts.read.prepare_invoke();
-                invocation
-                    .key(key)
-                    .key(&books.slide)
-                    .arg(self.sliding_flag())
-                    .arg(self.default_ms)
-                    .arg(self.max_value_bytes);
-                let reply: Option<Reply> = self.run_as(Op::Read(&[key]), invocation).await?;
-                let found = match reply {
-                    Some((v, pttl, slide)) => Some(Found {
-                        value: self.checked_value(key, v)?,
-                        pttl,
-                        slide,
-                    }),
-                    None => None,
-                };
+                let found = self.read_now(key, self.sliding).await?;
                 if let Some(f) = &found {
                     self.cache_if_unchanged(key, epoch, f);
                 }
@@ -167,6 +151,28 @@ impl RedisCache {
             })
             .await
             .clone()
+    }
+
+    /// The value of `key` in Redis and its TTL, asked now (not from the cache);
+    /// restarts a sliding TTL when `restart` is true.
+    pub(super) async fn read_now(&self, key: &str, restart: bool) -> Result<Option<Found>> {
+        let books = self.books(key);
+        let mut invocation = self.scripts.read.prepare_invoke();
+        invocation
+            .key(key)
+            .key(&books.slide)
+            .arg(if restart { "1" } else { "0" })
+            .arg(self.default_ms)
+            .arg(self.max_value_bytes);
+        let reply: Option<Reply> = self.run_as(Op::Read(&[key]), invocation).await?;
+        match reply {
+            Some((v, pttl, slide)) => Ok(Some(Found {
+                value: self.checked_value(key, v)?,
+                pttl,
+                slide,
+            })),
+            None => Ok(None),
+        }
     }
 }
 

@@ -125,10 +125,11 @@ impl RedisCache {
                 Op::Read(_) => self.unreachable(&text),
             };
         }
-        if text.contains("not an integer") || text.contains("overflow") {
-            return ApiError::not_an_integer(
-                "the value is not an integer, or adding to it would overflow a 64-bit integer",
-            );
+        if text.contains("overflow") {
+            return ApiError::not_an_integer("adding to the value would overflow a 64-bit integer");
+        }
+        if text.contains("not an integer") {
+            return ApiError::not_an_integer("the value is not an integer");
         }
         if text.contains("WRONGTYPE") {
             return ApiError::not_an_integer(

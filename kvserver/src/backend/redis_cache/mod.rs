@@ -94,6 +94,7 @@ use super::{Applied, Result, Written};
 mod cache;
 mod call;
 mod cluster;
+mod compute;
 mod conn;
 mod layout;
 mod reads;

@@ -2,7 +2,9 @@
 //! read and linted as Lua. Each runs atomically in Redis; its first lines say what
 //! its `KEYS` and `ARGV` are and what it returns.
 //!
-//! Most scripts start with `lua/prelude.lua`, the helpers they share. The writes that
+//! Most scripts start with `lua/prelude.lua`, the helpers they share. `compute` is
+//! `lua/set.lua` behind `lua/compute_head.lua`, which sets only if the key still
+//! holds what the caller saw. The writes that
 //! are not idempotent sit between `lua/idempotent_head.lua` and
 //! `lua/idempotent_tail.lua`, which record their outcome under an `Idempotency-Key`
 //! in the same script.
@@ -39,6 +41,7 @@ pub(super) struct Scripts {
     pub exists: Script,
     pub pttl: Script,
     pub set: Script,
+    pub compute: Script,
     pub set_many: Script,
     pub insert_absent: Script,
     pub update_present: Script,
@@ -83,6 +86,13 @@ impl Scripts {
             exists: Script::new(include_str!("lua/exists.lua")),
             pttl: Script::new(include_str!("lua/pttl.lua")),
             set: script(include_str!("lua/set.lua")),
+            compute: script(
+                &[
+                    include_str!("lua/compute_head.lua"),
+                    include_str!("lua/set.lua"),
+                ]
+                .concat(),
+            ),
             set_many: script(include_str!("lua/set_many.lua")),
             insert_absent: idempotent(include_str!("lua/insert_absent.lua")),
             update_present: script(include_str!("lua/update_present.lua")),

@@ -166,18 +166,6 @@ impl Ctx<'_> {
         Ok(key)
     }
 
-    /// Refuses a command that needs an atomic read-modify-write of a key, which the
-    /// Redis backend does not offer (see the README).
-    pub fn needs_compute(&self, command: &str) -> Result<(), Error> {
-        if self.state.backend().local().is_none() {
-            return Err(Error(format!(
-                "ERR '{command}' is not available with --backend: it changes a value in \
-                 place, which kvserver does only over its own store"
-            )));
-        }
-        Ok(())
-    }
-
     /// Refuses a value larger than `--max-value-bytes`.
     pub fn check_value_len(&self, len: usize) -> Result<(), Error> {
         if len > self.state.limits().max_value_bytes {

@@ -47,7 +47,6 @@ pub async fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
         _ => return Err(Error::new("ERR bit is not an integer or out of range")),
     };
     let key = ctx.key(&args[1])?;
-    ctx.needs_compute("setbit")?;
     let (_, was) = ctx
         .state
         .backend()

@@ -60,7 +60,6 @@ pub async fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
 /// `INCRBYFLOAT key increment`: the new value, as text.
 pub async fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
     let key = ctx.key(&args[1])?;
-    ctx.needs_compute("incrbyfloat")?;
     let increment = args[2].clone();
     let (_, outcome) = ctx
         .state

@@ -234,17 +234,13 @@ async fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> Result {
     if !moved {
         return Ok(Reply::Int(0));
     }
-    let backend = ctx.state.backend();
-    if backend.local().is_some() {
-        backend
-            .compute(src, move |now| {
-                let same = now.is_some_and(|now| now == &value);
-                (if same { Compute::Delete } else { Compute::Keep }, ())
-            })
-            .await?;
-    } else {
-        backend.delete(src).await?;
-    }
+    ctx.state
+        .backend()
+        .compute(src, move |now| {
+            let same = now.is_some_and(|now| now == &value);
+            (if same { Compute::Delete } else { Compute::Keep }, ())
+        })
+        .await?;
     Ok(if nx { Reply::Int(1) } else { Reply::ok() })
 }
 

@@ -214,7 +214,6 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
         let done = write(ctx, key, args[2].clone(), ttl, o.nx, o.xx).await?;
         return Ok(if done { Reply::ok() } else { Reply::Null });
     }
-    ctx.needs_compute("set")?;
     let value = stored(&args[2]);
     let (nx, xx) = (o.nx, o.xx);
     let (_, old) = ctx
@@ -272,7 +271,6 @@ pub async fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
     let Some(key) = ctx.existing_key(&args[1]) else {
         return Ok(Reply::Null);
     };
-    ctx.needs_compute("getex")?;
     let (_, old) = ctx
         .state
         .backend()
@@ -290,7 +288,6 @@ pub async fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
     let Some(key) = ctx.existing_key(&args[1]) else {
         return Ok(Reply::Null);
     };
-    ctx.needs_compute("getdel")?;
     let (_, old) = ctx
         .state
         .backend()
@@ -306,7 +303,6 @@ pub async fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
 pub async fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
     let key = ctx.key(&args[1])?;
     ctx.check_value_len(args[2].len())?;
-    ctx.needs_compute("getset")?;
     let value = stored(&args[2]);
     let (_, old) = ctx
         .state

@@ -25,7 +25,6 @@ async fn read(ctx: &Ctx<'_>, arg: &[u8]) -> std::result::Result<Option<kvcore::B
 /// `APPEND key value`: the new length.
 pub async fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
     let key = ctx.key(&args[1])?;
-    ctx.needs_compute("append")?;
     let suffix = args[2].clone();
     let max = ctx.state.limits().max_value_bytes;
     let (_, outcome) = ctx
@@ -88,7 +87,6 @@ pub async fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result {
     let offset = int(&args[2])?;
     let offset = usize::try_from(offset).map_err(|_| Error::new("ERR offset is out of range"))?;
     let key = ctx.key(&args[1])?;
-    ctx.needs_compute("setrange")?;
     let patch = args[3].clone();
     let max = ctx.state.limits().max_value_bytes;
     let (_, outcome) = ctx

@@ -1,13 +1,14 @@
-//! The Redis protocol over `--backend`: the commands that map onto the backend's
-//! operations work, values are the bytes under the key in Redis, and the commands
-//! that change a value in place say they are not available. The first suite runs
-//! over one Redis and over a Redis Cluster (its keys share a hash tag, so that the
-//! multi-key commands stay in one slot). Skipped, visibly, without `redis-server`;
+//! The Redis protocol over `--backend`: the commands work as over a local store and
+//! answer as Redis answers (the compatibility scripts, against a `redis-server` of
+//! the test's own), values are the bytes under the key in Redis, and the commands
+//! that change a value in place are atomic across servers. Most suites run over one
+//! Redis and over a Redis Cluster (keys that share a hash tag, where a multi-key
+//! command needs one slot). Skipped, visibly, without `redis-server`;
 //! required under `CI=true`.
 
 use redis::AsyncCommands;
 
-use super::Kv;
+use super::{Kv, compat};
 use crate::util::redis::Redis;
 
 async fn over(redis: &dyn Redis) -> Kv {
@@ -78,33 +79,88 @@ async fn commands_over(redis: &dyn Redis) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_place_changes_say_they_are_not_available_over_redis() {
-    let redis = redis_or_skip!();
-    let kv = over(&redis).await;
-    let mut c = kv.raw().await;
-    c.call(&["SET", "k", "v"]).await;
-    for (args, name) in [
-        (&["APPEND", "k", "x"][..], "append"),
-        (&["SETRANGE", "k", "0", "x"], "setrange"),
-        (&["SETBIT", "k", "0", "1"], "setbit"),
-        (&["INCRBYFLOAT", "k", "1"], "incrbyfloat"),
-        (&["GETSET", "k", "x"], "getset"),
-        (&["GETDEL", "k"], "getdel"),
-        (&["GETEX", "k", "EX", "5"], "getex"),
-        (&["SET", "k", "x", "GET"], "set"),
-    ] {
-        assert_eq!(
-            c.call(args).await,
-            format!(
-                "-ERR '{name}' is not available with --backend: it changes a value in \
-                 place, which kvserver does only over its own store\r\n"
-            ),
-            "{args:?}"
-        );
+async fn string_commands_answer_as_redis_over_redis() {
+    let backend = redis_or_skip!();
+    let reference = redis_or_skip!();
+    compat::string_commands(&reference, &over(&backend).await).await;
+}
+
+over_redis_and_cluster! {
+    async fn commands_that_change_values_in_place_answer_as_redis(redis) {
+        let reference = redis_or_skip!();
+        compat::random_string_commands(&reference, &over(redis).await).await;
     }
-    // Nothing was changed, and the connection goes on.
-    assert_eq!(c.call(&["GET", "k"]).await, "$1\r\nv\r\n");
-    assert_eq!(c.call(&["GETEX", "k"]).await, "$1\r\nv\r\n");
+}
+
+over_redis_and_cluster! {
+    async fn in_place_changes_keep_ttls_and_refresh_the_local_cache(redis) {
+        let kv = over(redis).await;
+        let mut c = kv.raw().await;
+        assert_eq!(c.call(&["SET", "{t}k", "v", "EX", "100"]).await, "+OK\r\n");
+        // Cached locally by the read, then changed in place: the next read sees it.
+        assert_eq!(c.call(&["GET", "{t}k"]).await, "$1\r\nv\r\n");
+        assert_eq!(c.call(&["APPEND", "{t}k", "w"]).await, ":2\r\n");
+        assert_eq!(c.call(&["GET", "{t}k"]).await, "$2\r\nvw\r\n");
+        assert_eq!(redis.cmd(&["GET", "{t}k"]), "vw");
+        let pttl = redis.int(&["PTTL", "{t}k"]);
+        assert!((90_000..=100_000).contains(&pttl), "APPEND kept the TTL: {pttl}");
+        assert_eq!(c.call(&["SETRANGE", "{t}k", "1", "xyz"]).await, ":4\r\n");
+        assert_eq!(c.call(&["INCRBYFLOAT", "{t}n", "1.5"]).await, "$3\r\n1.5\r\n");
+        assert_eq!(redis.cmd(&["GET", "{t}n"]), "1.5");
+        assert_eq!(
+            c.call(&["GETEX", "{t}k", "PERSIST"]).await,
+            "$4\r\nvxyz\r\n"
+        );
+        assert_eq!(redis.int(&["PTTL", "{t}k"]), -1);
+        assert_eq!(
+            c.call(&["SET", "{t}k", "new", "PX", "50000", "GET"]).await,
+            "$4\r\nvxyz\r\n"
+        );
+        let pttl = redis.int(&["PTTL", "{t}k"]);
+        assert!((40_000..=50_000).contains(&pttl), "{pttl}");
+        assert_eq!(c.call(&["GETDEL", "{t}k"]).await, "$3\r\nnew\r\n");
+        assert_eq!(redis.int(&["EXISTS", "{t}k"]), 0);
+        assert_eq!(c.call(&["GET", "{t}k"]).await, "$-1\r\n");
+        // A value written by another Redis client is changed as it stands in Redis,
+        // not as the local cache last saw it.
+        assert_eq!(c.call(&["SET", "{t}o", "a"]).await, "+OK\r\n");
+        assert_eq!(c.call(&["GET", "{t}o"]).await, "$1\r\na\r\n");
+        redis.cmd(&["SET", "{t}o", "elsewhere"]);
+        assert_eq!(c.call(&["APPEND", "{t}o", "!"]).await, ":10\r\n");
+        assert_eq!(redis.cmd(&["GET", "{t}o"]), "elsewhere!");
+    }
+}
+
+over_redis_and_cluster! {
+    async fn racing_appends_from_two_servers_are_all_kept(redis) {
+        let one = over(redis).await;
+        let two = over(redis).await;
+        let mut tasks = Vec::new();
+        for (i, kv) in [&one, &two, &one, &two].into_iter().enumerate() {
+            let mut con = kv.con().await;
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..50 {
+                    let _: usize = con.append("log", format!("{i}")).await.unwrap();
+                    let _: f64 = redis::cmd("INCRBYFLOAT")
+                        .arg("sum")
+                        .arg("0.5")
+                        .query_async(&mut con)
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let log = redis.cmd(&["GET", "log"]);
+        assert_eq!(log.len(), 200, "{log}");
+        for i in 0..4 {
+            let n = log.chars().filter(|&c| c == char::from(b'0' + i)).count();
+            assert_eq!(n, 50, "{log}");
+        }
+        assert_eq!(redis.cmd(&["GET", "sum"]), "100");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -190,7 +190,11 @@ async fn inline_commands_and_broken_frames_answer_as_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn string_commands_answer_as_redis() {
     let redis = redis_or_skip!();
-    let kv = Kv::start(&[]).await;
+    string_commands(&redis, &Kv::start(&[]).await).await;
+}
+
+/// The string and key commands, errors included, sent to `redis` and to `kv`.
+pub async fn string_commands(redis: &RedisServer, kv: &Kv) {
     let script: &[Step] = script![
         ["GET", "k"],
         ["SET", "k", "v"],
@@ -429,7 +433,7 @@ async fn string_commands_answer_as_redis() {
         ["FLUSHALL"],
         ["DBSIZE"],
     ];
-    same_replies(&redis, &kv, script).await;
+    same_replies(redis, kv, script).await;
 }
 
 /// A small deterministic generator, so that a failing sequence can be replayed.
@@ -468,7 +472,12 @@ impl Xorshift {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_string_commands_answer_as_redis() {
     let redis = redis_or_skip!();
-    let kv = Kv::start(&[]).await;
+    random_string_commands(&redis, &Kv::start(&[]).await).await;
+}
+
+/// Random sequences of the string commands, most of them changing values in place,
+/// over three keys, sent to `redis` and to `kv`.
+pub async fn random_string_commands(redis: &RedisServer, kv: &Kv) {
     let mut r = Raw::connect(([127, 0, 0, 1], redis.port).into()).await;
     let mut k = kv.raw().await;
     let keys = ["a", "b", "c"];
