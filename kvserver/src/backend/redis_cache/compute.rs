@@ -4,10 +4,19 @@
 //! the key still holds the value that was read; otherwise the value is read again
 //! and the function runs again. Atomic against every writer of the key, other
 //! kvservers and other Redis clients included; a TTL is kept or set as `set` does.
+//!
+//! Within one server, computes of a key take turns (one of [`TURNS`] async locks,
+//! chosen by the key's hash, held across the round trips), so that only writers
+//! elsewhere can make a compute read again: forty clients appending to one key
+//! through two servers race as two writers, not forty.
 
 use kvcore::{Compute, Computed};
 
 use super::*;
+
+/// Locks that computes of keys take turns on (keys that share one wait for each
+/// other's round trips).
+pub(super) const TURNS: usize = 256;
 
 /// Reads of a key one `compute` makes before it gives up (`503`, nothing applied)
 /// because other writers changed the key each time.
@@ -23,6 +32,8 @@ impl RedisCache {
         F: FnMut(Option<&Bytes>) -> (Compute<Bytes>, T),
     {
         refuse_reserved(key)?;
+        let turn = self.hasher.hash_one(key) as usize % TURNS;
+        let _turn = self.turns[turn].lock().await;
         for _ in 0..COMPUTE_TRIES {
             let seen = self.read_now(key, false).await?.map(|found| found.value);
             let (change, said) = f(seen.as_ref());

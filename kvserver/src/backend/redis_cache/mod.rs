@@ -188,6 +188,9 @@ pub struct RedisCache {
     /// Write counters; see the module docs. A plain mutex: held for a counter bump and
     /// one cache update, never across an `.await`.
     epochs: Box<[Mutex<u64>]>,
+    /// Turns for `compute`: this server's computes of keys that share a turn run one
+    /// at a time, so that they do not make each other read again (`compute.rs`).
+    turns: Box<[tokio::sync::Mutex<()>]>,
     hasher: RandomState,
     /// Keys read from the cache whose sliding TTL Redis has yet to restart.
     touches: Mutex<HashSet<String>>,
@@ -287,6 +290,9 @@ impl RedisCache {
             sliding: options.sliding,
             flights: Mutex::new(HashMap::new()),
             epochs: (0..EPOCH_SLOTS).map(|_| Mutex::new(0)).collect(),
+            turns: (0..compute::TURNS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             hasher: RandomState::new(),
             touches: Mutex::new(HashSet::new()),
             hits: AtomicU64::new(0),
