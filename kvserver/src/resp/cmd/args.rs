@@ -119,6 +119,14 @@ impl From<ApiError> for Error {
             ErrorCode::Unavailable | ErrorCode::OutcomeUnknown => {
                 Error(format!("TRYAGAIN {}", e.message()))
             }
+            // Over a Redis Cluster, with Redis's own code and first words; the HTTP
+            // message's alternative (PUT /keys) is MSET here.
+            ErrorCode::CrossSlot => Error::new(
+                "CROSSSLOT Keys in request don't hash to the same slot of the Redis Cluster \
+                 behind this server, where MSETNX is all-or-nothing only within one slot; \
+                 nothing was written. Give the keys a common hash tag ({user:1}:name and \
+                 {user:1}:cart share one), or use MSET, which is not all-or-nothing",
+            ),
             ErrorCode::Internal => {
                 // The client gets a plain error; the log gets the detail.
                 tracing::error!(detail = e.detail().unwrap_or(""), "internal error");

@@ -48,6 +48,17 @@ async fn commands_over(redis: &dyn Redis) {
     assert_eq!(both, ["1", "2"]);
     let set: bool = con.mset_nx(&[("{t}a", "9"), ("{t}c", "3")]).await.unwrap();
     assert!(!set);
+    // Keys of two slots: all-or-nothing only over one Redis.
+    let across: redis::RedisResult<bool> = con.mset_nx(&[("x", "1"), ("q", "2")]).await;
+    if redis.url().starts_with("redis+cluster://") {
+        let e = across.unwrap_err();
+        assert_eq!(e.code(), Some("CROSSSLOT"), "{e}");
+        assert!(e.to_string().contains("MSET, which is not"), "{e}");
+        assert_eq!(redis.int(&["EXISTS", "x"]), 0);
+    } else {
+        assert!(across.unwrap());
+        let _: () = con.del(&["x", "q"]).await.unwrap();
+    }
     let n: i64 = con.incr("{t}a", 41).await.unwrap();
     assert_eq!(n, 42);
     assert_eq!(redis.cmd(&["GET", "{t}a"]), "42");
