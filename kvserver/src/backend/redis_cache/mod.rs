@@ -14,7 +14,9 @@
 //! A write goes to Redis first, then to the local cache. Every change that needs more
 //! than one Redis command runs as one Lua script, so it is atomic in Redis: the
 //! all-or-nothing `/values` writes, conditional sets, `incr` on a new key (which gets
-//! the default TTL), `DELETE /keys`. A write also invalidates what a racing read may
+//! the default TTL), `DELETE /keys`. The Redis protocol's in-place changes (`APPEND`,
+//! `SETRANGE`...) are a compare-and-set: read, decide, write only if the key still
+//! holds what was read, else read again (`compute.rs`). A write also invalidates what a racing read may
 //! be about to cache: each key maps to one of [`EPOCH_SLOTS`] counters, bumped under
 //! a short lock by every write, and a read caches its answer only if its slot's
 //! counter did not move while it asked Redis.

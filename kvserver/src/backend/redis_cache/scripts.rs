@@ -4,10 +4,9 @@
 //!
 //! Most scripts start with `lua/prelude.lua`, the helpers they share. `compute` is
 //! `lua/set.lua` behind `lua/compute_head.lua`, which sets only if the key still
-//! holds what the caller saw. The writes that
-//! are not idempotent sit between `lua/idempotent_head.lua` and
-//! `lua/idempotent_tail.lua`, which record their outcome under an `Idempotency-Key`
-//! in the same script.
+//! holds what the caller saw. The writes that are not idempotent sit between
+//! `lua/idempotent_head.lua` and `lua/idempotent_tail.lua`, which record their
+//! outcome under an `Idempotency-Key` in the same script.
 //!
 //! Every script that declares `KEYS` touches keys of one hash slot only (see
 //! `layout.rs`), as Redis Cluster requires. The few that declare none
