@@ -97,7 +97,7 @@ impl Fnv {
 
 /// The `Idempotency-Key` header of a request, checked, with the request's method and
 /// path; the body is added by [`Idempotency::with_body`]. A key that is empty, longer
-/// than [`MAX_KEY_BYTES`] or not visible ASCII is `400`.
+/// than [`MAX_KEY_BYTES`] or not visible ASCII is `400`, and so are two headers.
 #[derive(Debug, Clone)]
 pub struct Idempotency(Option<(String, String, String)>);
 
@@ -105,9 +105,16 @@ impl FromRequestParts<AppState> for Idempotency {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(HEADER) else {
+        let mut values = parts.headers.get_all(HEADER).iter();
+        let Some(value) = values.next() else {
             return Ok(Idempotency(None));
         };
+        // Which of two keys a retry would be matched by is anyone's guess: refuse.
+        if values.next().is_some() {
+            return Err(ApiError::bad_request(
+                "send one Idempotency-Key header, not several",
+            ));
+        }
         let key = value
             .to_str()
             .ok()

@@ -198,6 +198,17 @@ async fn a_retried_incr_with_the_same_key_applies_once() {
                 .contains("Idempotency-Key")
         );
     }
+    // So are two keys: a retry could not know which one names it.
+    let headers = [("idempotency-key", "k-1"), ("idempotency-key", "k-2")];
+    let request = util::request("POST", "/keys/n/incr", None, &headers);
+    let a = util::send(&node.app, request).await;
+    a.expect(400);
+    assert!(
+        a.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("one Idempotency-Key header")
+    );
     assert_eq!(node.get("/keys/n").await.expect(200).json()["value"], 15);
 }
 
