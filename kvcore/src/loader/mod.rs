@@ -241,13 +241,18 @@ pub trait StoreExt<V: Value>: Store<V> {
     /// # Ok::<(), kvcore::Error>(())
     /// ```
     fn get_with(&self, key: &str, init: impl FnOnce() -> V) -> Result<V> {
-        self.get_with_options(key, SetOptions::new(), init)
+        match self.get(key) {
+            Some(value) => Ok(value),
+            None => load_missing(self, key, SetOptions::new(), || Ok(init())).map_err(owned),
+        }
     }
 
     /// As [`get_with`](Self::get_with), storing the value as `opts` say (a TTL, say).
     fn get_with_options(&self, key: &str, opts: SetOptions, init: impl FnOnce() -> V) -> Result<V> {
-        self.try_get_with_options(key, opts, || Ok(init()))
-            .map_err(owned)
+        match self.get(key) {
+            Some(value) => Ok(value),
+            None => load_missing(self, key, opts, || Ok(init())).map_err(owned),
+        }
     }
 
     /// The live value of `key`, or the value `init` returns, stored; if `init` fails,
@@ -281,7 +286,10 @@ pub trait StoreExt<V: Value>: Store<V> {
     where
         E: From<Error> + Send + Sync + 'static,
     {
-        self.try_get_with_options(key, SetOptions::new(), init)
+        match self.get(key) {
+            Some(value) => Ok(value),
+            None => load_missing(self, key, SetOptions::new(), init),
+        }
     }
 
     /// As [`try_get_with`](Self::try_get_with), storing the value as `opts` say.
@@ -294,18 +302,10 @@ pub trait StoreExt<V: Value>: Store<V> {
     where
         E: From<Error> + Send + Sync + 'static,
     {
-        if let Some(value) = self.get(key) {
-            return Ok(value);
+        match self.get(key) {
+            Some(value) => Ok(value),
+            None => load_missing(self, key, opts, init),
         }
-        let mut init = Some(init);
-        let mut run = || init.take().map(|init| init().map_err(Failed::new));
-        let mut load = Load {
-            init: &mut run,
-            refuse: refuse_as::<E>,
-            accepts: Failed::is::<E>,
-        };
-        self.single_flight(key, opts, &mut load)
-            .map_err(shared::<E>)
     }
 
     /// As [`get_with`](Self::get_with), with a future: awaited once however many
@@ -369,6 +369,32 @@ pub trait StoreExt<V: Value>: Store<V> {
 }
 
 impl<V: Value, S: Store<V> + ?Sized> StoreExt<V> for S {}
+
+/// The blocking loaders after their read missed: the key's single flight. Kept out
+/// of line, so that a hit pays for nothing but its read.
+#[inline(never)]
+fn load_missing<V, S, E>(
+    store: &S,
+    key: &str,
+    opts: SetOptions,
+    init: impl FnOnce() -> std::result::Result<V, E>,
+) -> std::result::Result<V, Arc<E>>
+where
+    V: Value,
+    S: Store<V> + ?Sized,
+    E: From<Error> + Send + Sync + 'static,
+{
+    let mut init = Some(init);
+    let mut run = || init.take().map(|init| init().map_err(Failed::new));
+    let mut load = Load {
+        init: &mut run,
+        refuse: refuse_as::<E>,
+        accepts: Failed::is::<E>,
+    };
+    store
+        .single_flight(key, opts, &mut load)
+        .map_err(shared::<E>)
+}
 
 /// What the single-flight algorithm needs from a writable store.
 pub(crate) trait Loadable<V: Value>: Sync {
