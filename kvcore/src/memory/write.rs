@@ -59,6 +59,33 @@ impl<V: Value> Shared<V> {
         self.touch_lru(slot);
     }
 
+    /// Creates a key in its write-locked shard, as a single-key write does once it has
+    /// made room and journaled the change: inserts it, purges a few of the shard's
+    /// expired keys, then lets go of the shard and tidies the LRU index.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn create<'a>(
+        &self,
+        mut guard: RwLockWriteGuard<'_, Table<V>>,
+        mut lru: Option<&mut LruIndex>,
+        hash: u64,
+        key: &'a str,
+        value: V,
+        ttl: (u64, u64),
+        time: &WriteTime<'_>,
+        notices: &mut Notices<'a, V>,
+    ) {
+        let table = &mut *guard;
+        self.insert(table, lru.as_deref_mut(), hash, key, value, ttl, notices);
+        if !table.expiry.is_empty() {
+            self.purge_table(table, time.earliest(), PURGE_ON_WRITE, notices);
+        }
+        if let Some(lru) = lru {
+            drop(guard);
+            self.maybe_compact_lru(lru);
+        }
+    }
+
     /// Inserts a key known to have no live slot, removing an expired one in the way.
     /// The caller has journaled the change and reserved the weight.
     #[allow(clippy::too_many_arguments)]
@@ -154,25 +181,10 @@ impl<V: Value> Shared<V> {
                 self.make_room(lru, 1, 0, time.precise(), &[], notices)?;
                 guard = shard.write();
             }
-            let table = &mut *guard;
             let ttl = self.resolve(opts.expiry, None, |ttl| time.deadline(ttl));
             self.journal(|log| log.put(key, &value, ttl.0, ttl.1))?;
-            self.insert(
-                table,
-                licence.as_deref_mut(),
-                hash,
-                key,
-                value,
-                ttl,
-                notices,
-            );
-            if !table.expiry.is_empty() {
-                self.purge_table(table, time.earliest(), PURGE_ON_WRITE, notices);
-            }
-            if let Some(lru) = licence.as_deref_mut() {
-                drop(guard);
-                self.maybe_compact_lru(lru);
-            }
+            let lru = licence.as_deref_mut();
+            self.create(guard, lru, hash, key, value, ttl, &time, notices);
             return Ok(SetOutcome::Created);
         }
     }
@@ -314,23 +326,8 @@ impl<V: Value> Shared<V> {
                     self.release(weight);
                     return Err(e);
                 }
-                let table = &mut *guard;
-                self.insert(
-                    table,
-                    licence.as_deref_mut(),
-                    hash,
-                    key,
-                    value,
-                    ttl,
-                    notices,
-                );
-                if !table.expiry.is_empty() {
-                    self.purge_table(table, time.earliest(), PURGE_ON_WRITE, notices);
-                }
-                if let Some(lru) = licence.as_deref_mut() {
-                    drop(guard);
-                    self.maybe_compact_lru(lru);
-                }
+                let lru = licence.as_deref_mut();
+                self.create(guard, lru, hash, key, value, ttl, &time, notices);
                 return Ok(done);
             };
             // The key is live.
