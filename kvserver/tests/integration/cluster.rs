@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kvserver::Server;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,10 +244,7 @@ struct Answer {
 async fn a_master_killed_under_traffic_fails_over_without_losing_acknowledged_writes() {
     let mut cluster = cluster_or_skip!();
     let url = cluster.url_with_seeds(3);
-    let config = crate::util::config(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--no-persist",
+    let server = crate::util::Running::start(&[
         "--backend",
         &url,
         "--backend-timeout",
@@ -257,13 +253,9 @@ async fn a_master_killed_under_traffic_fails_over_without_losing_acknowledged_wr
         "1",
         "--cache-ttl",
         "0.001",
-    ]);
-    let server = Server::bind(&config).await.expect("binding");
-    let addr = server.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(server.serve(async move {
-        let _ = stopped.await;
-    }));
+    ])
+    .await;
+    let addr = server.addr;
     let request = move |method: &'static str, path: String, body: String| {
         tokio::task::spawn_blocking(move || {
             let t = Instant::now();
@@ -399,6 +391,5 @@ async fn a_master_killed_under_traffic_fails_over_without_losing_acknowledged_wr
     // the new master had none.
     assert!(unknown < unavailable, "{unknown} writes of unknown outcome");
 
-    stop.send(()).expect("the server runs");
-    served.await.expect("serving").expect("a clean stop");
+    server.stop(Duration::from_secs(30)).await;
 }

@@ -6,7 +6,7 @@
 //! Real sockets run on real time, so the timeouts here are a few hundred
 //! milliseconds; each test takes well under five seconds.
 
-use crate::util::{self, Reply};
+use crate::util::{self, Reply, Running};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -16,11 +16,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::put;
 use kvserver::serve::{self, ConnectionLimits, Stopped};
-use kvserver::{Config, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// The header timeout most tests use (`--header-timeout 0.3`), and the shutdown
 /// deadline of the test that calls [`serve::serve`] directly. Timers never fire early,
@@ -34,56 +32,6 @@ const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: kv\r\n\r\n";
 // ---------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------
-
-/// A server serving in this process; stopped (and awaited) by [`Running::stop`].
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    /// Binds `127.0.0.1:0`, memory only, with `args` added.
-    async fn start(args: &[&str]) -> Running {
-        let mut argv = vec!["--listen", "127.0.0.1:0", "--no-persist"];
-        argv.extend_from_slice(args);
-        let config: Config = util::config(&argv);
-        let server = Server::bind(&config).await.expect("binding");
-        let addr = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(async move {
-            let _ = stopped.await;
-        }));
-        Running {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    /// Sends the shutdown signal.
-    fn signal(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-
-    /// Signals shutdown if not done yet, then waits for `serve` to return `Ok`.
-    async fn stop(mut self) {
-        self.signal();
-        tokio::time::timeout(PATIENCE, &mut self.task)
-            .await
-            .expect("serve did not return in time")
-            .expect("the server task panicked")
-            .expect("serve returned an error");
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 async fn connect(addr: SocketAddr) -> TcpStream {
     TcpStream::connect(addr).await.expect("connecting")
@@ -157,7 +105,7 @@ async fn half_sent_headers_are_closed_after_the_header_timeout() {
     // The server is unharmed.
     let mut fresh = connect(s.addr).await;
     healthz(&mut fresh).await;
-    s.stop().await;
+    s.stop(PATIENCE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,7 +129,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
     assert!(sent.is_empty(), "{sent:?}");
     let idle = closed - last_request;
     assert!(idle >= timeout, "closed {idle:?} after the last request");
-    s.stop().await;
+    s.stop(PATIENCE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,7 +154,7 @@ async fn a_body_that_stops_halfway_gets_503_at_the_request_timeout_and_is_closed
     send(&mut check, b"GET /keys/k HTTP/1.1\r\nHost: kv\r\n\r\n").await;
     let reply = read_reply(&mut check).await.expect("closed");
     assert_eq!(reply.status, 404, "{reply:?}");
-    s.stop().await;
+    s.stop(PATIENCE).await;
 }
 
 // ---------------------------------------------------------------------------------
@@ -240,7 +188,7 @@ async fn at_the_cap_a_new_connection_replaces_the_one_idle_longest() {
     assert!(sent.is_empty(), "{sent:?}");
     healthz(&mut second).await;
     healthz(&mut third).await;
-    s.stop().await;
+    s.stop(PATIENCE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,7 +221,7 @@ async fn silent_connections_at_the_cap_do_not_starve_healthz() {
         early.is_err(),
         "the newer half-sent connection was closed too"
     );
-    s.stop().await;
+    s.stop(PATIENCE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,7 +265,7 @@ async fn while_every_connection_is_busy_a_new_one_waits_for_one_to_finish() {
         .await
         .expect("the second request's answer");
     assert!(reply.status == 201 || reply.status == 200, "{reply:?}");
-    s.stop().await;
+    s.stop(PATIENCE).await;
 }
 
 // ---------------------------------------------------------------------------------
@@ -340,7 +288,7 @@ async fn shutdown_closes_connections_still_sending_headers_at_once() {
         let (sent, _) = read_until_closed(stream).await;
         assert!(sent.is_empty(), "{sent:?}");
     }
-    s.stop().await;
+    s.stop(PATIENCE).await;
     let took = started.elapsed();
     assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
 }
@@ -366,7 +314,7 @@ async fn shutdown_with_a_half_sent_request_ends_at_the_deadline() {
         after < Duration::from_millis(500),
         "the idle one closed after {after:?}"
     );
-    s.stop().await;
+    s.stop(PATIENCE).await;
     let took = started.elapsed();
     assert!(took < Duration::from_millis(2500), "shutdown took {took:?}");
     let (sent, _) = read_until_closed(&mut half).await;
@@ -468,7 +416,7 @@ async fn a_request_in_flight_at_shutdown_is_answered_before_the_deadline() {
     let (sent, _) = read_until_closed(&mut stream).await;
     assert!(sent.is_empty(), "{sent:?}");
     // Serving ended as soon as nothing was left, well before the deadline.
-    s.stop().await;
+    s.stop(PATIENCE).await;
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",

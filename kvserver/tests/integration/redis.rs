@@ -41,7 +41,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use kvcore::ManualClock;
-use kvserver::{AppState, Server};
+use kvserver::AppState;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------
@@ -679,21 +679,8 @@ pub(crate) fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Op
 async fn redis_stopped_and_restarted_under_traffic() {
     let mut redis = redis_or_skip!();
     let url = redis.url();
-    let config = util::config(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--no-persist",
-        "--backend",
-        &url,
-        "--backend-timeout",
-        "1",
-    ]);
-    let server = Server::bind(&config).await.expect("binding");
-    let addr = server.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(server.serve(async move {
-        let _ = stopped.await;
-    }));
+    let server = crate::util::Running::start(&["--backend", &url, "--backend-timeout", "1"]).await;
+    let addr = server.addr;
     let request = move |method: &'static str, path: &'static str, body: &'static str| {
         tokio::task::spawn_blocking(move || http(addr, method, path, body))
     };
@@ -744,8 +731,7 @@ async fn redis_stopped_and_restarted_under_traffic() {
     assert_eq!(request("GET", "/keys/k", "").await.unwrap(), Some(200));
     assert_eq!(redis.cmd(&["GET", "k"]), "3");
 
-    stop.send(()).expect("the server runs");
-    served.await.expect("serving").expect("a clean stop");
+    server.stop(Duration::from_secs(30)).await;
 }
 
 // ---------------------------------------------------------------------------------

@@ -27,6 +27,59 @@ pub fn config(args: &[&str]) -> Config {
     Config::try_parse_from(argv).unwrap_or_else(|e| panic!("bad test flags {args:?}: {e}"))
 }
 
+/// A server serving in this process on `127.0.0.1:0`; stopped (and awaited) by
+/// [`Running::stop`], aborted if dropped.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Binds `127.0.0.1:0`, memory only, with `args` added.
+    pub async fn start(args: &[&str]) -> Running {
+        let mut argv = vec!["--listen", "127.0.0.1:0", "--no-persist"];
+        argv.extend_from_slice(args);
+        let server = kvserver::Server::bind(&config(&argv))
+            .await
+            .expect("binding");
+        let addr = server.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(async move {
+            let _ = stopped.await;
+        }));
+        Running {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Sends the shutdown signal.
+    pub fn signal(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Signals shutdown if not done yet, then waits up to `within` for `serve` to
+    /// return `Ok`.
+    pub async fn stop(mut self, within: std::time::Duration) {
+        self.signal();
+        tokio::time::timeout(within, &mut self.task)
+            .await
+            .expect("serve did not return in time")
+            .expect("the server task panicked")
+            .expect("serve returned an error");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// A response, read whole: status, headers and body, with a label (`METHOD URI` when
 /// known) that failure messages start with.
 #[derive(Debug)]
