@@ -26,18 +26,33 @@ use common::{Moka, Peer, Visitor};
 
 /// Runs the cache-aside loop over `trace` and returns the hit ratio of its second half.
 fn hit_ratio(cache: &impl Cache, keys: &[String], trace: &[u32]) -> f64 {
+    second_half_hits(
+        trace,
+        || cache.settle(),
+        |i| {
+            let k = &keys[i as usize];
+            let hit = cache.get(k).is_some();
+            if !hit {
+                cache.set(k, Val::of(u64::from(i)));
+            }
+            hit
+        },
+    )
+}
+
+/// The share of hits over the second half of `trace`: `look` reads key number `i`
+/// and, on a miss, writes it (returning whether it hit); `settle` runs between the
+/// halves, so that the first half only warms the cache.
+fn second_half_hits(trace: &[u32], settle: impl Fn(), mut look: impl FnMut(u32) -> bool) -> f64 {
     let half = trace.len() / 2;
     let mut hits = 0u64;
     for (n, &i) in trace.iter().enumerate() {
         if n == half {
-            cache.settle();
+            settle();
             hits = 0;
         }
-        let k = &keys[i as usize];
-        if cache.get(k).is_some() {
+        if look(i) {
             hits += 1;
-        } else {
-            cache.set(k, Val::of(u64::from(i)));
         }
     }
     hits as f64 / (trace.len() - half) as f64
@@ -114,21 +129,18 @@ impl Blobs for QuickBlobs {
 
 /// [`hit_ratio`] for blobs: on a miss the key's blob (one of `sizes`) is written.
 fn blob_hit_ratio(cache: &impl Blobs, keys: &[String], sizes: &[Blob], trace: &[u32]) -> f64 {
-    let half = trace.len() / 2;
-    let mut hits = 0u64;
-    for (n, &i) in trace.iter().enumerate() {
-        if n == half {
-            cache.settle();
-            hits = 0;
-        }
-        let k = &keys[i as usize];
-        if cache.get(k) {
-            hits += 1;
-        } else {
-            cache.set(k, Arc::clone(&sizes[size_class(i)]));
-        }
-    }
-    hits as f64 / (trace.len() - half) as f64
+    second_half_hits(
+        trace,
+        || cache.settle(),
+        |i| {
+            let k = &keys[i as usize];
+            let hit = cache.get(k);
+            if !hit {
+                cache.set(k, Arc::clone(&sizes[size_class(i)]));
+            }
+            hit
+        },
+    )
 }
 
 /// The size class (0 to 7: 16 bytes to 2 KiB) of key number `i`: a hash of it, so
