@@ -34,6 +34,7 @@ impl RedisCache {
         refuse_reserved(key)?;
         let turn = self.hasher.hash_one(key) as usize % TURNS;
         let _turn = self.turns[turn].lock().await;
+        let books = self.books(key);
         for _ in 0..COMPUTE_TRIES {
             let seen = self.read_now(key, false).await?.map(|found| found.value);
             let (change, said) = f(seen.as_ref());
@@ -46,7 +47,6 @@ impl RedisCache {
                 _ => return Err(ApiError::internal("a change compute does not know")),
             };
             let (kind, ttl) = self.expiry_args(expiry);
-            let books = self.books(key);
             let mut invocation = self.scripts.compute.prepare_invoke();
             invocation
                 .key(key)
