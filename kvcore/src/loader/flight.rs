@@ -3,13 +3,18 @@
 //! A store keeps a table of flights, sharded by key hash, each shard under a
 //! `parking_lot` mutex held only to look a key up, add a flight or remove one (never
 //! while user code runs). The caller that adds a key's flight leads it; callers that
-//! find it wait, on the flight's condition variable (threads) or with a waker (async
-//! tasks). The leader ends the flight with an [`Outcome`]: a value or an error for
-//! the waiters to take, or `Over` (a compute that finished, or a leader that
-//! panicked or was dropped), after which each waiter reads the store again and, if
-//! the key is still absent, tries to lead a flight of its own. A [`Lead`] dropped
-//! without an outcome ends its flight with `Over`, so a panic or a cancelled future
-//! never leaves a waiter stuck.
+//! find it wait, on a condition variable (threads) or with a waker (async tasks). The
+//! leader ends the flight with an [`Outcome`]: a value or an error for the waiters to
+//! take, or `Over` (a compute that finished, or a leader that panicked or was
+//! dropped), after which each waiter reads the store again and, if the key is still
+//! absent, tries to lead a flight of its own. A [`Lead`] dropped without an outcome
+//! ends its flight with `Over`, so a panic or a cancelled future never leaves a
+//! waiter stuck.
+//!
+//! Most flights are never waited on, so a flight is an entry of the table and
+//! nothing more: the first waiter gives it the shared state the waiters wait on (a
+//! [`Flight`]). A flight nobody waits on costs its leader the table's lock twice and
+//! no allocation.
 //!
 //! Lock order: a table shard's mutex, then a flight's state mutex (ending a flight
 //! holds both); waiters take the state mutex alone, joiners the table's alone.
@@ -52,25 +57,13 @@ enum State<V> {
     Ended(Outcome<V>),
 }
 
-/// One key's flight.
+/// What the waiters of a flight share: its state, and a condition variable.
 pub(crate) struct Flight<V> {
-    /// Inline when short, as a slot's: one allocation per flight.
-    key: Key,
-    hash: u64,
     state: Mutex<State<V>>,
     ended: Condvar,
 }
 
 impl<V: Clone> Flight<V> {
-    fn new(key: &str, hash: u64) -> Arc<Flight<V>> {
-        Arc::new(Flight {
-            key: Key::new(key),
-            hash,
-            state: Mutex::new(State::Running(Vec::new())),
-            ended: Condvar::new(),
-        })
-    }
-
     /// Blocks the thread until the flight ends.
     pub(crate) fn wait(&self) -> Outcome<V> {
         let mut state = self.state.lock();
@@ -111,11 +104,21 @@ impl<V: Clone> Future for Wait<V> {
     }
 }
 
-/// One shard of the table: the flights running, and one ended flight kept for the
-/// next, so that a miss nobody else waits on allocates nothing for its flight.
+/// A flight in the table: its key, and the waiters' state once one waits.
+struct Entry<V> {
+    /// Inline when short, as a slot's.
+    key: Key,
+    hash: u64,
+    /// Tells this flight from the key's earlier and later ones.
+    id: u64,
+    waiters: Option<Arc<Flight<V>>>,
+}
+
+/// One shard of the table: the flights running.
 struct Table<V> {
-    running: HashTable<Arc<Flight<V>>>,
-    spare: Option<Arc<Flight<V>>>,
+    running: HashTable<Entry<V>>,
+    /// The id of the next flight.
+    next: u64,
 }
 
 type Shard<V> = CachePadded<Mutex<Table<V>>>;
@@ -141,7 +144,7 @@ impl<V: Clone> Flights<V> {
                 .map(|_| {
                     CachePadded::new(Mutex::new(Table {
                         running: HashTable::new(),
-                        spare: None,
+                        next: 0,
                     }))
                 })
                 .collect(),
@@ -155,34 +158,32 @@ impl<V: Clone> Flights<V> {
     /// Leads a new flight for `key` (whose hash is `hash`), or joins the running one.
     pub(crate) fn join(&self, hash: u64, key: &str) -> Role<'_, V> {
         let mut table = self.shard(hash).lock();
-        if let Some(flight) = table.running.find(hash, |f| f.key.is(key)) {
+        if let Some(entry) = table.running.find_mut(hash, |e| e.key.is(key)) {
+            let flight = entry.waiters.get_or_insert_with(|| {
+                Arc::new(Flight {
+                    state: Mutex::new(State::Running(Vec::new())),
+                    ended: Condvar::new(),
+                })
+            });
             return Role::Waiter(Arc::clone(flight));
         }
-        let flight = match table.spare.take() {
-            // The spare is this table's alone (see `Lead::finish`): no handle to it
-            // is left anywhere, so it can be made this key's flight.
-            Some(mut spare) => match Arc::get_mut(&mut spare) {
-                Some(reused) => {
-                    reused.key = Key::new(key);
-                    reused.hash = hash;
-                    *reused.state.get_mut() = State::Running(Vec::new());
-                    spare
-                }
-                None => Flight::new(key, hash),
-            },
-            None => Flight::new(key, hash),
+        let id = table.next;
+        table.next = id.wrapping_add(1);
+        let entry = Entry {
+            key: Key::new(key),
+            hash,
+            id,
+            waiters: None,
         };
-        table
-            .running
-            .insert_unique(hash, Arc::clone(&flight), |f| f.hash);
+        table.running.insert_unique(hash, entry, |e| e.hash);
         Role::Leader(Lead {
             flights: self,
-            flight: Some(flight),
+            at: Some((hash, id)),
         })
     }
 
     /// Callers waiting on the flights running now: each holds one handle beyond the
-    /// table's and the leader's.
+    /// table's.
     #[cfg(test)]
     pub(crate) fn waiting(&self) -> usize {
         self.shards
@@ -192,7 +193,8 @@ impl<V: Clone> Flights<V> {
                 table
                     .running
                     .iter()
-                    .map(|f| Arc::strong_count(f).saturating_sub(2))
+                    .filter_map(|e| e.waiters.as_ref())
+                    .map(|f| Arc::strong_count(f) - 1)
                     .sum::<usize>()
             })
             .sum()
@@ -204,7 +206,8 @@ impl<V: Clone> Flights<V> {
 /// The outcome is made only if someone waits.
 pub(crate) struct Lead<'f, V: Clone> {
     flights: &'f Flights<V>,
-    flight: Option<Arc<Flight<V>>>,
+    /// The flight's hash and id; `None` once ended.
+    at: Option<(u64, u64)>,
 }
 
 impl<V: Clone> Lead<'_, V> {
@@ -216,32 +219,23 @@ impl<V: Clone> Lead<'_, V> {
     /// Under the table's lock, so that nobody joins meanwhile: the outcome first, so
     /// that a waiter woken early takes it; then the flight leaves the table, so that
     /// later callers read the store; then, the lock released, the waiters wake. A
-    /// flight nobody waits on (the table's handle and this one are all there are)
-    /// just leaves.
+    /// flight nobody waits on just leaves.
     fn finish(&mut self, outcome: impl FnOnce() -> Outcome<V>) {
-        let Some(flight) = self.flight.take() else {
+        let Some((hash, id)) = self.at.take() else {
             return;
         };
-        let mut table = self.flights.shard(flight.hash).lock();
-        let waited = Arc::strong_count(&flight) > 2;
-        let wakers = match waited {
-            true => match std::mem::replace(&mut *flight.state.lock(), State::Ended(outcome())) {
-                State::Running(wakers) => wakers,
-                State::Ended(_) => Vec::new(),
-            },
-            false => Vec::new(),
+        let mut table = self.flights.shard(hash).lock();
+        let Ok(entry) = table.running.find_entry(hash, |e| e.id == id) else {
+            unreachable!("a flight stays in the table until its lead ends it");
         };
-        if let Ok(entry) = table
-            .running
-            .find_entry(flight.hash, |f| Arc::ptr_eq(f, &flight))
-        {
-            entry.remove();
-        }
-        if !waited {
-            // Nobody else has a handle now: keep the flight for the next one.
-            table.spare = Some(flight);
+        let (entry, _) = entry.remove();
+        let Some(flight) = entry.waiters else {
             return;
-        }
+        };
+        let wakers = match std::mem::replace(&mut *flight.state.lock(), State::Ended(outcome())) {
+            State::Running(wakers) => wakers,
+            State::Ended(_) => Vec::new(),
+        };
         drop(table);
         flight.ended.notify_all();
         for waker in wakers {
