@@ -212,6 +212,8 @@
 //!   return values; `evictions` counts live keys dropped for room; `expirations` counts
 //!   expired keys *when they are removed*. A `get` that finds a key dead returns `None`
 //!   and counts a miss, and the expiration shows only after a purge (see [`Stats`]).
+//!   Counting is always on, exact, and costs a read no atomic add: each thread counts
+//!   its reads of a store in a cell that only it writes, and `stats()` sums the cells.
 //!
 //! The kvcore column at work, on a [`ManualClock`] so that the test moves time:
 //!
@@ -343,6 +345,7 @@ pub mod memory;
 pub mod persist;
 pub mod readonly;
 pub mod store;
+mod tally;
 pub mod ttl;
 pub mod value;
 pub mod weight;

@@ -2,11 +2,9 @@
 //!
 //! Pairs are kept in one vector sorted by key, with a hash index of positions beside
 //! it. Nothing changes after the build, so lookups need no lock at all; scans walk the
-//! sorted vector and their cursors name the last key returned. The only shared writes
-//! are the hit and miss counters, striped across cache lines so that threads reading
-//! different keys rarely touch the same one.
+//! sorted vector and their cursors name the last key returned. The only writes are
+//! the hit and miss counts, each thread's in a cell of its own (see `tally.rs`).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use hashbrown::HashTable;
@@ -15,18 +13,10 @@ use crate::compute::{Compute, Computed};
 use crate::cursor::{Cursor, MEMORY_TAG};
 use crate::loader::{Failed, Load, LoadAsync, LoadFuture};
 use crate::store::{Expiry, Mode, ScanPage, SetOptions, SetOutcome, Stats, Store};
+use crate::tally::Tally;
 use crate::{Error, Pattern, Result, Value};
 
 type Hasher = hashbrown::DefaultHashBuilder;
-
-const STRIPES: usize = 16;
-
-#[repr(align(128))]
-#[derive(Default)]
-struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
 
 /// An immutable store over a dataset. Build one with
 /// [`StoreBuilder::build_read_only`](crate::StoreBuilder::build_read_only).
@@ -47,7 +37,7 @@ pub struct ReadOnlyStore<V> {
     pairs: Vec<(Box<str>, V)>,
     index: HashTable<usize>,
     hasher: Hasher,
-    counters: Box<[Counters]>,
+    reads: Tally,
 }
 
 impl<V> std::fmt::Debug for ReadOnlyStore<V> {
@@ -83,7 +73,7 @@ impl<V: Value> ReadOnlyStore<V> {
             pairs: deduped,
             index,
             hasher,
-            counters: (0..STRIPES).map(|_| Counters::default()).collect(),
+            reads: Tally::new(),
         }
     }
 
@@ -93,13 +83,7 @@ impl<V: Value> ReadOnlyStore<V> {
             .index
             .find(h, |&i| &*self.pairs[i].0 == key)
             .map(|&i| &self.pairs[i].1);
-        let stripe = &self.counters[(h >> 40) as usize % STRIPES];
-        let counter = if found.is_some() {
-            &stripe.hits
-        } else {
-            &stripe.misses
-        };
-        counter.fetch_add(1, Relaxed);
+        self.reads.count(found.is_some());
         found
     }
 
@@ -227,9 +211,7 @@ impl<V: Value> Store<V> for ReadOnlyStore<V> {
     }
 
     fn stats(&self) -> Stats {
-        let (hits, misses) = self.counters.iter().fold((0, 0), |(h, m), c| {
-            (h + c.hits.load(Relaxed), m + c.misses.load(Relaxed))
-        });
+        let (hits, misses) = self.reads.sums();
         Stats {
             hits,
             misses,

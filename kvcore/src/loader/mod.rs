@@ -104,7 +104,7 @@ use crate::{Error, Result, Value};
 
 pub(crate) mod flight;
 
-use self::flight::{Flights, Outcome, Role, Wait};
+use self::flight::{Outcome, Role, Wait};
 
 /// A failed load, as the loaders share it between the callers of one flight: the
 /// error `init` returned (or the store's refusal, converted to `init`'s error type),
@@ -398,12 +398,21 @@ where
 
 /// What the single-flight algorithm needs from a writable store.
 pub(crate) trait Loadable<V: Value>: Sync {
-    fn flights(&self) -> &Flights<V>;
-    fn key_hash(&self, key: &str) -> u64;
-    /// The live value of `key`, read as a use but counted as neither hit nor miss.
-    fn peek(&self, key: &str) -> Option<V>;
+    /// The live value of `key`, read as a use but counted as neither hit nor miss;
+    /// or, where the key is absent, the key's flight, joined while the key is seen
+    /// absent (under the lock that a store of the key takes), so that a flight that
+    /// stored the key and ended just before is never missed.
+    fn read_or_join(&self, key: &str) -> Joined<'_, V>;
     /// Stores a loaded value where `key` is absent; returns the value then live.
     fn store_loaded(&self, key: &str, value: V, opts: SetOptions) -> Result<V>;
+}
+
+/// What [`Loadable::read_or_join`] found.
+pub(crate) enum Joined<'f, V: Clone> {
+    /// The key's live value.
+    Live(V),
+    /// The key is absent: lead its flight, or wait for the one running.
+    Absent(Role<'f, V>),
 }
 
 /// The options a loader stores its value with: the caller's, written only where the
@@ -444,20 +453,15 @@ pub(crate) fn single_flight<V: Value>(
     load: &mut Load<'_, V>,
 ) -> std::result::Result<V, Failed> {
     let opts = loader_options(opts).map_err(|e| load.refuse(e))?;
-    let hash = store.key_hash(key);
     loop {
-        match store.flights().join(hash, key) {
-            Role::Waiter(flight) => match flight.wait() {
+        match store.read_or_join(key) {
+            Joined::Live(value) => return Ok(value),
+            Joined::Absent(Role::Waiter(flight)) => match flight.wait() {
                 Outcome::Loaded(value) => return Ok(value),
                 Outcome::Failed(failed) if load.accepts(&failed) => return Err(failed),
                 Outcome::Failed(_) | Outcome::Over => {}
             },
-            Role::Leader(lead) => {
-                // A leader that ended just before this one started may have stored it.
-                if let Some(value) = store.peek(key) {
-                    lead.end(|| Outcome::Loaded(value.clone()));
-                    return Ok(value);
-                }
+            Joined::Absent(Role::Leader(lead)) => {
                 let result = load.run().and_then(|value| {
                     store
                         .store_loaded(key, value, opts)
@@ -469,9 +473,6 @@ pub(crate) fn single_flight<V: Value>(
                 });
                 return result;
             }
-        }
-        if let Some(value) = store.peek(key) {
-            return Ok(value);
         }
     }
 }
@@ -486,19 +487,15 @@ pub(crate) fn single_flight_async<'a, V: Value>(
 ) -> LoadFuture<'a, V> {
     Box::pin(async move {
         let opts = loader_options(opts).map_err(|e| load.refuse(e))?;
-        let hash = store.key_hash(key);
         loop {
-            match store.flights().join(hash, key) {
-                Role::Waiter(flight) => match Wait::new(flight).await {
+            match store.read_or_join(key) {
+                Joined::Live(value) => return Ok(value),
+                Joined::Absent(Role::Waiter(flight)) => match Wait::new(flight).await {
                     Outcome::Loaded(value) => return Ok(value),
                     Outcome::Failed(failed) if load.accepts(&failed) => return Err(failed),
                     Outcome::Failed(_) | Outcome::Over => {}
                 },
-                Role::Leader(lead) => {
-                    if let Some(value) = store.peek(key) {
-                        lead.end(|| Outcome::Loaded(value.clone()));
-                        return Ok(value);
-                    }
+                Joined::Absent(Role::Leader(lead)) => {
                     let result = match load.run().await {
                         Ok(value) => store
                             .store_loaded(key, value, opts)
@@ -511,9 +508,6 @@ pub(crate) fn single_flight_async<'a, V: Value>(
                     });
                     return result;
                 }
-            }
-            if let Some(value) = store.peek(key) {
-                return Ok(value);
             }
         }
     })

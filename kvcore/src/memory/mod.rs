@@ -19,7 +19,9 @@
 //!
 //! Everything a read changes lives in atomics inside the slot: a sliding read stores a
 //! new deadline in `expires_at`, an LRU read stores a fresh stamp from a global counter
-//! in `used`. Neither touches an index, so a read costs O(1) whatever the mode.
+//! in `used`. Neither touches an index, so a read costs O(1) whatever the mode. The
+//! read then counts itself, a hit or a miss, in its thread's own cell (see
+//! `tally.rs`), with a plain store rather than an atomic add.
 //!
 //! A read of a key with a deadline asks the clock's cheap reading
 //! ([`Clock::coarse_now`](crate::Clock::coarse_now)) first, and the precise one only
@@ -131,8 +133,9 @@ use crate::compute::{Compute, Computed};
 use crate::cursor::{Cursor, MEMORY_TAG};
 use crate::listener::{Listener, RemovalCause};
 use crate::loader::flight::{Flights, Role};
-use crate::loader::{Failed, Load, LoadAsync, LoadFuture, Loadable};
+use crate::loader::{Failed, Joined, Load, LoadAsync, LoadFuture, Loadable};
 use crate::store::{Condition, Expiry, Mode, ScanPage, SetOptions, SetOutcome, Stats, Store};
+use crate::tally::Tally;
 use crate::weight::Weigher;
 use crate::{Error, Pattern, Result, Value};
 
@@ -198,7 +201,7 @@ impl<V> fmt::Debug for MemoryStore<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStore")
             .field("shards", &self.shared.shards.len())
-            .field("len", &self.shared.len.load(Relaxed))
+            .field("len", &self.shared.slots())
             .field("capacity", &self.shared.capacity)
             .field(
                 "max_weight",
@@ -244,7 +247,12 @@ struct Shared<V> {
     listener: OnceLock<Listener<V>>,
     /// The keys being loaded or computed, one flight each.
     flights: Flights<V>,
-    /// Slots in all shards, expired-but-unpurged ones included.
+    /// Hits and misses, counted by each thread in a cell of its own.
+    reads: Tally,
+    /// Slots in all shards, expired-but-unpurged ones included; kept in a bounded
+    /// store only, whose writes need it to create keys. An unbounded store counts its
+    /// tables instead (see [`Shared::slots`]): an atomic add on every created key
+    /// and removed one costs more than `len` saves.
     len: CachePadded<AtomicUsize>,
     /// The weight of every slot, plus what writes holding a shard lock have reserved;
     /// never above `max_weight`.
@@ -296,8 +304,6 @@ pub(crate) trait Changes<V> {
 #[repr(align(128))]
 struct Shard<V> {
     table: RwLock<Table<V>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
 }
 
 struct Table<V> {
@@ -329,8 +335,6 @@ impl<V: Value> MemoryStore<V> {
                         expiry: BinaryHeap::new(),
                         changes: 0,
                     }),
-                    hits: AtomicU64::new(0),
-                    misses: AtomicU64::new(0),
                 })
             })
             .collect();
@@ -348,6 +352,7 @@ impl<V: Value> MemoryStore<V> {
                 log: OnceLock::new(),
                 listener: config.listener.map(OnceLock::from).unwrap_or_default(),
                 flights: Flights::new(config.shards),
+                reads: Tally::new(),
                 len: CachePadded::new(AtomicUsize::new(0)),
                 weight: CachePadded::new(AtomicU64::new(0)),
                 tick: CachePadded::new(AtomicU64::new(1)),
@@ -423,6 +428,16 @@ impl<V: Value> MemoryStore<V> {
                     .collect()
             };
             f(entries);
+        }
+    }
+}
+
+impl<V> Shared<V> {
+    /// Slots in all shards, expired-but-unpurged ones included.
+    fn slots(&self) -> usize {
+        match self.bounded {
+            true => self.len.load(Relaxed),
+            false => self.shards.iter().map(|s| s.table.read().slots.len()).sum(),
         }
     }
 }
@@ -558,7 +573,9 @@ impl<V: Value> Shared<V> {
     /// that made room; an expiration needs no record, since replay finds the key
     /// expired too.
     fn forget(&self, slot: &Slot<V>, cause: RemovalCause) {
-        self.len.fetch_sub(1, Relaxed);
+        if self.bounded {
+            self.len.fetch_sub(1, Relaxed);
+        }
         match cause {
             RemovalCause::Expired => {
                 self.expirations.fetch_add(1, Relaxed);

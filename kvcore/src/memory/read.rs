@@ -3,6 +3,8 @@
 use super::*;
 
 impl<V: Value> Shared<V> {
+    /// Calls `f` with the live slot of `key` and a time to act on (0 for a slot
+    /// without deadline), under the shard's read lock; counts the read as a hit
     /// or a miss when `count` is set.
     pub(super) fn read<R>(
         &self,
@@ -11,25 +13,47 @@ impl<V: Value> Shared<V> {
         f: impl FnOnce(&Slot<V>, u64) -> R,
     ) -> Option<R> {
         let hash = self.hash(key);
-        let shard = self.shard(hash);
-        let table = shard.table.read();
-        let found = table.slots.find(hash, |s| s.key.is(key)).and_then(|slot| {
-            // Only keys with a deadline need the time.
-            let now = match slot.deadline() {
-                0 => 0,
-                _ => self.live_at(slot)?,
-            };
-            Some(f(slot, now))
-        });
+        let found = {
+            let table = self.shard(hash).table.read();
+            self.live(&table, hash, key).map(|(slot, now)| f(slot, now))
+        };
         if count {
-            let counter = if found.is_some() {
-                &shard.hits
-            } else {
-                &shard.misses
-            };
-            counter.fetch_add(1, Relaxed);
+            self.reads.count(found.is_some());
         }
         found
+    }
+
+    /// The live slot of `key` in `table`, with a time to act on: 0 when the slot
+    /// has no deadline (only keys with one need the time).
+    #[inline(always)]
+    fn live<'t>(&self, table: &'t Table<V>, hash: u64, key: &str) -> Option<(&'t Slot<V>, u64)> {
+        let slot = table.slots.find(hash, |s| s.key.is(key))?;
+        let now = match slot.deadline() {
+            0 => 0,
+            _ => self.live_at(slot)?,
+        };
+        Some((slot, now))
+    }
+
+    /// A read's use of a live slot: restarts a sliding TTL, refreshes the LRU order,
+    /// and copies the value out.
+    pub(super) fn use_value(&self, slot: &Slot<V>, now: u64) -> V {
+        self.touch_read(slot, || now);
+        slot.value.clone()
+    }
+
+    /// A loader's read after its `get` missed: the live value, read as a use but
+    /// counted as neither hit nor miss, or the key's flight, joined under the shard's
+    /// read lock. A write of the key takes the write lock, so a flight that stored
+    /// the key has either stored it before this read (which then finds it) or not
+    /// yet ended (and this read joins it).
+    pub(super) fn read_or_join(&self, key: &str) -> Joined<'_, V> {
+        let hash = self.hash(key);
+        let table = self.shard(hash).table.read();
+        match self.live(&table, hash, key) {
+            Some((slot, now)) => Joined::Live(self.use_value(slot, now)),
+            None => Joined::Absent(self.flights.join(hash, key)),
+        }
     }
 
     pub(super) fn scan(

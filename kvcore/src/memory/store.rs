@@ -147,7 +147,7 @@ impl<V: Value> Store<V> for MemoryStore<V> {
     fn len(&self) -> usize {
         let s = &*self.shared;
         s.notifying(|n| s.purge_if_due(s.now(), n));
-        s.len.load(Relaxed)
+        s.slots()
     }
 
     fn clear(&self) -> Result<usize> {
@@ -166,9 +166,7 @@ impl<V: Value> Store<V> for MemoryStore<V> {
 
     fn stats(&self) -> Stats {
         let s = &*self.shared;
-        let (hits, misses) = s.shards.iter().fold((0, 0), |(h, m), shard| {
-            (h + shard.hits.load(Relaxed), m + shard.misses.load(Relaxed))
-        });
+        let (hits, misses) = s.reads.sums();
         Stats {
             hits,
             misses,
@@ -221,23 +219,13 @@ impl<V: Value> Store<V> for MemoryStore<V> {
 }
 
 impl<V: Value> Loadable<V> for MemoryStore<V> {
-    fn flights(&self) -> &Flights<V> {
-        &self.shared.flights
-    }
-
-    fn key_hash(&self, key: &str) -> u64 {
-        self.shared.hash(key)
-    }
-
-    fn peek(&self, key: &str) -> Option<V> {
-        let s = &*self.shared;
-        s.read(key, false, |slot, now| {
-            s.touch_read(slot, || now);
-            slot.value.clone()
-        })
+    fn read_or_join(&self, key: &str) -> Joined<'_, V> {
+        self.shared.read_or_join(key)
     }
 
     fn store_loaded(&self, key: &str, value: V, opts: SetOptions) -> Result<V> {
-        crate::loader::store_absent(self, || self.peek(key), key, value, opts)
+        let s = &*self.shared;
+        let peek = || s.read(key, false, |slot, now| s.use_value(slot, now));
+        crate::loader::store_absent(self, peek, key, value, opts)
     }
 }

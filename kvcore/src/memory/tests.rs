@@ -228,7 +228,7 @@ fn purge_removes_expired_in_bounded_steps() {
     s.set("forever", 0, SetOptions::new()).unwrap();
     clock.advance(SEC);
     assert_eq!(s.purge_expired(3), 3);
-    assert_eq!(s.shared.len.load(Relaxed), 8);
+    assert_eq!(s.shared.slots(), 8);
     assert_eq!(s.purge_expired(100), 7);
     assert_eq!(s.purge_expired(100), 0);
     assert_eq!(s.len(), 1);

@@ -121,7 +121,9 @@ impl<V: Value> Shared<V> {
             lru.push(stamp, SlotRef::new(hash, &slot));
         }
         table.slots.insert_unique(hash, slot, self.rehasher());
-        self.len.fetch_add(1, Relaxed);
+        if self.bounded {
+            self.len.fetch_add(1, Relaxed);
+        }
     }
 
     fn too_heavy(&self, key: &str, weight: u64) -> Error {

@@ -4,7 +4,7 @@
 //! 2. `insert_all_absent` and `update_all_present` batches are never half applied;
 //! 3. concurrent `incr` totals are exact; overflow is refused exactly when it must be;
 //! 4. readers see only values written for the key they read, never older than one
-//!    they saw before, and hit/miss counts are exact;
+//!    they saw before, and hit/miss counts are exact, also of threads that exited;
 //! 5. a sliding TTL keeps a key alive while it is read;
 //! 6. exact LRU order holds once the threads stop;
 //! 7. clones and `Arc<dyn Store<_>>` share one store across threads.
@@ -396,6 +396,55 @@ fn readers_see_only_values_written_for_their_key() {
         let stats = store.stats();
         assert_eq!((stats.hits + stats.misses, stats.hits), (gets, hits));
     }
+}
+
+#[test]
+fn reads_from_threads_that_come_and_go_are_all_counted() -> kvcore::Result<()> {
+    // Each thread counts its reads apart; the counts of threads that have exited
+    // stay, in a writable store and a read-only one, with stores dropped between.
+    let pairs: Vec<_> = (0..10).map(|i| (format!("k{i}"), i.to_string())).collect();
+    let read_only: Arc<dyn Store<String>> = Arc::new(StoreBuilder::new().build_read_only(pairs)?);
+    let memory: Arc<dyn Store<String>> = Arc::new(StoreBuilder::new().build()?);
+    for i in 0..10 {
+        set(&*memory, &format!("k{i}"), "");
+    }
+    for round in 0..20 {
+        let threads: Vec<_> = (0..3)
+            .map(|t| {
+                let stores = [Arc::clone(&read_only), Arc::clone(&memory)];
+                thread::spawn(move || {
+                    // A store of its own, made and dropped, between the reads.
+                    let own = StoreBuilder::new().build::<String>().unwrap();
+                    for i in 0..(round + t) {
+                        for store in &stores {
+                            store.get(&format!("k{}", i % 13));
+                        }
+                        own.get("k0");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+    // Thread t of round r reads k0, k1, ... (r + t reads, k10..k12 absent).
+    let (mut hits, mut misses) = (0, 0);
+    for round in 0..20 {
+        for t in 0..3 {
+            for i in 0..(round + t) {
+                match i % 13 < 10 {
+                    true => hits += 1,
+                    false => misses += 1,
+                }
+            }
+        }
+    }
+    for store in [&read_only, &memory] {
+        let stats = store.stats();
+        assert_eq!((stats.hits, stats.misses), (hits, misses));
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------
