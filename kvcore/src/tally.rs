@@ -142,12 +142,6 @@ impl Tally {
     }
 }
 
-impl Default for Tally {
-    fn default() -> Self {
-        Tally::new()
-    }
-}
-
 impl Cells {
     /// Adds a thread's cell, first folding the cells of exited threads into
     /// `retired`.
