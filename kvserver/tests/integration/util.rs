@@ -43,6 +43,11 @@ impl Running {
         let server = kvserver::Server::bind(&config(&argv))
             .await
             .expect("binding");
+        Running::serve(server)
+    }
+
+    /// Serves a bound server in a task, until [`Running::stop`].
+    pub fn serve(server: kvserver::Server) -> Running {
         let addr = server.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(async move {

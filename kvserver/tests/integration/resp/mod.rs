@@ -24,8 +24,8 @@ use kvcore::ManualClock;
 use kvserver::{Config, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+use crate::util::Running;
 
 /// Longest any reply may take before a test fails instead of hanging.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -38,8 +38,7 @@ pub struct Kv {
     pub http: SocketAddr,
     /// The clock expiry follows.
     pub clock: ManualClock,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    running: Running,
 }
 
 impl Kv {
@@ -64,17 +63,12 @@ impl Kv {
             .await
             .expect("binding");
         let addr = server.resp_addr().expect("a Redis-protocol listener");
-        let http = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(async move {
-            let _ = stopped.await;
-        }));
+        let running = Running::serve(server);
         Kv {
             addr,
-            http,
+            http: running.addr,
             clock,
-            stop: Some(stop),
-            task: Some(task),
+            running,
         }
     }
 
@@ -97,28 +91,8 @@ impl Kv {
     }
 
     /// Shuts down gracefully; fails if serving ended with an error.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(DEADLINE, task)
-                .await
-                .expect("the server did not stop in time")
-                .expect("the server task panicked")
-                .expect("serve returned an error");
-        }
-    }
-}
-
-impl Drop for Kv {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.running.stop(DEADLINE).await;
     }
 }
 

@@ -11,8 +11,7 @@ struct InProcess {
     http: Http,
     addr: SocketAddr,
     clock: ManualClock,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    running: util::Running,
 }
 
 impl InProcess {
@@ -25,18 +24,14 @@ impl InProcess {
         let server = Server::bind_with_clock(&config, Arc::new(clock.clone()))
             .await
             .expect("binding");
-        let addr = server.local_addr();
+        let running = util::Running::serve(server);
+        let addr = running.addr;
         assert_ne!(addr.port(), 0);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(async move {
-            let _ = stopped.await;
-        }));
         InProcess {
             http: Http::new(addr),
             addr,
             clock,
-            stop: Some(stop),
-            task: Some(task),
+            running,
         }
     }
 
@@ -45,28 +40,8 @@ impl InProcess {
     }
 
     /// Shuts down gracefully and checks that serving ended without error.
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .expect("the server did not stop within 10 s")
-                .expect("the server task panicked")
-                .expect("serve returned an error");
-        }
-    }
-}
-
-impl Drop for InProcess {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    async fn shutdown(self) {
+        self.running.stop(Duration::from_secs(10)).await;
     }
 }
 

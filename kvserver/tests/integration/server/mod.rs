@@ -28,7 +28,6 @@ use kvserver::{Config, Server};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 // ---------------------------------------------------------------------------------
