@@ -15,6 +15,11 @@
 //! about 150 for slots stored in the table with a separately allocated key. Index
 //! items find their slot by key hash and box address (see `SlotRef`).
 //!
+//! A hit in a large store then waits on memory three times in a row: for the table's
+//! control bytes, for the bucket, for the slot. A lookup asks for the cache lines of
+//! the buckets its probe starts at as soon as it has the key's hash, so that the first
+//! two waits overlap (see `prefetch.rs`).
+//!
 //! # Reads take only the shard's read lock
 //!
 //! Everything a read changes lives in atomics inside the slot: a sliding read stores a
@@ -144,6 +149,7 @@ mod compute;
 mod expiry;
 mod lru;
 mod notices;
+mod prefetch;
 mod read;
 mod slot;
 mod store;
@@ -152,6 +158,7 @@ mod write;
 use self::expiry::{WriteTime, before_deadline};
 use self::lru::LruIndex;
 use self::notices::{NoticeKey, Notices};
+use self::prefetch::BucketEnd;
 pub(crate) use self::slot::Key;
 use self::slot::{Slot, SlotRef};
 use self::write::{Change, Done, Op, check_expiry, check_ttl};
@@ -310,10 +317,20 @@ struct Table<V> {
     /// Boxed, so that a bucket is one pointer: the table's free buckets (up to half
     /// of them just after it grows) then cost 8 bytes each instead of a whole slot.
     slots: HashTable<Box<Slot<V>>>,
+    /// Where `slots` keeps its buckets, for reads to prefetch (see `prefetch.rs`).
+    buckets: BucketEnd,
     expiry: DeadlineHeap,
     /// How many times the write lock was taken: a compute applies its change only if
     /// nobody else took it since its function looked.
     changes: u64,
+}
+
+impl<V> Table<V> {
+    /// Asks for the cache lines of the buckets a lookup of `hash` will read first.
+    #[inline(always)]
+    fn prefetch(&self, hash: u64) {
+        self.buckets.prefetch::<Box<Slot<V>>>(hash);
+    }
 }
 
 impl<V> Shard<V> {
@@ -332,6 +349,7 @@ impl<V: Value> MemoryStore<V> {
                 CachePadded::new(Shard {
                     table: RwLock::new(Table {
                         slots: HashTable::new(),
+                        buckets: BucketEnd::default(),
                         expiry: BinaryHeap::new(),
                         changes: 0,
                     }),

@@ -27,6 +27,7 @@ impl<V: Value> Shared<V> {
     /// has no deadline (only keys with one need the time).
     #[inline(always)]
     fn live<'t>(&self, table: &'t Table<V>, hash: u64, key: &str) -> Option<(&'t Slot<V>, u64)> {
+        table.prefetch(hash);
         let slot = table.slots.find(hash, |s| s.key.is(key))?;
         let now = match slot.deadline() {
             0 => 0,

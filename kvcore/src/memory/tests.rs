@@ -568,3 +568,51 @@ fn a_waiter_with_another_error_type_loads_itself() {
     assert_eq!(leader.unwrap_err().0, 1);
     assert_eq!(waiter.unwrap(), "mine");
 }
+
+/// Reads prefetch a key's bucket where hashbrown's layout puts it (see
+/// `prefetch.rs`). This checks that layout against every bucket of a table as it
+/// grows: each full bucket is where `BucketEnd` says, and most keys sit in the first
+/// sixteen buckets of the probe that starts where `BucketEnd` starts it. Under Miri
+/// (`cargo +nightly miri test -p kvcore --lib prefetched`), which runs the prefetch
+/// too, with fewer keys.
+#[test]
+fn prefetched_buckets_are_where_the_table_keeps_them() {
+    let (s, _) = store(StoreBuilder::new().shards(1));
+    let keys = if cfg!(miri) { 600 } else { 5_000u64 };
+    let mut checked = 0;
+    for i in 0..keys {
+        let key = format!("key:{i}");
+        s.set(&key, i, SetOptions::new()).unwrap();
+        assert_eq!(s.get(&key), Some(i));
+        if !(i.is_power_of_two() || i % 499 == 0) {
+            continue;
+        }
+        let table = s.shared.shards[0].table.read();
+        let buckets = table.slots.num_buckets();
+        let mut full = 0;
+        for index in 0..buckets {
+            if let Some(bucket) = table.slots.get_bucket(index) {
+                let at = std::ptr::from_ref(bucket).addr();
+                assert_eq!(at, table.buckets.bucket::<Box<Slot<u64>>>(index));
+                full += 1;
+            }
+        }
+        assert_eq!(full, table.slots.len());
+        let near = (0..=i)
+            .filter(|j| {
+                let key = format!("key:{j}");
+                let hash = s.shared.hash(&key);
+                let index = table.slots.find_bucket_index(hash, |s| s.key.is(&key));
+                let start = table.buckets.probe_start(hash);
+                index.is_some_and(|index| index.wrapping_sub(start) & (buckets - 1) < 16)
+            })
+            .count();
+        assert!(
+            near * 10 >= (i as usize + 1) * 9,
+            "{near} of {} keys near their probe's start",
+            i + 1
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10);
+}

@@ -120,7 +120,10 @@ impl<V: Value> Shared<V> {
         if let Some(lru) = lru {
             lru.push(stamp, SlotRef::new(hash, &slot));
         }
-        table.slots.insert_unique(hash, slot, self.rehasher());
+        let entry = table.slots.insert_unique(hash, slot, self.rehasher());
+        let at = std::ptr::from_ref(entry.get());
+        let index = entry.bucket_index();
+        table.buckets = BucketEnd::learn(at, index, table.slots.num_buckets());
         if self.bounded {
             self.len.fetch_add(1, Relaxed);
         }
@@ -249,6 +252,7 @@ impl<V: Value> Shared<V> {
                 return Ok(Done::Conflict);
             }
             let table = &mut *guard;
+            table.prefetch(hash);
             let found = table
                 .slots
                 .find_mut(hash, |s| s.key.is(key))
