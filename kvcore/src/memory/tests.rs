@@ -572,9 +572,9 @@ fn a_waiter_with_another_error_type_loads_itself() {
 /// Reads prefetch a key's bucket where hashbrown's layout puts it (see
 /// `prefetch.rs`). This checks that layout against every bucket of a table as it
 /// grows: each full bucket is where `BucketEnd` says, and most keys sit in the first
-/// sixteen buckets of the probe that starts where `BucketEnd` starts it. Under Miri
-/// (`cargo +nightly miri test -p kvcore --lib prefetched`), which runs the prefetch
-/// too, with fewer keys.
+/// sixteen buckets of the probe that starts where `BucketEnd` starts it. It runs
+/// under Miri too, prefetch included, with fewer keys (`cargo +nightly miri test -p
+/// kvcore --lib prefetched`).
 #[test]
 fn prefetched_buckets_are_where_the_table_keeps_them() {
     let (s, _) = store(StoreBuilder::new().shards(1));
