@@ -317,7 +317,8 @@ struct Table<V> {
     /// Boxed, so that a bucket is one pointer: the table's free buckets (up to half
     /// of them just after it grows) then cost 8 bytes each instead of a whole slot.
     slots: HashTable<Box<Slot<V>>>,
-    /// Where `slots` keeps its buckets, for reads to prefetch (see `prefetch.rs`).
+    /// Where `slots` keeps its buckets, for lookups to prefetch (see `prefetch.rs`);
+    /// `insert` keeps it up to date.
     buckets: BucketEnd,
     expiry: DeadlineHeap,
     /// How many times the write lock was taken: a compute applies its change only if
@@ -329,7 +330,15 @@ impl<V> Table<V> {
     /// Asks for the cache lines of the buckets a lookup of `hash` will read first.
     #[inline(always)]
     fn prefetch(&self, hash: u64) {
-        self.buckets.prefetch::<Box<Slot<V>>>(hash);
+        let buckets = self.slots.num_buckets();
+        self.buckets.prefetch::<Box<Slot<V>>>(hash, buckets);
+    }
+
+    /// Adds a slot for a key the table does not hold, and learns where the buckets
+    /// are now, since adding is what may move them.
+    fn insert(&mut self, hash: u64, slot: Box<Slot<V>>, rehash: impl Fn(&Box<Slot<V>>) -> u64) {
+        let entry = self.slots.insert_unique(hash, slot, rehash);
+        self.buckets = BucketEnd::learn(std::ptr::from_ref(entry.get()), entry.bucket_index());
     }
 }
 

@@ -11,8 +11,9 @@
 //! The addresses come from `hashbrown`'s layout: the buckets are stored below the
 //! control bytes, in reverse, so bucket `i` is `i + 1` buckets below their end, and a
 //! probe starts at the hash's low bits masked by the bucket count. `BucketEnd` learns
-//! the end from the bucket a new slot went into, each time the table takes one (the
-//! only time it can reallocate; removals and `drain` keep the allocation). Were the
+//! the end from the bucket a new slot went into, each time the table takes one
+//! (`Table::insert`, the only time it can reallocate; removals and `drain` keep the
+//! allocation); the bucket count the table itself gives. Were the
 //! layout to change, or the table to move without `BucketEnd` learning of it, the
 //! prefetch would ask for the wrong lines and only the time it saves would be lost:
 //! a prefetch is a hint that reads nothing the program sees and never faults,
@@ -22,21 +23,19 @@
 
 use std::mem::size_of;
 
-/// The end of a table's buckets and its bucket mask, as last learnt; zero before the
-/// table has held a slot.
+/// The address where a table's buckets end, as last learnt; zero before the table
+/// has held a slot.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct BucketEnd {
     end: usize,
-    mask: usize,
 }
 
 impl BucketEnd {
-    /// Learns the end from bucket `index` of a table of `buckets` buckets of `T`,
-    /// which is at `at`.
-    pub(super) fn learn<T>(at: *const T, index: usize, buckets: usize) -> BucketEnd {
+    /// Learns the end from bucket `index` of a table of buckets of `T`, which is at
+    /// `at`.
+    pub(super) fn learn<T>(at: *const T, index: usize) -> BucketEnd {
         BucketEnd {
             end: at.addr() + (index + 1) * size_of::<T>(),
-            mask: buckets.wrapping_sub(1),
         }
     }
 
@@ -45,20 +44,22 @@ impl BucketEnd {
         self.end.wrapping_sub((index + 1) * size_of::<T>())
     }
 
-    /// Where a probe for `hash` starts: hashbrown's `h1(hash) & bucket_mask`, the
-    /// hash's low bits (on 64-bit, all of them) masked.
-    pub(super) fn probe_start(self, hash: u64) -> usize {
-        hash as usize & self.mask
+    /// Where a probe for `hash` starts in a table of `buckets` buckets (a power of
+    /// two): hashbrown's `h1(hash) & bucket_mask`, the hash's low bits (on 64-bit, all
+    /// of them) masked.
+    pub(super) fn probe_start(hash: u64, buckets: usize) -> usize {
+        hash as usize & buckets.wrapping_sub(1)
     }
 
-    /// Asks for the cache lines of the first buckets a probe for `hash` looks at: the
-    /// line of the bucket where it starts and the line below, at least nine buckets.
+    /// Asks for the cache lines of the first buckets a probe for `hash` looks at in a
+    /// table of `buckets` buckets: the line of the bucket where it starts and the line
+    /// below, at least nine buckets.
     #[inline(always)]
-    pub(super) fn prefetch<T>(self, hash: u64) {
+    pub(super) fn prefetch<T>(self, hash: u64, buckets: usize) {
         if self.end == 0 {
             return;
         }
-        let first = self.bucket::<T>(self.probe_start(hash));
+        let first = self.bucket::<T>(Self::probe_start(hash, buckets));
         prefetch(first);
         // The line below holds the next buckets of the probe.
         prefetch(first.wrapping_sub(64));

@@ -603,7 +603,7 @@ fn prefetched_buckets_are_where_the_table_keeps_them() {
                 let key = format!("key:{j}");
                 let hash = s.shared.hash(&key);
                 let index = table.slots.find_bucket_index(hash, |s| s.key.is(&key));
-                let start = table.buckets.probe_start(hash);
+                let start = BucketEnd::probe_start(hash, buckets);
                 index.is_some_and(|index| index.wrapping_sub(start) & (buckets - 1) < 16)
             })
             .count();

@@ -120,10 +120,7 @@ impl<V: Value> Shared<V> {
         if let Some(lru) = lru {
             lru.push(stamp, SlotRef::new(hash, &slot));
         }
-        let entry = table.slots.insert_unique(hash, slot, self.rehasher());
-        let at = std::ptr::from_ref(entry.get());
-        let index = entry.bucket_index();
-        table.buckets = BucketEnd::learn(at, index, table.slots.num_buckets());
+        table.insert(hash, slot, self.rehasher());
         if self.bounded {
             self.len.fetch_add(1, Relaxed);
         }
